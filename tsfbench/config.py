@@ -121,8 +121,8 @@ def expand(
                     frames=frame_count,
                     size=size,
                     pos_embed=pos_embed,
-                    classes=classes or preset.num_classes,
-                    views=views or preset.views,
+                    classes=preset.num_classes if classes is None else classes,
+                    views=preset.views if views is None else views,
                 )
             )
     return list(dict.fromkeys(configs))

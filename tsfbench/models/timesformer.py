@@ -177,7 +177,10 @@ class LatticeGrouping:
         batch, dim = x.shape[0], x.shape[-1]
         ordered = x.reshape(batch, -1, dim).index_select(1, order)
         segments = ordered.split([length * count for length, count in runs], dim=1)
-        return [seg.reshape(batch * count, length, dim) for seg, (length, count) in zip(segments, runs)]
+        return [
+            seg.reshape(batch * count, length, dim)
+            for seg, (length, count) in zip(segments, runs, strict=True)
+        ]
 
     def merge(self, chunks: list[Tensor], like: Tensor) -> Tensor:
         _, inverse, _ = self._index(like.shape[1:4], like.device)
@@ -219,7 +222,13 @@ class Block(nn.Module):
     """A pre-norm transformer block whose attention is the scheme's steps in order (Fig. 1)."""
 
     def __init__(
-        self, attention: str, dim: int, heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float
+        self,
+        attention: str,
+        dim: int,
+        heads: int,
+        mlp_ratio: float,
+        qkv_bias: bool,
+        drop_path: float,
     ) -> None:
         super().__init__()
         self.steps = SCHEMES[attention]
@@ -233,7 +242,7 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def run_step(self, index: int, x: Tensor, cls: Tensor) -> tuple[Tensor, Tensor]:
-        """Apply attention step `index` to the patch grid `x` (B, F, H', W', D) and `cls` (B, 1, D)."""
+        """Attention step `index` on the patch grid `x` (B, F, H', W', D) and `cls` (B, 1, D)."""
         step = self.steps[index]
         norm = getattr(self, f"{step.prefix}norm1")
         attn = getattr(self, f"{step.prefix}attn")
@@ -355,7 +364,7 @@ class TimeSformer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Released initialisation: truncated normal (std .02), extra-step Linear zeroed after block 0."""
+        """Released init: truncated normal (std .02); extra-step Linears zeroed after block 0."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
@@ -381,7 +390,7 @@ class TimeSformer(nn.Module):
                 module.backend = backend
 
     def embed(self, video: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, C, F, H, W) -> patch grid (B, F, H', W', D) and class token (B, 1, D), with positions."""
+        """(B, C, F, H, W) -> patch grid (B, F, H', W', D) and class token (B, 1, D), positioned."""
         x = self.patch_embed(video)
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         if self.pos_embed_kind != "none":
@@ -412,13 +421,14 @@ class TimeSformer(nn.Module):
 
 
 def resize_space_table(table: Tensor, grid: Sequence[int], mode: str = "nearest") -> Tensor:
-    """Patch entries (1, N0, D) of a square table -> (1, H', W', D), interpolated if the grid differs."""
+    """Square table entries (1, N0, D) -> (1, H', W', D), interpolated if the grid differs."""
     side, dim = math.isqrt(table.shape[1]), table.shape[-1]
     square = table.reshape(1, side, side, dim)
     if (side, side) == tuple(grid):
         return square
     mode = "bilinear" if mode == "linear" else mode
-    return F.interpolate(square.permute(0, 3, 1, 2), size=tuple(grid), mode=mode).permute(0, 2, 3, 1)
+    resized = F.interpolate(square.permute(0, 3, 1, 2), size=tuple(grid), mode=mode)
+    return resized.permute(0, 2, 3, 1)
 
 
 def resize_time_table(table: Tensor, frames: int, mode: str = "nearest") -> Tensor:

@@ -1,0 +1,104 @@
+"""FLOP counts: the paper's numbers, an independent counter, and nothing left uncounted."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from tsfbench.config import RunConfig
+from tsfbench.measure.flops import analyze, count_flops
+from tsfbench.models.registry import build_model, example_input
+from tsfbench.models.timesformer import ATTENTIONS
+
+# NUMBERS.md: inference TFLOPs (3 views) of the presets, and parameters per scheme.
+PAPER_TFLOPS = {("base", 8, 224): 0.59, ("hr", 16, 448): 5.11, ("l", 96, 224): 7.14}
+PAPER_PARAMS_M = {
+    "space": 85.9,
+    "joint": 85.9,
+    "divided": 121.4,
+    "local_global": 121.4,
+    "axial": 156.8,
+}
+
+
+@pytest.mark.parametrize(("model", "frames", "size"), list(PAPER_TFLOPS))
+def test_presets_match_the_papers_tflops(model: str, frames: int, size: int) -> None:
+    row = count_flops(RunConfig(model=model, frames=frames, size=size))
+    assert row["tflops"] == pytest.approx(PAPER_TFLOPS[model, frames, size], rel=0.01)
+    assert row["unsupported_ops"] == {}
+    # 121.4M is the 8 x 224 model; larger inputs add only positional-table entries
+    base = count_flops(RunConfig(model="base"))["params"]
+    assert base / 1e6 == pytest.approx(121.4, rel=0.005)
+    extra_positions = (size // 16) ** 2 - 14**2 + frames - 8
+    assert row["params"] - base == extra_positions * 768
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_parameters_match_the_paper(attention: str) -> None:
+    row = count_flops(RunConfig(attention=attention))
+    assert row["params"] / 1e6 == pytest.approx(PAPER_PARAMS_M[attention], rel=0.005)
+
+
+def flop_counter_macs(config: RunConfig) -> int:
+    """torch's own counter (2 FLOPs per multiply-add), on the same meta model, halved."""
+    model = build_model(config, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        model(example_input(config, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("frames", [8, 16])
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_fvcore_agrees_with_torch_flop_counter(attention: str, frames: int) -> None:
+    config = RunConfig(attention=attention, frames=frames, size=224)
+    row = count_flops(config)
+    assert row["unsupported_ops"] == {}
+    assert row["flops_per_view"] == pytest.approx(flop_counter_macs(config), rel=0.01)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_sdpa_and_math_backends_count_the_same(attention: str) -> None:
+    config = RunConfig(attention=attention, frames=4, size=64)
+    model = build_model(config, device="meta")
+    clip = (example_input(config, device="meta"),)
+    sdpa = analyze(model, clip).total()
+    model.set_backend("math")
+    assert analyze(model, clip).total() == sdpa
+
+
+def test_joint_attention_grows_quadratically_divided_linearly_in_frames() -> None:
+    def attention_gflops(attention: str, frames: int, step: str) -> float:
+        row = count_flops(RunConfig(attention=attention, frames=frames), with_breakdown=True)
+        return row["breakdown_gflops"][step]
+
+    # Figure 3: joint's attention cost per token grows with the clip, divided's does not.
+    joint = attention_gflops("joint", 32, "attn.joint") / attention_gflops("joint", 8, "attn.joint")
+    divided = attention_gflops("divided", 32, "attn.space") / attention_gflops(
+        "divided", 8, "attn.space"
+    )
+    assert joint > 6.0
+    assert divided == pytest.approx(4.0, rel=0.01)
+
+
+def test_breakdown_accounts_for_the_whole_count() -> None:
+    row = count_flops(RunConfig(attention="axial", frames=4, size=64), with_breakdown=True)
+    parts = row["breakdown_gflops"]
+    assert {"patch_embed", "attn.time", "attn.width", "attn.height", "mlp", "head"} <= set(parts)
+    assert sum(parts.values()) == pytest.approx(row["gflops_per_view"], rel=1e-9)
+    assert parts["other"] < 1e-3 * row["gflops_per_view"]
+
+
+def test_huge_configurations_are_counted_without_memory() -> None:
+    row = count_flops(RunConfig(attention="joint", frames=96, size=448))
+    assert row["tflops"] > 300  # ~332 TFLOPs: far beyond what could be allocated here
+    assert row["unsupported_ops"] == {}
+
+
+def test_unknown_ops_are_reported_not_skipped() -> None:
+    class Odd(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cumsum(x, dim=0)
+
+    analysis = analyze(Odd(), (torch.randn(4, 4, device="meta"),))
+    assert "aten::cumsum" in analysis.unsupported_ops()

@@ -1,0 +1,164 @@
+"""Behaviour of the TimeSformer family: shapes, backends, each scheme's attention pattern, keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tsfbench.models.timesformer import (
+    ATTENTIONS,
+    POS_EMBEDS,
+    TimeSformer,
+    resize_pos_tables,
+)
+
+TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0, "num_classes": 5}
+
+
+def tiny(attention: str, **kwargs: object) -> TimeSformer:
+    return TimeSformer(attention=attention, frames=4, size=32, **(TINY | kwargs)).eval()
+
+
+@pytest.mark.parametrize("pos_embed", POS_EMBEDS)
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_logits_shape_for_every_scheme_and_pos_embed(attention: str, pos_embed: str) -> None:
+    model = tiny(attention, pos_embed=pos_embed)
+    logits = model(torch.randn(2, 3, 4, 32, 32))
+    assert logits.shape == (2, 5)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_other_clip_lengths_and_odd_grids_run_with_resized_tables(attention: str) -> None:
+    model = tiny(attention)  # built for 4 x 32: tables of 4 frames and a 2 x 2 grid
+    assert model(torch.randn(1, 3, 3, 48, 80)).shape == (1, 5)  # 3 frames, a 3 x 5 grid
+    assert model(torch.randn(1, 3, 1, 16, 16)).shape == (1, 5)  # extents of 1
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_sdpa_and_math_backends_agree(attention: str) -> None:
+    model = tiny(attention)
+    clip = torch.randn(2, 3, 4, 32, 32)
+    sdpa = model(clip)
+    model.set_backend("math")
+    torch.testing.assert_close(model(clip), sdpa, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_train_step_reaches_every_parameter(attention: str) -> None:
+    model = tiny(attention, drop_path=0.1).train()
+    model(torch.randn(2, 3, 4, 32, 32)).sum().backward()
+    untouched = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not untouched
+
+
+def test_space_never_mixes_frames() -> None:
+    """With `space`, perturbing frame j leaves every token of frame i unchanged before pooling."""
+    model = tiny("space")
+    clip = torch.randn(1, 3, 4, 32, 32)
+    perturbed = clip.clone()
+    perturbed[:, :, 2] += 1.0
+
+    def tokens(video: torch.Tensor) -> torch.Tensor:
+        x, cls = model.embed(video)
+        frames = x.shape[1]
+        x = x.reshape(frames, 1, *x.shape[2:])
+        tokens = torch.cat((cls.repeat_interleave(frames, 0), x.flatten(1, 3)), dim=1)
+        for block in model.blocks:
+            tokens = block(tokens, x.shape[1:4])
+        return tokens  # (frames, 1 + H'W', D): frame f's class token and patches
+
+    before, after = tokens(clip), tokens(perturbed)
+    changed = (before - after).abs().amax(dim=(1, 2)) > 1e-6
+    assert changed.tolist() == [False, False, True, False]
+
+
+# For each scheme and step: does perturbing patch `src` (t, h, w) reach patch `dst` in one step?
+REACH = {
+    ("joint", 0): lambda s, d: True,
+    ("divided", 0): lambda s, d: s[1:] == d[1:],  # time: same position
+    ("divided", 1): lambda s, d: s[0] == d[0],  # space: same frame
+    ("axial", 0): lambda s, d: s[1:] == d[1:],  # time
+    ("axial", 1): lambda s, d: (s[0], s[1]) == (d[0], d[1]),  # width: same frame and row
+    ("axial", 2): lambda s, d: (s[0], s[2]) == (d[0], d[2]),  # height: same frame and column
+    # local: same F x H'/2 x W'/2 window (grid 4 x 4 -> halves of 2)
+    ("local_global", 0): lambda s, d: (s[1] // 2, s[2] // 2) == (d[1] // 2, d[2] // 2),
+    # global: same (t mod 2, h mod 2, w mod 2) lattice
+    ("local_global", 1): lambda s, d: all(a % 2 == b % 2 for a, b in zip(s, d, strict=True)),
+}
+
+
+@pytest.mark.parametrize(("attention", "step"), list(REACH))
+def test_each_step_mixes_only_its_groups(attention: str, step: int) -> None:
+    model = TimeSformer(attention=attention, frames=4, size=64, **TINY).eval()
+    block = model.blocks[0]
+    for fc in (m for name, m in block.named_children() if name.endswith("_fc")):
+        torch.nn.init.normal_(fc.weight)  # block 0's extra-step Linear is not zero; be sure
+    x = torch.randn(1, 4, 4, 4, 64)
+    cls = torch.randn(1, 1, 64)
+    src = (1, 2, 1)
+    perturbed = x.clone()
+    perturbed[(0, *src)] += torch.randn(64)  # not constant: LayerNorm would remove that
+    with torch.no_grad():
+        base, _ = block.run_step(step, x, cls)
+        moved, _ = block.run_step(step, perturbed, cls)
+    changed = (base - moved).abs().amax(dim=-1)[0] > 1e-6
+    for dst in ((t, h, w) for t in range(4) for h in range(4) for w in range(4)):
+        assert bool(changed[dst]) == REACH[attention, step](src, dst), (src, dst)
+
+
+def released_divided_keys(depth: int = 12) -> set[str]:
+    """The released checkpoint's key set for divided attention, written from its spec."""
+    keys = {"cls_token", "pos_embed", "time_embed"}
+    for module in ("patch_embed.proj", "norm", "head"):
+        keys |= {f"{module}.weight", f"{module}.bias"}
+    per_block = ["norm1", "attn.qkv", "attn.proj", "temporal_norm1", "temporal_attn.qkv"]
+    per_block += ["temporal_attn.proj", "temporal_fc", "norm2", "mlp.fc1", "mlp.fc2"]
+    for i in range(depth):
+        keys |= {f"blocks.{i}.{m}.{p}" for m in per_block for p in ("weight", "bias")}
+    return keys
+
+
+def test_released_divided_checkpoint_loads_strict() -> None:
+    with torch.device("meta"):
+        model = TimeSformer(attention="divided")  # the full-size model, allocated nowhere
+    assert set(model.state_dict()) == released_divided_keys()
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    model_state = {f"model.{k}": torch.empty(shape, device="meta") for k, shape in shapes.items()}
+    stripped = {k.removeprefix("model."): v for k, v in model_state.items()}
+    model.load_state_dict(stripped, strict=True, assign=True)
+
+
+@pytest.mark.parametrize("attention", ["space", "joint"])
+def test_single_step_schemes_have_the_released_vit_keys(attention: str) -> None:
+    with torch.device("meta"):
+        keys = set(TimeSformer(attention=attention).state_dict())
+    temporal = {k for k in released_divided_keys() if "temporal" in k}
+    expected = released_divided_keys() - temporal
+    if attention == "space":  # the released `space_only` has no temporal table
+        expected -= {"time_embed"}
+    assert keys == expected
+
+
+def test_resized_tables_load_into_a_model_of_another_size() -> None:
+    source = tiny("divided")
+    target = TimeSformer(attention="divided", frames=8, size=64, **TINY).eval()
+    state = resize_pos_tables(source.state_dict(), frames=8, size=64)
+    target.load_state_dict(state, strict=True)
+    # nearest resizing repeats entries: frame pairs share their time embedding
+    torch.testing.assert_close(target.time_embed[:, ::2], source.time_embed)
+
+
+def test_resizing_to_the_same_size_changes_nothing() -> None:
+    source = tiny("divided")
+    state = resize_pos_tables(source.state_dict(), frames=4, size=32)
+    for key in ("pos_embed", "time_embed"):
+        torch.testing.assert_close(state[key], source.state_dict()[key])
+
+
+def test_on_the_fly_resizing_equals_loading_resized_tables() -> None:
+    source = tiny("joint")
+    target = TimeSformer(attention="joint", frames=8, size=64, **TINY).eval()
+    target.load_state_dict(resize_pos_tables(source.state_dict(), frames=8, size=64))
+    clip = torch.randn(1, 3, 8, 64, 64)
+    torch.testing.assert_close(source(clip), target(clip))

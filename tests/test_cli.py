@@ -1,0 +1,73 @@
+"""The command line: JSON output, tables, and bad input as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from tsfbench.cli import app
+
+runner = CliRunner()
+
+
+def test_flops_json_has_the_documented_keys() -> None:
+    result = runner.invoke(
+        app, ["flops", "--attention", "joint,divided", "--frames", "8", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["attention"] for row in rows] == ["joint", "divided"]
+    required = {"model", "attention", "frames", "size", "views", "params", "gflops_per_view"}
+    assert required | {"tflops", "unsupported_ops"} <= set(rows[0])
+    assert rows[1]["tflops"] == pytest.approx(0.59, rel=0.01)
+
+
+def test_flops_table_names_the_convention() -> None:
+    result = runner.invoke(app, ["flops", "--variant", "hr", "--breakdown"])
+    assert result.exit_code == 0, result.output
+    assert "multiply-adds" in result.stdout
+    assert "attn.time" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["flops", "--attention", "sparse"], "--attention"),
+        (["flops", "--variant", "xl"], "--variant"),
+        (["flops", "--frames", "8.."], "--frames"),
+        (["flops", "--frames", "96..8"], "--frames"),
+        (["flops", "--frames", "-8"], "--frames"),
+        (["flops", "--size", "230"], "size"),
+        (["flops", "--views", "0"], "views"),
+        (["flops", "--pos-embed", "time"], "pos_embed"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], names: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ") and names in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_the_installed_command_prints_no_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tsfbench", "flops", "--size", "100"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: size: 100 is not a multiple of the patch size 16; use e.g. 96 or 112"
+    )
+
+
+def test_version_and_env() -> None:
+    assert runner.invoke(app, ["--version"]).stdout.startswith("tsfbench ")
+    info = json.loads(runner.invoke(app, ["env", "--json"]).stdout)
+    assert {"python", "torch", "cuda", "gpus", "nvml_driver", "fvcore", "decord"} <= set(info)

@@ -1,0 +1,68 @@
+"""User input: ranges, choices and configurations, each error naming its parameter."""
+
+from __future__ import annotations
+
+import pytest
+
+from tsfbench.config import ConfigError, RunConfig, expand, parse_choices, parse_ints
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("8", [8]),
+        ("8,16,32", [8, 16, 32]),
+        ("8..32", [8, 16, 24, 32]),
+        ("2..8:2", [2, 4, 6, 8]),
+        ("224..560:112", [224, 336, 448, 560]),
+        ("8, 8..16", [8, 16]),
+    ],
+)
+def test_parse_ints(text: str, values: list[int]) -> None:
+    assert parse_ints(text, "--frames") == values
+
+
+@pytest.mark.parametrize("text", ["8..", "..96", "96..8", "8..96:0", "-3", "0", "x", "8:2", ""])
+def test_malformed_ranges_name_the_parameter(text: str) -> None:
+    with pytest.raises(ConfigError, match="--frames"):
+        parse_ints(text, "--frames")
+
+
+def test_parse_choices() -> None:
+    allowed = ["space", "joint", "divided"]
+    assert parse_choices("all", "--attention", allowed) == allowed
+    assert parse_choices("joint,divided", "--attention", allowed) == ["joint", "divided"]
+    with pytest.raises(ConfigError, match=r"--attention.*'axil'.*space, joint, divided"):
+        parse_choices("joint,axil", "--attention", allowed)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"size": 100}, "size: 100 is not a multiple of the patch size 16; use e.g. 96 or 112"),
+        ({"attention": "sparse"}, "attention: unknown scheme 'sparse'"),
+        ({"pos_embed": "time"}, "pos_embed: unknown 'time'"),
+        ({"frames": 0}, "frames: 0 must be a positive integer"),
+        ({"views": -1}, "views: -1 must be a positive integer"),
+        ({"model": "xl"}, "model: unknown 'xl'"),
+    ],
+)
+def test_bad_configurations(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        RunConfig(**kwargs)
+    assert str(info.value).startswith(message)
+
+
+def test_pos_embed_defaults_follow_the_released_code() -> None:
+    assert RunConfig(attention="space").pos_embed == "space"
+    assert RunConfig(attention="divided").pos_embed == "space_time"
+
+
+def test_expand_takes_preset_values_for_missing_axes() -> None:
+    configs = expand(["base", "hr"], ["joint", "divided"])
+    assert [(c.model, c.attention, c.frames, c.size, c.views) for c in configs] == [
+        ("base", "joint", 8, 224, 3),
+        ("base", "divided", 8, 224, 3),
+        ("hr", "joint", 16, 448, 3),
+        ("hr", "divided", 16, 448, 3),
+    ]

@@ -1,0 +1,3 @@
+from tsfbench.cli import main
+
+main()

@@ -1,0 +1,187 @@
+"""The `tsfbench` command: a thin Typer layer that parses, calls the library and renders.
+
+Every table is also available as `--json` on stdout; progress and errors go to stderr. Bad input
+raises `ConfigError` anywhere below, and the group turns it into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from typer.core import TyperGroup
+
+from tsfbench import __version__
+from tsfbench.config import ConfigError, expand, parse_choices, parse_ints
+from tsfbench.models.registry import PRESETS
+from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS
+
+T = TypeVar("T")
+stdout = Console(width=None if sys.stdout.isatty() else 200)  # piped tables are not cut
+stderr = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """Turns bad input into one line on stderr and exit code 2, with no traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Benchmark and profile video transformers (TimeSformer) against 3D CNN baselines.",
+)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")
+]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tsfbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Benchmark and profile video transformers (TimeSformer) against 3D CNN baselines."""
+
+
+def track(items: Sequence[T], describe: Callable[[T], str]) -> Iterable[T]:
+    """Yield `items` under a rich progress bar with ETA on stderr (hidden when not a terminal)."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task("", total=len(items))
+        for item in items:
+            progress.update(task, description=describe(item))
+            yield item
+            progress.advance(task)
+
+
+def render(rows: list[dict[str, Any]], columns: dict[str, str], title: str, caption: str) -> None:
+    """A rich table of `rows`; `columns` maps a row key to its header."""
+    table = Table(title=title, caption=caption, header_style="bold", box=box.SIMPLE_HEAD)
+    for key, header in columns.items():
+        numeric = isinstance(rows[0].get(key), int | float) if rows else False
+        table.add_column(
+            header, justify="right" if numeric else "left", min_width=len(header), no_wrap=True
+        )
+    for row in rows:
+        table.add_row(*(_cell(row.get(key)) for key in columns))
+    stdout.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} x{v}" for k, v in value.items()) or "-"
+    return "-" if value is None else str(value)
+
+
+@app.command()
+def env(as_json: JsonOption = False) -> None:
+    """Python, torch, CUDA, GPUs, NVML driver, fvcore and decord versions."""
+    from tsfbench.environment import environment
+
+    info = environment()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    table = Table(show_header=False, title="tsfbench environment")
+    for key, value in info.items():
+        table.add_row(key, _cell(value))
+    stdout.print(table)
+
+
+@app.command()
+def flops(
+    variant: Annotated[
+        str, typer.Option(help=f"Preset(s), comma separated: {', '.join(PRESETS)}.")
+    ] = "base",
+    attention: Annotated[
+        str | None, typer.Option(help=f"{', '.join(ATTENTIONS)}, a comma list, or all.")
+    ] = None,
+    frames: Annotated[str | None, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")] = None,
+    size: Annotated[str | None, typer.Option(help="224, 224,448 or 224..560:112.")] = None,
+    views: Annotated[int | None, typer.Option(help="Test views (default: the preset's).")] = None,
+    pos_embed: Annotated[
+        str, typer.Option(help=f"{', '.join(POS_EMBEDS)} (default: the scheme's).")
+    ] = "",
+    classes: Annotated[int | None, typer.Option(help="Classes of the head.")] = None,
+    breakdown: Annotated[bool, typer.Option(help="GFLOPs per part of the model.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Parameters, GFLOPs of one view and inference TFLOPs (fvcore, multiply-adds)."""
+    from tsfbench.measure.flops import count_flops
+
+    configs = expand(
+        parse_choices(variant, "--variant", list(PRESETS)),
+        parse_choices(attention, "--attention", ATTENTIONS) if attention else None,
+        parse_ints(frames, "--frames") if frames else None,
+        parse_ints(size, "--size") if size else None,
+        pos_embed=pos_embed,
+        classes=classes,
+        views=views,
+    )
+    describe = lambda c: f"{c.model} {c.attention} {c.frames}x{c.size}"  # noqa: E731
+    rows = [count_flops(config, breakdown) for config in track(configs, describe)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    key = {"model": "model", "attention": "attention", "frames": "Frames", "size": "Size"}
+    caption = "FLOPs are multiply-adds (fvcore convention); TFLOPs = views x GFLOPs of one view."
+    columns = key | {
+        "pos_embed": "pos_embed",
+        "params_m": "Params M",
+        "gflops_per_view": "GFLOPs/view",
+        "views": "Views",
+        "tflops": "TFLOPs",
+        "unsupported_ops": "unsupported",
+    }
+    render([row | {"params_m": row["params"] / 1e6} for row in rows], columns, "FLOPs", caption)
+    if breakdown:
+        parts = {part: part for row in rows for part in row["breakdown_gflops"]}
+        table_rows = [row | row["breakdown_gflops"] for row in rows]
+        render(table_rows, key | parts, "GFLOPs of one view by part", caption)
+
+
+def main() -> None:
+    app()
