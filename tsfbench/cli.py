@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -75,8 +75,8 @@ def _root(
     """Benchmark and profile video transformers (TimeSformer) against 3D CNN baselines."""
 
 
-def track(items: Sequence[T], describe: Callable[[T], str]) -> Iterable[T]:
-    """Yield `items` under a rich progress bar with ETA on stderr (hidden when not a terminal)."""
+def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Iterable[T]:
+    """Yield `items` under a rich progress bar with ETA on stderr; `describe` names the last."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -86,11 +86,10 @@ def track(items: Sequence[T], describe: Callable[[T], str]) -> Iterable[T]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task("", total=len(items))
+        task = progress.add_task("", total=total)
         for item in items:
-            progress.update(task, description=describe(item))
+            progress.update(task, description=describe(item), advance=1)
             yield item
-            progress.advance(task)
 
 
 def render(rows: list[dict[str, Any]], columns: dict[str, str], title: str, caption: str) -> None:
@@ -150,7 +149,7 @@ def flops(
     as_json: JsonOption = False,
 ) -> None:
     """Parameters, GFLOPs of one view and inference TFLOPs (fvcore, multiply-adds)."""
-    from tsfbench.measure.flops import count_flops
+    from tsfbench.measure.flops import count_many
 
     configs = expand(
         parse_choices(variant, "--variant", list(PRESETS)),
@@ -161,8 +160,8 @@ def flops(
         classes=classes,
         views=views,
     )
-    describe = lambda c: f"{c.model} {c.attention} {c.frames}x{c.size}"  # noqa: E731
-    rows = [count_flops(config, breakdown) for config in track(configs, describe)]
+    describe = lambda r: f"{r['model']} {r['attention']} {r['frames']}x{r['size']}"  # noqa: E731
+    rows = list(track(count_many(configs, breakdown), len(configs), describe))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -9,8 +9,12 @@ register handles for both, so that `unsupported_ops` lists only what is truly un
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import warnings
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import torch
@@ -96,3 +100,26 @@ def count_flops(config: RunConfig, with_breakdown: bool = False) -> dict[str, An
     if with_breakdown:
         row["breakdown_gflops"] = {k: v / 1e9 for k, v in breakdown(model, analysis).items()}
     return row
+
+
+def count_many(
+    configs: Sequence[RunConfig], with_breakdown: bool = False, workers: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """`count_flops` of each configuration, in order, spread over `workers` processes.
+
+    Tracing is Python-bound, so processes (not threads) scale it; this process counts a share
+    itself, so `workers` processes hold a copy of torch, not `workers + 1`.
+    """
+    workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
+    if workers == 1 or len(configs) < 4:
+        yield from (count_flops(config, with_breakdown) for config in configs)
+        return
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that has torch threads
+    with ProcessPoolExecutor(workers - 1, mp_context=spawn) as pool:
+        elsewhere = {
+            i: pool.submit(count_flops, config, with_breakdown)
+            for i, config in enumerate(configs)
+            if i % workers
+        }
+        for i, config in enumerate(configs):
+            yield elsewhere[i].result() if i in elsewhere else count_flops(config, with_breakdown)
