@@ -7,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tsfbench.config import RunConfig
-from tsfbench.measure.flops import analyze, count_flops
+from tsfbench.measure.flops import analyze, count_flops, count_many
 from tsfbench.models.registry import build_model, example_input
 from tsfbench.models.timesformer import ATTENTIONS
 
@@ -102,3 +102,9 @@ def test_unknown_ops_are_reported_not_skipped() -> None:
 
     analysis = analyze(Odd(), (torch.randn(4, 4, device="meta"),))
     assert "aten::cumsum" in analysis.unsupported_ops()
+
+
+def test_parallel_counting_returns_the_sequential_rows_in_order() -> None:
+    configs = [RunConfig(attention=a, frames=4, size=64) for a in ATTENTIONS]
+    parallel = list(count_many(configs, workers=2))
+    assert parallel == [count_flops(config) for config in configs]
