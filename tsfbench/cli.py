@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -180,6 +181,126 @@ def flops(
         parts = {part: part for row in rows for part in row["breakdown_gflops"]}
         table_rows = [row | row["breakdown_gflops"] for row in rows]
         render(table_rows, key | parts, "GFLOPs of one view by part", caption)
+
+
+@app.command()
+def synth(
+    root: Annotated[
+        Path, typer.Argument(help="Folder to write the videos, val.csv and classids.json.")
+    ],
+    classes: Annotated[int, typer.Option(help="Motion classes (2..8).")] = 4,
+    per_class: Annotated[int, typer.Option(help="Videos per class.")] = 8,
+    frames: Annotated[int, typer.Option(help="Frames per video.")] = 24,
+    height: Annotated[int, typer.Option(help="Frame height (even).")] = 48,
+    width: Annotated[int, typer.Option(help="Frame width (even).")] = 64,
+    seed: Annotated[int, typer.Option(help="Same seed, same videos.")] = 0,
+) -> None:
+    """Write a small synthetic video set whose classes differ only in motion (tests, demos)."""
+    from tsfbench.data.synth import write_synthetic
+
+    for name, value in (("--per-class", per_class), ("--frames", frames)):
+        if value <= 0:
+            raise ConfigError(f"{name}: {value} must be a positive integer")
+    csv = write_synthetic(
+        root,
+        classes=classes,
+        per_class=per_class,
+        frames=frames,
+        height=height,
+        width=width,
+        seed=seed,
+    )
+    typer.echo(f"wrote {classes * per_class} videos and {csv}")
+
+
+@app.command()
+def accuracy(
+    data: Annotated[
+        str, typer.Argument(help="CSV (kinetics), dataset root (ssv2, diving48) or folder.")
+    ],
+    variant: Annotated[str, typer.Option("--variant", "--model", help="Preset.")] = "base",
+    attention: Annotated[str | None, typer.Option(help="Attention scheme.")] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames per clip.")] = None,
+    size: Annotated[int | None, typer.Option(help="Crop size.")] = None,
+    classes: Annotated[int, typer.Option(help="Classes of the head (= the checkpoint's).")] = 400,
+    checkpoint: Annotated[Path | None, typer.Option(help=".pyth / .pt / state dict.")] = None,
+    data_format: Annotated[
+        str, typer.Option("--format", help="kinetics, ssv2, diving48 or folder.")
+    ] = "kinetics",
+    class_index: Annotated[Path | None, typer.Option(help="Label -> id file.")] = None,
+    subset: Annotated[str | None, typer.Option(help="A stratified fraction, e.g. 10%.")] = None,
+    per_class: Annotated[int | None, typer.Option(help="K videos per class instead.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
+    views: Annotated[int | None, typer.Option(help="Test views (clips x crops).")] = None,
+    rate: Annotated[int | None, typer.Option(help="Frame sampling rate.")] = None,
+    batch: Annotated[int, typer.Option(help="Clips per forward pass.")] = 8,
+    workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
+    depth: Annotated[int | None, typer.Option(help="Override: blocks (quick CPU runs).")] = None,
+    dim: Annotated[int | None, typer.Option(help="Override: width.")] = None,
+    heads: Annotated[int | None, typer.Option(help="Override: heads.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Video-level top-1 / top-5 on a validation (sub)set, with the paper's test protocol."""
+    import torch.distributed
+
+    from tsfbench.evaluate import accuracy as run_accuracy
+    from tsfbench.evaluate import distributed
+
+    (config,) = expand(
+        [parse_choices(variant, "--variant", list(PRESETS))[0]],
+        [attention] if attention else None,
+        [frames] if frames else None,
+        [size] if size else None,
+        classes=classes,
+        views=views,
+    )
+    sizes = {"depth": depth, "dim": dim, "heads": heads}
+    overrides = {name: value for name, value in sizes.items() if value is not None}
+    rank = distributed()[0]
+    columns = (TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True, disable=rank != 0) as progress:
+        task = progress.add_task("", total=None)
+        record = run_accuracy(
+            config,
+            data,
+            format=data_format,
+            checkpoint=checkpoint,
+            class_index=class_index,
+            subset=subset,
+            per_class=per_class,
+            seed=seed,
+            views=views,
+            rate=rate,
+            batch=batch,
+            workers=workers,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            **overrides,
+        )
+    if torch.distributed.is_initialized():  # under torchrun: leave the group cleanly
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return
+    if as_json:
+        typer.echo(json.dumps(record, indent=2))
+        return
+    columns_shown = {
+        "model": "model",
+        "attention": "attention",
+        "evaluated": "Videos",
+        "skipped": "Skipped",
+        "views": "Views",
+        "top1": "Top-1 %",
+        "top5": "Top-5 %",
+        "decode_clips_per_s": "Decode clips/s",
+        "model_clips_per_s": "Model clips/s",
+        "bound": "bound by",
+    }
+    render([record], columns_shown, "Accuracy", "Softmax averaged over the views of a video.")
+    for skip in record["skipped_videos"]:
+        stderr.print(
+            f"skipped {skip['video']}: {skip['reason']} ({skip['detail']})", highlight=False
+        )
 
 
 def main() -> None:

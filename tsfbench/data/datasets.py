@@ -1,0 +1,225 @@
+"""Dataset readers: every format becomes one list of (path, label id) plus the class names.
+
+Formats as the datasets ship them (paper Sec. 4: Kinetics, Something-Something-V2, Diving-48)
+and as PySlowFast reads them; each reader checks its input once and raises `ConfigError` with
+the file and line at fault, so the decoding and evaluation code can assume a clean list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tsfbench.config import ConfigError
+
+FORMATS = ("kinetics", "ssv2", "diving48", "folder")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One labelled video; `path` is absolute so any worker or rank can open it."""
+
+    path: str
+    label: int
+
+
+@dataclass(frozen=True)
+class VideoSet:
+    """A dataset: its videos and the name of each class id (`classes[label]`)."""
+
+    items: tuple[VideoItem, ...]
+    classes: tuple[str, ...]
+    root: str = ""
+
+    def relative(self, item: VideoItem) -> str:
+        """The path as stored with a result, relative to the root so subsets move with data."""
+        path = Path(item.path)
+        return (
+            str(path.relative_to(self.root))
+            if self.root and path.is_relative_to(self.root)
+            else item.path
+        )
+
+
+def read_class_index(path: str | Path) -> list[str]:
+    """Class names by id from a class-index file.
+
+    Accepts a JSON object name -> id (PySlowFast's `classids.json`, SSv2's
+    `something-something-v2-labels.json`, whose ids are strings), a JSON list of names, or a
+    text file with one name per line (id = line number).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"class index: {path} does not exist")
+    text = path.read_text()
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"class index: {path} is not valid JSON ({error})") from None
+        if isinstance(data, list):
+            return [str(name) for name in data]
+        try:
+            by_id = {int(value): str(name) for name, value in data.items()}
+        except (AttributeError, TypeError, ValueError):
+            raise ConfigError(f"class index: {path} must map class names to integer ids") from None
+        if sorted(by_id) != list(range(len(by_id))):
+            raise ConfigError(f"class index: {path} ids must be 0..{len(by_id) - 1}, each once")
+        return [by_id[i] for i in range(len(by_id))]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _label_id(text: str, ids: dict[str, int] | None, where: str) -> int:
+    text = text.strip().strip('"')
+    if ids is not None and text in ids:
+        return ids[text]
+    try:
+        return int(text)
+    except ValueError:
+        hint = "not in the class index" if ids is not None else "not an integer; pass a class index"
+        raise ConfigError(f"{where}: label {text!r} is {hint}") from None
+
+
+def read_csv(
+    path: str | Path, root: str | Path | None = None, class_index: str | Path | None = None
+) -> VideoSet:
+    """Kinetics / PySlowFast CSV: `path label` per line, space or comma separated.
+
+    Paths are relative to `root` (default: the CSV's folder); labels are ids or, with a class
+    index, class names. A header line whose label column reads `label` is skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"data: {path} does not exist")
+    root = Path(root) if root is not None else path.parent
+    classes = read_class_index(class_index) if class_index else None
+    ids = {name: i for i, name in enumerate(classes)} if classes else None
+    items = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(",", 1) if "," in line else line.rsplit(None, 1)
+        if len(parts) != 2:
+            raise ConfigError(f"data: {path}:{number}: expected 'path label', got {line!r}")
+        if number == 1 and parts[1].strip().lower() == "label":
+            continue
+        label = _label_id(parts[1], ids, f"data: {path}:{number}")
+        items.append(VideoItem(str(root / parts[0].strip()), label))
+    if not items:
+        raise ConfigError(f"data: {path} lists no videos")
+    names = classes or [str(i) for i in range(max(item.label for item in items) + 1)]
+    return _checked(VideoSet(tuple(items), tuple(names), str(root)), str(path))
+
+
+def _find(root: Path, names: Sequence[str], what: str) -> Path:
+    for name in names:
+        if (root / name).exists():
+            return root / name
+    raise ConfigError(f"data: no {what} in {root}; expected one of {', '.join(names)}")
+
+
+def _load_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"data: {path} is not valid JSON ({error})") from None
+
+
+def read_ssv2(root: str | Path, split: str = "validation") -> VideoSet:
+    """Something-Something-V2: `something-something-v2-<split>.json` + `-labels.json` + videos.
+
+    A video's label is its `template` with the brackets removed, looked up in the labels file;
+    videos are `<id>.webm` in `20bn-something-something-v2/`, `videos/` or the root itself.
+    """
+    root = Path(root)
+    labels = _find(root, ["something-something-v2-labels.json", "labels.json"], "labels file")
+    annotations = _find(
+        root, [f"something-something-v2-{split}.json", f"{split}.json"], f"{split} annotations"
+    )
+    classes = read_class_index(labels)
+    ids = {name: i for i, name in enumerate(classes)}
+    videos = next(
+        (root / d for d in ("20bn-something-something-v2", "videos") if (root / d).is_dir()), root
+    )
+    items = []
+    for entry in _load_json(annotations):
+        name = entry["template"].replace("[", "").replace("]", "")
+        if name not in ids:
+            raise ConfigError(f"data: {annotations}: template {name!r} not in {labels.name}")
+        items.append(VideoItem(str(videos / f"{entry['id']}.webm"), ids[name]))
+    return _checked(VideoSet(tuple(items), tuple(classes), str(root)), str(annotations))
+
+
+def read_diving48(root: str | Path, split: str = "test") -> VideoSet:
+    """Diving-48: `Diving48_V2_<split>.json` (or V1) entries `vid_name`, `label`; `rgb/*.mp4`.
+
+    Class names come from `Diving48_vocab.json` (takeoff-somersault-twist-flight) when present.
+    """
+    root = Path(root)
+    annotations = _find(
+        root, [f"Diving48_V2_{split}.json", f"Diving48_{split}.json"], f"{split} annotations"
+    )
+    videos = root / "rgb" if (root / "rgb").is_dir() else root
+    items = [
+        VideoItem(str(videos / f"{entry['vid_name']}.mp4"), int(entry["label"]))
+        for entry in _load_json(annotations)
+    ]
+    vocab = root / "Diving48_vocab.json"
+    if vocab.is_file():
+        classes = ["-".join(map(str, parts)) for parts in _load_json(vocab)]
+    else:
+        classes = [str(i) for i in range(max(item.label for item in items) + 1)]
+    return _checked(VideoSet(tuple(items), tuple(classes), str(root)), str(annotations))
+
+
+def read_folder(root: str | Path, class_index: str | Path | None = None) -> VideoSet:
+    """A folder per class (`root/<class>/<video>`); ids follow the class index or sorted names."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"data: {root} is not a folder")
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+    classes = read_class_index(class_index) if class_index else folders
+    ids = {name: i for i, name in enumerate(classes)}
+    items = []
+    for name in folders:
+        if name not in ids:
+            raise ConfigError(f"data: folder {root / name} is not a class of the class index")
+        for video in sorted((root / name).iterdir()):
+            if video.suffix.lower() in VIDEO_SUFFIXES:
+                items.append(VideoItem(str(video), ids[name]))
+    if not items:
+        raise ConfigError(f"data: no videos ({', '.join(VIDEO_SUFFIXES)}) under {root}/<class>/")
+    return VideoSet(tuple(items), tuple(classes), str(root))
+
+
+def _checked(videos: VideoSet, source: str) -> VideoSet:
+    bad = next((item for item in videos.items if not 0 <= item.label < len(videos.classes)), None)
+    if bad is not None:
+        raise ConfigError(
+            f"data: {source}: label {bad.label} outside 0..{len(videos.classes) - 1} ({bad.path})"
+        )
+    return videos
+
+
+def read_dataset(
+    data: str | Path,
+    format: str = "kinetics",
+    *,
+    class_index: str | Path | None = None,
+    root: str | Path | None = None,
+    split: str | None = None,
+) -> VideoSet:
+    """Any supported format; `data` is the CSV (kinetics) or the dataset folder (the others)."""
+    if format == "kinetics":
+        return read_csv(data, root, class_index)
+    if format == "ssv2":
+        return read_ssv2(data, split or "validation")
+    if format == "diving48":
+        return read_diving48(data, split or "test")
+    if format == "folder":
+        return read_folder(data, class_index)
+    raise ConfigError(f"format: unknown {format!r}; accepted: {', '.join(FORMATS)}")
