@@ -71,3 +71,24 @@ def test_version_and_env() -> None:
     assert runner.invoke(app, ["--version"]).stdout.startswith("tsfbench ")
     info = json.loads(runner.invoke(app, ["env", "--json"]).stdout)
     assert {"python", "torch", "cuda", "gpus", "nvml_driver", "fvcore", "decord"} <= set(info)
+
+
+def test_synth_then_accuracy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "synth"
+    result = runner.invoke(app, ["synth", str(root), "--classes", "2", "--per-class", "2"])
+    assert result.exit_code == 0, result.output
+    (root / "val.csv").write_text((root / "val.csv").read_text() + "videos/gone.mp4 0\n")
+    args = ["accuracy", str(root / "val.csv"), "--frames", "4", "--size", "32", "--classes", "2"]
+    args += ["--depth", "1", "--dim", "32", "--heads", "2", "--workers", "0", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert (record["videos"], record["evaluated"], record["skipped"]) == (5, 4, 1)
+    assert record["skipped_by_reason"]["missing"] == 1
+    assert 0.0 <= record["top1"] <= 100.0
+
+
+def test_accuracy_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["accuracy", str(tmp_path / "none.csv"), "--classes", "2"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1

@@ -258,8 +258,17 @@ def accuracy(
     overrides = {name: value for name, value in sizes.items() if value is not None}
     rank = distributed()[0]
     columns = (TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=True, disable=rank != 0) as progress:
-        task = progress.add_task("", total=None)
+    progress = Progress(*columns, console=stderr, transient=True, disable=rank != 0)
+    task = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:  # started at the first video, so an early error stays one line
+            progress.start()
+            task = progress.add_task("", total=total)
+        progress.update(task, completed=done, total=total)
+
+    try:
         record = run_accuracy(
             config,
             data,
@@ -273,9 +282,12 @@ def accuracy(
             rate=rate,
             batch=batch,
             workers=workers,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            progress=advance,
             **overrides,
         )
+    finally:
+        if task is not None:  # rich prints a newline when stopping, started or not
+            progress.stop()
     if torch.distributed.is_initialized():  # under torchrun: leave the group cleanly
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
