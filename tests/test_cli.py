@@ -92,3 +92,20 @@ def test_accuracy_bad_input_exits_2(tmp_path) -> None:  # type: ignore[no-untype
     result = runner.invoke(app, ["accuracy", str(tmp_path / "none.csv"), "--classes", "2"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_mismatched_checkpoint_exits_2_naming_the_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from tsfbench.models.timesformer import TimeSformer
+
+    root = tmp_path / "synth"
+    runner.invoke(app, ["synth", str(root), "--classes", "2", "--per-class", "1"])
+    other = TimeSformer(frames=4, size=32, num_classes=3, dim=32, depth=1, heads=2)
+    torch.save(other.state_dict(), tmp_path / "three_classes.pt")
+    args = ["accuracy", str(root / "val.csv"), "--frames", "4", "--size", "32", "--classes", "2"]
+    args += ["--depth", "1", "--dim", "32", "--heads", "2", "--workers", "0"]
+    result = runner.invoke(app, [*args, "--checkpoint", str(tmp_path / "three_classes.pt")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "head" in lines[0] and "classes" in lines[0]
