@@ -109,3 +109,14 @@ def test_mismatched_checkpoint_exits_2_naming_the_keys(tmp_path) -> None:  # typ
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "head" in lines[0] and "classes" in lines[0]
+
+
+def test_memory_sweep_json_rows_and_a_bad_limit() -> None:
+    args = ["memory-sweep", "--attention", "joint", "--frames", "2", "--size", "32"]
+    args += ["--depth", "1", "--dim", "32", "--heads", "2", "--iterations", "1", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["status"] == "ok" and row["latency_median_ms"] > 0 and row["max_ram_bytes"] > 0
+    bad = runner.invoke(app, ["memory-sweep", "--memory-limit", "lots"])
+    assert bad.exit_code == 2 and "--memory-limit" in bad.stderr

@@ -315,5 +315,187 @@ def accuracy(
         )
 
 
+# --- Runtime probes: latency, peak memory, energy -------------------------------------------
+
+ProbeAttention = Annotated[str | None, typer.Option(help="Scheme(s), a comma list, or all.")]
+ProbeFrames = Annotated[str | None, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")]
+ProbeSize = Annotated[str | None, typer.Option(help="224, 224,448 or 224..560:112.")]
+Mode = Annotated[str, typer.Option(help="infer (inference_mode) or train (fwd + bwd + step).")]
+Dtype = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")]
+Backend = Annotated[
+    str, typer.Option(help="SDPA kernel: sdpa (torch picks), math, flash, efficient.")
+]
+MemoryLimit = Annotated[
+    str | None, typer.Option(help="Cap memory to emulate a smaller device, e.g. 32GiB.")
+]
+Override = Annotated[int | None, typer.Option(help="Model size override (quick CPU runs).")]
+
+
+def _probe_plan(
+    variant: str,
+    attention: str | None,
+    frames: str | None,
+    size: str | None,
+    settings: dict[str, Any],
+) -> tuple[list[Any], Any]:
+    """The configurations and the settings of a probe command, validated."""
+    from tsfbench.config import ProbeSettings, parse_memory
+
+    configs = expand(
+        parse_choices(variant, "--variant", list(PRESETS)),
+        parse_choices(attention, "--attention", ATTENTIONS) if attention else None,
+        parse_ints(frames, "--frames") if frames else None,
+        parse_ints(size, "--size") if size else None,
+    )
+    limit = settings.pop("memory_limit")
+    memory = parse_memory(limit, "--memory-limit") if limit else None
+    probe = ProbeSettings(**settings, memory_limit=memory)
+    if probe.target == "cpu":
+        stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
+    return configs, probe
+
+
+def _render_probes(records: list[dict[str, Any]], predict_only: bool, as_json: bool) -> None:
+    from tsfbench.measure.sweep import largest_fitting
+
+    if as_json:
+        typer.echo(json.dumps(records, indent=2, default=str))
+        return
+    gib = 2**30
+    for record in records:
+        for key in [k for k in record if k.endswith("_bytes")]:
+            record[key.removesuffix("_bytes") + "_gib"] = (
+                None if record[key] is None else record[key] / gib
+            )
+    columns = {
+        "model": "model",
+        "attention": "attention",
+        "frames": "Frames",
+        "size": "Size",
+        "mode": "mode",
+        "dtype": "dtype",
+        "batch": "Batch",
+        "status": "status",
+        "latency_median_ms": "Median ms",
+        "latency_p10_ms": "P10 ms",
+        "latency_p90_ms": "P90 ms",
+        "throughput": "Clips/s",
+        "max_allocated_gib": "Alloc GiB",
+        "max_reserved_gib": "Reserved GiB",
+        "max_process_vram_gib": "NVML proc GiB",
+        "max_global_vram_gib": "NVML dev GiB",
+        "max_ram_gib": "RSS GiB",
+        "predicted_peak_gib": "Predicted GiB",
+        "energy_j_per_clip": "J/clip",
+        "power_w": "W",
+    }
+    shown = {k: v for k, v in columns.items() if any(r.get(k) is not None for r in records)}
+    caption = (
+        "Each configuration ran in its own process; peaks reset before each. RSS includes the"
+        " runtime; Predicted counts tensor bytes (allocator peak)."
+    )
+    render(records, shown, "Runtime", caption)
+    for record in records:
+        if record.get("error"):
+            stderr.print(
+                f"{record['attention']} {record['frames']}x{record['size']}: "
+                f"{record['status']}: {record['error']}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    for scheme, best in largest_fitting(records, predicted=predict_only).items():
+        what = "predicted to fit" if predict_only else "ran"
+        fits = f"{best['frames']} x {best['size']}" if best else "nothing"
+        stdout.print(f"largest that {what}, {scheme}: {fits}", highlight=False)
+
+
+def _probe_command(
+    variant: str,
+    attention: str | None,
+    frames: str | None,
+    size: str | None,
+    settings: dict[str, Any],
+    overrides: dict[str, int | None],
+    predict_only: bool,
+    as_json: bool,
+) -> None:
+    from tsfbench.measure.sweep import sweep
+
+    configs, probe = _probe_plan(variant, attention, frames, size, settings)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    columns += (TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(
+            f"{configs[0].attention} {configs[0].frames}x{configs[0].size}", total=len(configs)
+        )
+
+        def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
+            following = configs[done] if done < total else config
+            name = f"{following.attention} {following.frames}x{following.size}"
+            progress.update(task, completed=done, description=name)
+
+        records = sweep(
+            configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
+        )
+    _render_probes(records, predict_only, as_json)
+
+
+@app.command()
+def latency(
+    variant: Annotated[str, typer.Option(help="Preset(s).")] = "base",
+    attention: ProbeAttention = None,
+    frames: ProbeFrames = None,
+    size: ProbeSize = None,
+    mode: Mode = "infer",
+    dtype: Dtype = "fp32",
+    batch: Annotated[int, typer.Option(help="Clips per step.")] = 1,
+    backend: Backend = "sdpa",
+    compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
+    memory_limit: MemoryLimit = None,
+    warmup: Annotated[int, typer.Option(help="Untimed steps first.")] = 3,
+    iterations: Annotated[int, typer.Option(help="Timed steps.")] = 10,
+    depth: Override = None,
+    dim: Override = None,
+    heads: Override = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Latency (median, p10, p90), throughput, peak memory and energy of one or more configs."""
+    settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
+    settings |= {"compile": compile, "memory_limit": memory_limit, "warmup": warmup}
+    settings |= {"iterations": iterations}
+    sizes = {"depth": depth, "dim": dim, "heads": heads}
+    _probe_command(variant, attention, frames, size, settings, sizes, False, as_json)
+
+
+@app.command("memory-sweep")
+def memory_sweep(
+    variant: Annotated[str, typer.Option(help="Preset(s).")] = "base",
+    attention: Annotated[
+        str, typer.Option(help="Scheme(s), a comma list, or all.")
+    ] = "joint,divided",
+    frames: Annotated[str, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")] = "8,16,32,64,96",
+    size: ProbeSize = None,
+    mode: Mode = "train",
+    dtype: Dtype = "fp32",
+    batch: Annotated[int, typer.Option(help="Clips per step.")] = 1,
+    backend: Backend = "sdpa",
+    memory_limit: MemoryLimit = None,
+    predict_only: Annotated[
+        bool, typer.Option(help="Only predict peak memory (no run): fits on this laptop.")
+    ] = False,
+    iterations: Annotated[int, typer.Option(help="Timed steps.")] = 3,
+    depth: Override = None,
+    dim: Override = None,
+    heads: Override = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Peak memory and latency across clip lengths and sizes; out-of-memory is a result."""
+    settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
+    settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
+    sizes = {"depth": depth, "dim": dim, "heads": heads}
+    _probe_command(variant, attention, frames, size, settings, sizes, predict_only, as_json)
+
+
 def main() -> None:
     app()

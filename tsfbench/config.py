@@ -10,6 +10,8 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+import torch
+
 from tsfbench.models.registry import PRESETS, get_preset
 from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS, default_pos_embed
 
@@ -126,3 +128,83 @@ def expand(
                 )
             )
     return list(dict.fromkeys(configs))
+
+
+# --- Runtime probe settings (latency, memory, energy): how a configuration is run ---------------
+
+MODES = ("infer", "train")
+DTYPES = ("fp32", "fp16", "bf16")
+SDPA_BACKENDS = ("sdpa", "math", "flash", "efficient")  # sdpa = let torch pick the kernel
+DEVICES = ("auto", "cpu", "cuda")
+MEMORY_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+MEMORY_FORMS = "a size such as 32GiB, 512MiB, 2GB or 1073741824 (bytes)"
+
+
+def parse_memory(text: str | int, name: str = "memory_limit") -> int:
+    """'32GiB' -> bytes. GiB/MiB are powers of 2, GB/MB powers of 10 (a V100 has 32 GiB)."""
+    raw = str(text).strip().replace(" ", "")
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    unit = raw[len(number) :].lower()
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in MEMORY_UNITS or not value > 0 or int(value * MEMORY_UNITS[unit]) <= 0:
+        raise ConfigError(f"{name}: cannot read {str(text)!r}; expected {MEMORY_FORMS}")
+    return int(value * MEMORY_UNITS[unit])
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How one configuration is run and measured; the same for every row of a sweep."""
+
+    mode: str = "infer"  # infer: torch.inference_mode; train: forward + backward + SGD step
+    dtype: str = "fp32"  # fp16 / bf16 run under autocast
+    batch: int = 1
+    backend: str = "sdpa"  # which SDPA kernel attention may use
+    compile: bool = False
+    memory_limit: int | None = None  # bytes; emulates a smaller device
+    warmup: int = 3
+    iterations: int = 10
+    device: str = "auto"
+    interval: float = 0.01  # seconds between samples of the NVML / RSS monitor
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("mode", MODES),
+            ("dtype", DTYPES),
+            ("backend", SDPA_BACKENDS),
+            ("device", DEVICES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{name}: unknown {getattr(self, name)!r}; accepted: {', '.join(allowed)}"
+                )
+        for name in ("batch", "iterations"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ConfigError(f"{name}: {getattr(self, name)!r} must be a positive integer")
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ConfigError(f"warmup: {self.warmup!r} must be a non-negative integer")
+        if self.memory_limit is not None and (
+            not isinstance(self.memory_limit, int) or self.memory_limit <= 0
+        ):
+            raise ConfigError(f"memory_limit: {self.memory_limit!r}; expected {MEMORY_FORMS}")
+        if not 0 < self.interval <= 10:
+            raise ConfigError(f"interval: {self.interval!r} must be in (0, 10] seconds")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device: 'cuda' but no CUDA GPU is visible; accepted: auto, cpu")
+
+    @property
+    def target(self) -> str:
+        """The device the probe runs on: `auto` is the GPU where there is one."""
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "device": self.target}

@@ -1,0 +1,73 @@
+"""Peak memory: the CPU figures, and the prediction against measured CPU allocations.
+
+"Measured" is glibc's count of heap bytes in use (`mallinfo2`), sampled around every op of real
+CPU steps: it sees whatever torch's CPU allocator takes, workspaces included, and nothing of how
+the prediction tracks tensors. RSS would be the other choice, but at a few MB its page-level
+noise (libraries paged in on first use, malloc keeping freed memory) is as large as the signal.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.measure.memory import (
+    MemoryTracker,
+    heap_in_use,
+    measure_cpu_allocations,
+    predict_peak,
+)
+
+
+def test_cpu_tracker_reports_ram_only() -> None:
+    tracker = MemoryTracker("cpu", interval=0.005)
+    with tracker.track():
+        block = torch.ones(64, 2**20, dtype=torch.uint8)  # 64 MiB touched
+        block += 1
+    memory = tracker.memory
+    assert memory.max_ram is not None and memory.max_ram > 64 * 2**20
+    assert memory.max_allocated is memory.max_reserved is None
+    assert memory.max_global_vram is memory.max_process_vram is None
+
+
+@pytest.mark.skipif(heap_in_use() is None, reason="needs glibc mallinfo2")
+@pytest.mark.parametrize("mode", ["infer", "train"])
+@pytest.mark.parametrize(
+    ("attention", "frames", "size", "batch"),
+    [("joint", 4, 32, 2), ("divided", 4, 64, 4), ("joint", 2, 64, 8)],
+)
+def test_prediction_is_within_25_percent_of_measured_cpu_allocations(
+    mode: str, attention: str, frames: int, size: int, batch: int, tiny: dict[str, object]
+) -> None:
+    config = RunConfig(attention=attention, frames=frames, size=size)
+    settings = ProbeSettings(mode=mode, batch=batch)
+    predicted = predict_peak(config, settings, "cpu", tiny)
+    measured = measure_cpu_allocations(config, settings, tiny)
+    assert predicted == pytest.approx(measured, rel=0.25)
+
+
+def test_training_is_predicted_to_need_more_than_inference(tiny: dict[str, object]) -> None:
+    config = RunConfig(attention="joint", frames=4, size=32)
+    infer = predict_peak(config, ProbeSettings(mode="infer", batch=2), "cpu", tiny)
+    train = predict_peak(config, ProbeSettings(mode="train", batch=2), "cpu", tiny)
+    assert train > 2 * infer
+
+
+def test_full_size_models_are_predicted_without_allocating() -> None:
+    config = RunConfig(model="l", attention="joint", frames=96, size=224)
+    predicted = predict_peak(config, ProbeSettings(mode="train", backend="math"), "cpu")
+    assert predicted > 32 * 2**30  # the paper's V100 boundary, answered in seconds
+
+
+@pytest.mark.gpu
+def test_gpu_prediction_is_within_10_percent_of_max_allocated(tiny: dict[str, object]) -> None:
+    from tsfbench.measure.sweep import measure
+
+    config = RunConfig(attention="joint", frames=8, size=224)
+    settings = ProbeSettings(mode="train", batch=2, iterations=3, warmup=1)
+    record = measure(config, settings, isolate=False)
+    assert record["status"] == "ok"
+    assert record["predicted_peak_bytes"] == pytest.approx(record["max_allocated_bytes"], rel=0.1)
+    for key in ("max_reserved_bytes", "max_global_vram_bytes", "max_ram_bytes"):
+        assert record[key] > 0

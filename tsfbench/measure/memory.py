@@ -1,0 +1,241 @@
+"""Peak memory of a step: measured (five figures) and predicted without running it.
+
+Measured: the torch allocator's `max_memory_allocated` / `max_memory_reserved` (reset per
+configuration), NVML device memory and this process tree's share of it, and host RSS. NVML and
+RSS are sampled by a separate monitor process (`sampler.Monitor`); RSS also uses the kernel's
+own high-water mark (VmHWM, reset through /proc/self/clear_refs) so that no peak between two
+samples is missed. On CPU only `max_ram` applies; the other figures are None.
+
+Predicted: the step runs under `FakeTensorMode` (tensors with shapes and devices, no storage)
+while `LiveBytes` adds up the bytes of every storage alive after each op; the peak of that sum is
+the prediction. It covers parameters, inputs, activations saved for backward, gradients and the
+optimiser's momentum; it misses what kernels allocate internally (workspaces) and the caching
+allocator's rounding, which is why it is compared with `max_allocated`, not `max_reserved`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.measure.energy import gpu_uuid
+from tsfbench.measure.sampler import Monitor
+from tsfbench.measure.workload import build_workload
+from tsfbench.models.registry import build_model
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Peak memory in bytes; None where the figure does not apply (no GPU, no NVML)."""
+
+    max_ram: int | None = None  # host RSS of this process and its children
+    max_global_vram: int | None = None  # NVML: used on the whole device
+    max_process_vram: int | None = None  # NVML: used by this process and its children
+    max_reserved: int | None = None  # torch caching allocator: reserved
+    max_allocated: int | None = None  # torch caching allocator: allocated
+
+    def as_record(self) -> dict[str, int | None]:
+        return {f"{k}_bytes": v for k, v in asdict(self).items()}
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's VmHWM of this process (Linux >= 4.0); False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss() -> int:
+    """VmHWM: the highest RSS of this process since start or the last reset, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class MemoryTracker:
+    """`with tracker.track(): ...` leaves `tracker.memory`, the peaks over the tracked span."""
+
+    def __init__(
+        self, device: torch.device | str = "cpu", interval: float = 0.01, monitor: bool = True
+    ) -> None:
+        self.device, self.interval, self.monitor = torch.device(device), interval, monitor
+        self.memory = Memory()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        hwm = reset_peak_rss()
+        sampler = Monitor(self.interval, gpu_uuid(self.device)) if self.monitor else None
+        with sampler or _nothing():
+            yield
+            if cuda:
+                torch.cuda.synchronize(self.device)
+        peaks: dict[str, Any] = sampler.peaks if sampler else {}
+        ram = max(peaks.get("ram") or 0, peak_rss() if hwm else 0) or None
+        self.memory = Memory(
+            max_ram=ram,
+            max_global_vram=peaks.get("global_vram"),
+            max_process_vram=peaks.get("process_vram"),
+            max_reserved=torch.cuda.max_memory_reserved(self.device) if cuda else None,
+            max_allocated=torch.cuda.max_memory_allocated(self.device) if cuda else None,
+        )
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+# --- Prediction --------------------------------------------------------------------------------
+
+
+class LiveBytes(TorchDispatchMode):
+    """Peak total bytes of the tensor storages alive after each op.
+
+    Storages are held by weak reference only, so the tracker never extends a lifetime; a storage
+    shared by views counts once. Works on real and on fake tensors alike.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.current = 0
+        self.peak = 0
+
+    def add(self, tensors: Iterable[Any]) -> None:
+        for tensor in tensors:
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            storage = tensor.untyped_storage()
+            ref = StorageWeakRef(storage)
+            if ref.cdata not in self.live:
+                self.live[ref.cdata] = (ref, storage.nbytes())
+                self.current += storage.nbytes()
+        self.peak = max(self.peak, self.current)
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict | None = None
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        self.add(tree_flatten(out)[0])
+        for key, (ref, nbytes) in list(self.live.items()):
+            if ref.expired():
+                del self.live[key]
+                self.current -= nbytes
+        return out
+
+
+def predict_peak(
+    config: RunConfig,
+    settings: ProbeSettings,
+    device: torch.device | str | None = None,
+    overrides: Mapping[str, object] | None = None,
+    steps: int = 2,
+) -> int:
+    """Predicted peak bytes of `steps` steps on `device`, with nothing allocated on it.
+
+    Two steps, because the optimiser's momentum exists from the second step on. `compile` is
+    ignored: the prediction is of the eager step.
+    """
+    device = torch.device(device or settings.target)
+    meta = build_model(config, "meta", **(overrides or {}))
+    tracker = LiveBytes()
+    eager = ProbeSettings(**{**asdict(settings), "compile": False})
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = meta.to_empty(device=device)
+        work = build_workload(config, eager, device, model=model, scaler=False)
+        tracker.add([*model.parameters(), *model.buffers(), *work.inputs])
+        with tracker:
+            for _ in range(steps):
+                work.step()
+    return tracker.peak
+
+
+# --- Measured CPU allocations (to check the prediction against) --------------------------------
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def heap_in_use() -> int | None:
+    """Bytes the C heap has handed out (glibc `mallinfo2`); None elsewhere.
+
+    torch's CPU allocator takes its memory from malloc, so this sees every CPU tensor and every
+    buffer a kernel keeps, independently of how tensors are tracked. Python objects mostly live
+    in pymalloc arenas, which are mmapped directly and do not show here.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return None
+    info = libc.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
+class HeapPeak(TorchDispatchMode):
+    """Peak of `heap_in_use()` above `baseline`, sampled before and after every op."""
+
+    def __init__(self, baseline: int) -> None:
+        super().__init__()
+        self.baseline, self.peak = baseline, 0
+
+    def _sample(self) -> None:
+        self.peak = max(self.peak, (heap_in_use() or 0) - self.baseline)
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict | None = None
+    ) -> Any:
+        self._sample()
+        out = func(*args, **(kwargs or {}))
+        self._sample()
+        return out
+
+
+def measure_cpu_allocations(
+    config: RunConfig,
+    settings: ProbeSettings,
+    overrides: Mapping[str, object] | None = None,
+    steps: int = 2,
+) -> int:
+    """Measured peak C-heap bytes of `steps` CPU steps, model and inputs included.
+
+    One throw-away step first initialises the runtime (thread pools, oneDNN caches), whose
+    lasting allocations would otherwise be charged to the configuration.
+    """
+    if heap_in_use() is None:
+        raise RuntimeError("measuring CPU allocations needs glibc's mallinfo2")
+    build_workload(config, settings, "cpu", overrides).step()
+    gc.collect()
+    baseline = heap_in_use() or 0
+    work = build_workload(config, settings, "cpu", overrides)
+    tracker = HeapPeak(baseline)
+    with tracker:
+        for _ in range(steps):
+            work.step()
+    return tracker.peak

@@ -1,0 +1,176 @@
+"""Measure configurations: one flat record each (config, settings, figures, status, environment).
+
+`measure` runs one configuration (in a child process by default, see `isolate`), `sweep` runs a
+list of them with a progress callback, and `largest_fitting` answers "what is the largest clip
+each attention scheme can run here?". Every record has the same keys, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.environment import environment
+from tsfbench.measure.energy import Energy, EnergyTracker
+from tsfbench.measure.isolate import Outcome, classify, run_isolated
+from tsfbench.measure.latency import Latency, LatencyTracker
+from tsfbench.measure.memory import Memory, MemoryTracker, predict_peak
+from tsfbench.measure.workload import build_workload
+
+Progress = Callable[[int, int, RunConfig, dict[str, Any]], None]
+FIGURES = (
+    *Latency(0, 0, 0, 0, 0, 0, 0).as_record(),
+    *Memory().as_record(),
+    *Energy().as_record(),
+)
+
+
+def probe(
+    config: RunConfig, settings: ProbeSettings, overrides: Mapping[str, object] | None = None
+) -> dict[str, Any]:
+    """Latency, memory and energy of `config` in this process (raises on OOM or error).
+
+    The memory tracker spans the warm-up too: the first steps hold the peaks that matter
+    (compilation, the optimiser's first momentum buffers).
+    """
+    device = torch.device(settings.target)
+    work = build_workload(config, settings, device, overrides)
+    memory = MemoryTracker(device, settings.interval)
+    latency, energy = LatencyTracker(device), EnergyTracker(device)
+    with memory.track():
+        for _ in range(settings.warmup):
+            work.step()
+        with energy.track(clips=settings.batch * settings.iterations):
+            for _ in range(settings.iterations):
+                with latency.track():
+                    work.step()
+    return {
+        **latency.latency(settings.batch).as_record(),
+        **memory.memory.as_record(),
+        **energy.energy.as_record(),
+    }
+
+
+def miniature(
+    config: RunConfig, settings: ProbeSettings
+) -> tuple[RunConfig, ProbeSettings, dict[str, object]]:
+    """The same step on a one-block, one-frame, 16 px model: run before a CPU memory cap, it
+    maps what any step needs (lazy imports, thread stacks, malloc arenas), so the cap is left
+    for the configuration itself."""
+    small = replace(settings, batch=1, warmup=0, iterations=1, memory_limit=None)
+    return replace(config, frames=1, size=16), small, {"depth": 1, "dim": 64, "heads": 4}
+
+
+def environment_summary(env: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The environment as flat `env_*` columns (lists joined), so records stay pivotable."""
+    env = environment() if env is None else env
+    return {
+        f"env_{key}": ", ".join(map(str, value)) if isinstance(value, list) else value
+        for key, value in env.items()
+    }
+
+
+def predicted(
+    config: RunConfig, settings: ProbeSettings, overrides: Mapping[str, object] | None = None
+) -> dict[str, Any]:
+    """Predicted peak bytes, and whether it fits the memory limit (or the GPU) if known."""
+    try:
+        peak: int | None = predict_peak(config, settings, overrides=overrides)
+    except Exception:  # an op without a fake kernel: no prediction, never a failed sweep
+        peak = None
+    capacity = settings.memory_limit
+    if capacity is None and settings.target == "cuda":
+        capacity = torch.cuda.get_device_properties(0).total_memory
+    fits = None if peak is None or capacity is None else peak <= capacity
+    return {"predicted_peak_bytes": peak, "predicted_fits": fits}
+
+
+def measure(
+    config: RunConfig,
+    settings: ProbeSettings,
+    *,
+    overrides: Mapping[str, object] | None = None,
+    isolate: bool = True,
+    predict_only: bool = False,
+    env: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """One flat record for `config`: its fields, the settings, figures, prediction, status."""
+    record: dict[str, Any] = {**config.as_dict(), **settings.as_dict()}
+    record |= predicted(config, settings, overrides)
+    if predict_only:
+        outcome = Outcome("predicted")
+    elif isolate:
+        outcome = run_isolated(
+            probe,
+            config,
+            settings,
+            dict(overrides or {}),
+            memory_limit=settings.memory_limit,
+            device=settings.target,
+            timeout=timeout,
+            prepare=(probe, miniature(config, settings)),
+        )
+    else:
+        try:
+            outcome = Outcome("ok", None, probe(config, settings, overrides))
+        except Exception as exc:
+            outcome = classify(exc)
+    record |= dict.fromkeys(FIGURES) | (outcome.value or {})
+    record |= {"status": outcome.status, "error": outcome.error}
+    return record | environment_summary(env)
+
+
+def sweep(
+    configs: Sequence[RunConfig],
+    settings: ProbeSettings,
+    *,
+    overrides: Mapping[str, object] | None = None,
+    progress: Progress | None = None,
+    predict_only: bool = False,
+    timeout: float | None = None,
+) -> list[dict[str, Any]]:
+    """`measure` each configuration in its own child process; failures are rows, not stops.
+
+    `progress(done, total, config, record)` is called after each configuration.
+    """
+    env = environment()
+    records = []
+    for index, config in enumerate(configs):
+        record = measure(
+            config,
+            settings,
+            overrides=overrides,
+            predict_only=predict_only,
+            env=env,
+            timeout=timeout,
+        )
+        records.append(record)
+        if progress is not None:
+            progress(index + 1, len(configs), config, record)
+    return records
+
+
+def clip_size(record: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Order configurations by patch tokens per batch, then frames, then size."""
+    tokens = record["frames"] * (record["size"] // 16) ** 2 * record.get("batch", 1)
+    return tokens, record["frames"], record["size"]
+
+
+def largest_fitting(
+    records: Sequence[Mapping[str, Any]], *, predicted: bool = False
+) -> dict[str, Mapping[str, Any] | None]:
+    """Per attention scheme, the largest configuration that ran (`ok`) or, with `predicted`,
+    that is predicted to fit; None for a scheme where nothing fits."""
+    best: dict[str, Mapping[str, Any] | None] = {}
+    for record in records:
+        best.setdefault(record["attention"], None)
+        fits = record.get("predicted_fits") if predicted else record["status"] == "ok"
+        current = best[record["attention"]]
+        if fits and (current is None or clip_size(record) > clip_size(current)):
+            best[record["attention"]] = record
+    return best
