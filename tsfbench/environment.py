@@ -35,17 +35,36 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def nvml_driver() -> str | None:
-    """The NVIDIA driver version as NVML reports it; None without a driver."""
+def nvml_facts() -> dict[str, Any]:
+    """Driver version, and per GPU its SM clock now and at most and its power limit, from NVML.
+
+    Clocks and power limits change measured latency and energy, so they travel with results.
+    Empty where there is no NVML library, driver or device.
+    """
     try:
         import pynvml
 
         pynvml.nvmlInit()
     except Exception:  # no library, no driver or no device: all mean "no NVML here"
-        return None
+        return {}
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
-        return driver.decode() if isinstance(driver, bytes) else driver
+        facts: dict[str, Any] = {
+            "nvml_driver": driver.decode() if isinstance(driver, bytes) else driver,
+            "gpu_sm_clock_mhz": [],
+            "gpu_max_sm_clock_mhz": [],
+            "gpu_power_limit_w": [],
+        }
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            sm = pynvml.NVML_CLOCK_SM
+            facts["gpu_sm_clock_mhz"].append(pynvml.nvmlDeviceGetClockInfo(handle, sm))
+            facts["gpu_max_sm_clock_mhz"].append(pynvml.nvmlDeviceGetMaxClockInfo(handle, sm))
+            limit_mw = pynvml.nvmlDeviceGetPowerManagementLimit(handle)
+            facts["gpu_power_limit_w"].append(limit_mw / 1000)
+        return facts
+    except Exception:  # a query this GPU does not support: keep what we have
+        return {}
     finally:
         pynvml.nvmlShutdown()
 
@@ -64,8 +83,8 @@ def environment() -> dict[str, Any]:
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         if cuda
         else [],
-        "nvml_driver": nvml_driver(),
+        "nvml_driver": None,
         "fvcore": package_version("fvcore"),
         "decord": package_version("decord"),
         "nvidia_ml_py": package_version("nvidia-ml-py"),
-    }
+    } | nvml_facts()
