@@ -58,6 +58,22 @@ app = typer.Typer(
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")
 ]
+Attentions = Annotated[
+    str | None, typer.Option(help=f"{', '.join(ATTENTIONS)}, a comma list, or all.")
+]
+FrameRange = Annotated[str | None, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")]
+SizeRange = Annotated[str | None, typer.Option(help="224, 224,448 or 224..560:112.")]
+Mode = Annotated[str, typer.Option(help="infer (inference_mode) or train (fwd + bwd + step).")]
+Dtype = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")]
+Backend = Annotated[
+    str, typer.Option(help="SDPA kernel: sdpa (torch picks), math, flash, efficient.")
+]
+MemoryLimit = Annotated[
+    str | None, typer.Option(help="Cap memory to emulate a smaller device, e.g. 32GiB.")
+]
+Override = Annotated[int | None, typer.Option(help="Model size override (quick CPU runs).")]
+Variants = Annotated[str, typer.Option(help=f"Preset(s), comma separated: {', '.join(PRESETS)}.")]
+Batch = Annotated[int, typer.Option(help="Clips per step.")]
 
 
 def _print_version(value: bool) -> None:
@@ -76,8 +92,8 @@ def _root(
     """Benchmark and profile video transformers (TimeSformer) against 3D CNN baselines."""
 
 
-def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Iterable[T]:
-    """Yield `items` under a rich progress bar with ETA on stderr; `describe` names the last."""
+def progress_bar(disable: bool = False) -> Progress:
+    """The progress bar of every long command: what runs, bar, count, elapsed, ETA; on stderr."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -86,7 +102,12 @@ def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Itera
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=stderr, transient=True) as progress:
+    return Progress(*columns, console=stderr, transient=True, disable=disable)
+
+
+def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Iterable[T]:
+    """Yield `items` under the progress bar; `describe` names the last one done."""
+    with progress_bar() as progress:
         task = progress.add_task("", total=total)
         for item in items:
             progress.update(task, description=describe(item), advance=1)
@@ -133,14 +154,10 @@ def env(as_json: JsonOption = False) -> None:
 
 @app.command()
 def flops(
-    variant: Annotated[
-        str, typer.Option(help=f"Preset(s), comma separated: {', '.join(PRESETS)}.")
-    ] = "base",
-    attention: Annotated[
-        str | None, typer.Option(help=f"{', '.join(ATTENTIONS)}, a comma list, or all.")
-    ] = None,
-    frames: Annotated[str | None, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")] = None,
-    size: Annotated[str | None, typer.Option(help="224, 224,448 or 224..560:112.")] = None,
+    variant: Variants = "base",
+    attention: Attentions = None,
+    frames: FrameRange = None,
+    size: SizeRange = None,
     views: Annotated[int | None, typer.Option(help="Test views (default: the preset's).")] = None,
     pos_embed: Annotated[
         str, typer.Option(help=f"{', '.join(POS_EMBEDS)} (default: the scheme's).")
@@ -235,9 +252,9 @@ def accuracy(
     rate: Annotated[int | None, typer.Option(help="Frame sampling rate.")] = None,
     batch: Annotated[int, typer.Option(help="Clips per forward pass.")] = 8,
     workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
-    depth: Annotated[int | None, typer.Option(help="Override: blocks (quick CPU runs).")] = None,
-    dim: Annotated[int | None, typer.Option(help="Override: width.")] = None,
-    heads: Annotated[int | None, typer.Option(help="Override: heads.")] = None,
+    depth: Override = None,
+    dim: Override = None,
+    heads: Override = None,
     as_json: JsonOption = False,
 ) -> None:
     """Video-level top-1 / top-5 on a validation (sub)set, with the paper's test protocol."""
@@ -257,15 +274,14 @@ def accuracy(
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     overrides = {name: value for name, value in sizes.items() if value is not None}
     rank = distributed()[0]
-    columns = (TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    progress = Progress(*columns, console=stderr, transient=True, disable=rank != 0)
+    progress = progress_bar(disable=rank != 0)
     task = None
 
     def advance(done: int, total: int) -> None:
         nonlocal task
         if task is None:  # started at the first video, so an early error stays one line
             progress.start()
-            task = progress.add_task("", total=total)
+            task = progress.add_task("videos", total=total)
         progress.update(task, completed=done, total=total)
 
     try:
@@ -316,19 +332,6 @@ def accuracy(
 
 
 # --- Runtime probes: latency, peak memory, energy -------------------------------------------
-
-ProbeAttention = Annotated[str | None, typer.Option(help="Scheme(s), a comma list, or all.")]
-ProbeFrames = Annotated[str | None, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")]
-ProbeSize = Annotated[str | None, typer.Option(help="224, 224,448 or 224..560:112.")]
-Mode = Annotated[str, typer.Option(help="infer (inference_mode) or train (fwd + bwd + step).")]
-Dtype = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")]
-Backend = Annotated[
-    str, typer.Option(help="SDPA kernel: sdpa (torch picks), math, flash, efficient.")
-]
-MemoryLimit = Annotated[
-    str | None, typer.Option(help="Cap memory to emulate a smaller device, e.g. 32GiB.")
-]
-Override = Annotated[int | None, typer.Option(help="Model size override (quick CPU runs).")]
 
 
 def _probe_plan(
@@ -423,9 +426,7 @@ def _probe_command(
 
     configs, probe = _probe_plan(variant, attention, frames, size, settings)
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    columns += (TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=True) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(
             f"{configs[0].attention} {configs[0].frames}x{configs[0].size}", total=len(configs)
         )
@@ -443,13 +444,13 @@ def _probe_command(
 
 @app.command()
 def latency(
-    variant: Annotated[str, typer.Option(help="Preset(s).")] = "base",
-    attention: ProbeAttention = None,
-    frames: ProbeFrames = None,
-    size: ProbeSize = None,
+    variant: Variants = "base",
+    attention: Attentions = None,
+    frames: FrameRange = None,
+    size: SizeRange = None,
     mode: Mode = "infer",
     dtype: Dtype = "fp32",
-    batch: Annotated[int, typer.Option(help="Clips per step.")] = 1,
+    batch: Batch = 1,
     backend: Backend = "sdpa",
     compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
     memory_limit: MemoryLimit = None,
@@ -470,15 +471,15 @@ def latency(
 
 @app.command("memory-sweep")
 def memory_sweep(
-    variant: Annotated[str, typer.Option(help="Preset(s).")] = "base",
+    variant: Variants = "base",
     attention: Annotated[
         str, typer.Option(help="Scheme(s), a comma list, or all.")
     ] = "joint,divided",
     frames: Annotated[str, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")] = "8,16,32,64,96",
-    size: ProbeSize = None,
+    size: SizeRange = None,
     mode: Mode = "train",
     dtype: Dtype = "fp32",
-    batch: Annotated[int, typer.Option(help="Clips per step.")] = 1,
+    batch: Batch = 1,
     backend: Backend = "sdpa",
     memory_limit: MemoryLimit = None,
     predict_only: Annotated[
