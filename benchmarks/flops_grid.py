@@ -9,10 +9,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from tsfbench.config import RunConfig
 from tsfbench.measure.flops import analyze
+from tsfbench.measure.sampler import rss, tree
 from tsfbench.models.registry import build_model, example_input
 from tsfbench.models.timesformer import ATTENTIONS
 
@@ -20,19 +20,8 @@ GRID = ["--attention", "all", "--frames", "8,16,32,64,96", "--size", "224,336,44
 
 
 def tree_rss_bytes(root: int) -> int:
-    """Resident memory of `root` and all its descendants (its worker processes), from /proc."""
-    total, frontier = 0, [root]
-    while frontier:
-        pid = frontier.pop()
-        try:
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                frontier.extend(int(child) for child in (task / "children").read_text().split())
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue  # the process ended while we looked
-        rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")]
-        total += int(rss[0]) * 1024 if rss else 0
-    return total
+    """Resident memory of `root` and all its descendants (its worker processes)."""
+    return sum(rss(pid) for pid in tree(root, exclude=-1))
 
 
 def grid_in_a_child() -> tuple[float, float, int]:
