@@ -72,7 +72,10 @@ MemoryLimit = Annotated[
     str | None, typer.Option(help="Cap memory to emulate a smaller device, e.g. 32GiB.")
 ]
 Override = Annotated[int | None, typer.Option(help="Model size override (quick CPU runs).")]
-Variants = Annotated[str, typer.Option(help=f"Preset(s), comma separated: {', '.join(PRESETS)}.")]
+Variants = Annotated[
+    str,
+    typer.Option("--variant", "--model", help=f"Model(s), comma separated: {', '.join(PRESETS)}."),
+]
 Batch = Annotated[int, typer.Option(help="Clips per step.")]
 
 
