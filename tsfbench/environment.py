@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -69,14 +71,26 @@ def nvml_facts() -> dict[str, Any]:
         pynvml.nvmlShutdown()
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux), else the architecture: CPU latency depends on it."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict[str, Any]:
+    """Hardware and software facts; `tsfbench.store.environment_id` digests them."""
     cuda = torch.cuda.is_available()
     return {
         "tsfbench": __version__,
         "git_commit": git_commit(),
+        "host": platform.node(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cuda_available": cuda,

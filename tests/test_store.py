@@ -1,0 +1,47 @@
+"""The results store: one row per (measurement, task, environment), safe to share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tsfbench.store import Row, Store, environment_id
+
+
+def row(status: str = "ok", value: float = 1.0, task: str = "t1") -> Row:
+    return Row("runtime", task, "env", "suite", status, 0.0, {"model": "base", "value": value})
+
+
+def test_a_finished_row_is_kept_unless_replaced(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.sqlite")
+    assert store.put(row(value=1.0))
+    assert not store.put(row(value=2.0))
+    assert [r.record["value"] for r in store.rows()] == [1.0]
+    assert store.put(row(value=3.0), replace=True)
+    assert [r.record["value"] for r in store.rows()] == [3.0]
+
+
+def test_an_error_row_is_retried_and_not_counted_as_finished(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.sqlite")
+    store.put(row("error", task="t1"))
+    store.put(row("oom", task="t2"))
+    assert store.finished("env") == {("runtime", "t2")}
+    assert store.finished("another machine") == set()
+    assert store.put(row("ok", value=5.0, task="t1"))
+    assert {r.task: r.status for r in store.rows()} == {"t1": "ok", "t2": "oom"}
+
+
+def test_frame_has_key_columns_and_record_fields(tmp_path: Path) -> None:
+    store = Store(tmp_path / "deep" / "r.sqlite")  # parent folders are created
+    store.put(row(task="t1"))
+    store.put(row(task="t2"))
+    frame = store.frame(tasks=["t2"])
+    assert list(frame["task"]) == ["t2"]
+    assert {"measurement", "environment", "suite", "status", "model", "value"} <= set(frame)
+
+
+def test_environment_id_ignores_the_commit_and_current_clock_only() -> None:
+    env = {"host": "a", "torch": "2.4", "git_commit": "abc", "gpu_sm_clock_mhz": [1980]}
+    same = env | {"git_commit": "def", "gpu_sm_clock_mhz": [345]}
+    assert environment_id(env) == environment_id(same)
+    assert environment_id(env) != environment_id(env | {"torch": "2.5"})
+    assert environment_id(env) != environment_id(env | {"host": "b"})

@@ -1,0 +1,155 @@
+"""The results store: an SQLite file with one row per (measurement, task, environment).
+
+A row is written in its own transaction the moment a configuration finishes, so a run killed at
+any point (Ctrl-C, `kill -9`, a lost node) keeps every finished result and never half of one.
+WAL journaling and a generous busy timeout let several processes (shards, `torchrun` ranks)
+write to one file at once. The primary key makes a duplicate impossible: a second writer of the
+same task either keeps the first row (resume) or replaces it (`--force`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_STORE = Path("results/tsfbench.sqlite")
+FINAL = ("ok", "oom", "timeout", "predicted")  # an "error" row is retried on resume
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    measurement TEXT NOT NULL,  -- flops | runtime | accuracy
+    task TEXT NOT NULL,         -- digest of the task: configuration and settings
+    environment TEXT NOT NULL,  -- digest of the environment's identity
+    suite TEXT NOT NULL,        -- the suite that measured it ("" outside a suite)
+    status TEXT NOT NULL,       -- ok | oom | timeout | error | predicted
+    created REAL NOT NULL,      -- unix time the row was written
+    record TEXT NOT NULL,       -- the flat record, JSON
+    PRIMARY KEY (measurement, task, environment)
+)
+"""
+# Facts that change between two runs on the same machine and software, so not part of identity:
+# the checkout's commit and the GPU clock at the moment of asking.
+VOLATILE = ("git_commit", "gpu_sm_clock_mhz")
+
+
+def digest(value: Any) -> str:
+    """A short stable digest of JSON-able data (key order does not matter)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def environment_id(env: Mapping[str, Any]) -> str:
+    """Results measured on the same hardware and software share this id."""
+    return digest({key: value for key, value in env.items() if key not in VOLATILE})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored result."""
+
+    measurement: str
+    task: str
+    environment: str
+    suite: str
+    status: str
+    created: float
+    record: dict[str, Any]
+
+
+class Store:
+    """Results in one SQLite file; every call opens and closes its own connection, so a store
+    can be shared by processes and survives any of them dying."""
+
+    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=120)
+        try:
+            with db:  # one transaction: commit on success, roll back on error
+                yield db
+        finally:
+            db.close()
+
+    def put(self, row: Row, replace: bool = False) -> bool:
+        """Write `row`; an existing row of the same key is kept unless `replace` (or it failed).
+
+        Returns whether the row was written.
+        """
+        values = (
+            row.measurement,
+            row.task,
+            row.environment,
+            row.suite,
+            row.status,
+            row.created or time.time(),
+            json.dumps(row.record, default=str),
+        )
+        keep = "" if replace else "WHERE results.status NOT IN (" + ",".join("?" * len(FINAL)) + ")"
+        sql = (
+            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (measurement, task, environment) DO UPDATE SET "
+            "suite = excluded.suite, status = excluded.status, created = excluded.created, "
+            f"record = excluded.record {keep}"
+        )
+        with self._connect() as db:
+            cursor = db.execute(sql, values + (() if replace else FINAL))
+            return cursor.rowcount > 0
+
+    def finished(self, environment: str) -> set[tuple[str, str]]:
+        """(measurement, task) pairs with a final result in `environment`: what resume skips."""
+        marks = ",".join("?" * len(FINAL))
+        with self._connect() as db:
+            found = db.execute(
+                f"SELECT measurement, task FROM results WHERE environment = ? "
+                f"AND status IN ({marks})",
+                (environment, *FINAL),
+            )
+            return set(found.fetchall())
+
+    def rows(self, measurement: str | None = None, tasks: Iterable[str] | None = None) -> list[Row]:
+        """Stored rows, oldest first; `tasks` keeps only those task digests (one suite's)."""
+        with self._connect() as db:
+            query = "SELECT * FROM results"
+            params: tuple[str, ...] = ()
+            if measurement is not None:
+                query, params = query + " WHERE measurement = ?", (measurement,)
+            found = db.execute(query + " ORDER BY created, rowid", params).fetchall()
+        wanted = None if tasks is None else set(tasks)
+        return [
+            Row(*fields[:6], json.loads(fields[6]))
+            for fields in found
+            if wanted is None or fields[1] in wanted
+        ]
+
+    def frame(self, tasks: Iterable[str] | None = None) -> pd.DataFrame:
+        """All rows as one pandas table: the key columns, then every record field as a column."""
+        import pandas as pd
+
+        records = [
+            {
+                "measurement": row.measurement,
+                "task": row.task,
+                "environment": row.environment,
+                "suite": row.suite,
+                "created": row.created,
+                **row.record,
+                "status": row.status,
+            }
+            for row in self.rows(tasks=tasks)
+        ]
+        return pd.DataFrame.from_records(records)
