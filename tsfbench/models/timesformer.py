@@ -100,8 +100,12 @@ class DropPath(nn.Module):
         super().__init__()
         self.p = p
 
+    @property
+    def active(self) -> bool:
+        return self.p > 0.0 and self.training
+
     def forward(self, x: Tensor) -> Tensor:
-        if self.p == 0.0 or not self.training:
+        if not self.active:
             return x
         keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1.0 - self.p)
         return x * keep / (1.0 - self.p)
@@ -249,6 +253,10 @@ class Block(nn.Module):
         if step.prefix:  # an extra step: patches only, then its Linear, then the residual
             chunks = [attn(chunk) for chunk in step.grouping.split(norm(x))]
             fc = getattr(self, f"{step.prefix}fc")
+            if not self.drop_path.active:
+                # The Linear acts per token, so it can run on the contiguous groups before
+                # they are put back in grid order: no copy of the permuted view for the matmul.
+                return x + step.grouping.merge([fc(chunk) for chunk in chunks], x), cls
             return x + fc(self.drop_path(step.grouping.merge(chunks, x))), cls
 
         batch, normed_cls = x.shape[0], norm(cls)
