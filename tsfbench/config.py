@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from tsfbench.models.registry import PRESETS, get_preset
+from tsfbench.models.registry import NOT_APPLICABLE, PRESETS, Preset, get_preset
 from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS, default_pos_embed
 
 PATCH = 16
@@ -64,7 +64,7 @@ class RunConfig:
     """One model configuration to measure; a flat record so results can be pivoted."""
 
     model: str = "base"  # a preset name from the registry
-    attention: str = "divided"
+    attention: str = ""  # "" = the preset's ("divided"; NOT_APPLICABLE for a 3D CNN)
     frames: int = 8
     size: int = 224
     pos_embed: str = ""  # "" = the scheme's default (released: `space` has no time table)
@@ -74,6 +74,18 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.model not in PRESETS:
             raise ConfigError(f"model: unknown {self.model!r}; accepted: {', '.join(PRESETS)}")
+        for name in ("frames", "size", "classes", "views"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ConfigError(f"{name}: {getattr(self, name)!r} must be a positive integer")
+        preset = get_preset(self.model)
+        if preset.has_attention:
+            self._check_transformer(preset)
+        else:
+            self._check_cnn(preset)
+
+    def _check_transformer(self, preset: Preset) -> None:
+        if not self.attention:
+            object.__setattr__(self, "attention", preset.attention)
         if self.attention not in ATTENTIONS:
             raise ConfigError(
                 f"attention: unknown scheme {self.attention!r}; accepted: {', '.join(ATTENTIONS)}"
@@ -84,14 +96,32 @@ class RunConfig:
             raise ConfigError(
                 f"pos_embed: unknown {self.pos_embed!r}; accepted: {', '.join(POS_EMBEDS)}"
             )
-        for name in ("frames", "size", "classes", "views"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ConfigError(f"{name}: {getattr(self, name)!r} must be a positive integer")
         if self.size % PATCH:
             lower = self.size // PATCH * PATCH
             hint = f"{lower} or {lower + PATCH}" if lower else str(PATCH)
             raise ConfigError(
                 f"size: {self.size} is not a multiple of the patch size {PATCH}; use e.g. {hint}"
+            )
+
+    def _check_cnn(self, preset: Preset) -> None:
+        """A 3D CNN has no attention scheme; its input limits come from its strides."""
+        for name in ("attention", "pos_embed"):
+            if getattr(self, name) not in ("", NOT_APPLICABLE):
+                raise ConfigError(
+                    f"{name}: {self.model} is a 3D CNN without attention; leave {name} unset"
+                )
+            object.__setattr__(self, name, NOT_APPLICABLE)
+        multiple = preset.frame_multiple
+        if self.frames < preset.min_frames or self.frames % multiple:
+            rule = f"a multiple of {multiple}, " if multiple > 1 else ""
+            raise ConfigError(
+                f"frames: {self.model} takes {rule}at least {preset.min_frames} frames, "
+                f"not {self.frames} (its standard clip is {preset.frames})"
+            )
+        if self.size < preset.min_size:
+            raise ConfigError(
+                f"size: {self.model} takes crops of at least {preset.min_size} px, not "
+                f"{self.size} (its standard crop is {preset.size})"
             )
 
     def as_dict(self) -> dict[str, object]:
@@ -108,13 +138,22 @@ def expand(
     classes: int | None = None,
     views: int | None = None,
 ) -> list[RunConfig]:
-    """The grid of configurations; an axis left as None takes each preset's own value."""
-    configs = []
-    for model in models:
-        preset = get_preset(model)
-        grid = itertools.product(
-            attentions or [preset.attention], frames or [preset.frames], sizes or [preset.size]
+    """The grid of configurations; an axis left as None takes each preset's own value.
+
+    A 3D CNN has no attention axis: in a grid that mixes it with TimeSformers it is measured once,
+    and asking for schemes or positional tables of CNNs alone is an error.
+    """
+    models = list(models)
+    presets = [get_preset(model) for model in models]
+    if presets and not any(p.has_attention for p in presets) and (attentions or pos_embed):
+        option = "attention" if attentions else "pos_embed"
+        raise ConfigError(
+            f"{option}: {', '.join(models)}: 3D CNN without attention; leave {option} unset"
         )
+    configs = []
+    for model, preset in zip(models, presets, strict=True):
+        schemes = (attentions or [preset.attention]) if preset.has_attention else [""]
+        grid = itertools.product(schemes, frames or [preset.frames], sizes or [preset.size])
         for attention, frame_count, size in grid:
             configs.append(
                 RunConfig(
@@ -122,7 +161,7 @@ def expand(
                     attention=attention,
                     frames=frame_count,
                     size=size,
-                    pos_embed=pos_embed,
+                    pos_embed=pos_embed if preset.has_attention else "",
                     classes=preset.num_classes if classes is None else classes,
                     views=preset.views if views is None else views,
                 )

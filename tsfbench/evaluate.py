@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,14 @@ class AccuracyResult:
         return asdict(self)
 
 
-def distributed() -> tuple[int, int]:
-    """(rank, world size): joins the process group `torchrun` describes, if there is one."""
+def distributed(join: bool = True) -> tuple[int, int]:
+    """(rank, world size): joins the process group `torchrun` describes, if there is one.
+
+    `join=False` is for a caller whose ranks evaluate different things (`tsfbench run` gives
+    each rank its own tasks): every rank then evaluates its whole subset alone.
+    """
+    if not join:
+        return 0, 1
     if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     if dist.is_initialized():
@@ -127,15 +133,17 @@ def evaluate(
     workers: int = 0,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
+    join: bool = True,
 ) -> AccuracyResult:
     """Accuracy of `model` on `videos` (this rank's shard when distributed), summed over ranks.
 
-    `batch` counts clips (views) per forward pass, independently of how many views a video has.
+    `batch` counts clips (views) per forward pass, independently of how many views a video has;
+    `join=False` evaluates every video here, whatever `torchrun` started (see `distributed`).
     """
     labels = max((item.label for item in videos.items), default=0)
     if labels >= classes:  # checked on every rank before any collective, so none hangs
         raise ConfigError(f"classes: the data has label {labels}, the model {classes} classes")
-    rank, world = distributed()
+    rank, world = distributed(join)
     device = torch.device(device)
     local = shard(videos.items, rank, world)
     loader = DataLoader(
@@ -272,6 +280,7 @@ def view_spec(config: RunConfig, format: str = "kinetics", views: int | None = N
     sampling = "segment" if format == "ssv2" else "dense"
     if sampling == "segment" and views != crops:
         raise ConfigError(f"views: {views}; ssv2 takes one clip, so views must be 1 or 3")
+    normalise = {"mean": preset.mean, "std": preset.std} if preset.mean and preset.std else {}
     return ViewSpec(
         frames=config.frames,
         size=config.size,
@@ -279,6 +288,7 @@ def view_spec(config: RunConfig, format: str = "kinetics", views: int | None = N
         clips=views // crops,
         crops=crops,
         sampling=sampling,
+        **normalise,
     )
 
 
@@ -299,17 +309,19 @@ def accuracy(
     device: torch.device | str | None = None,
     progress: Progress | None = None,
     model: nn.Module | None = None,
+    distributed_eval: bool = True,
     **overrides: object,
 ) -> dict[str, Any]:
     """The whole `tsfbench accuracy` run as a flat record: read, subset, build, load, evaluate.
 
-    `model` skips the build (tests, or a caller holding one); `overrides` go to `build_model`.
+    `model` skips the build (tests, or a caller holding one); `overrides` go to `build_model`;
+    `distributed_eval=False` keeps each `torchrun` rank to itself (see `distributed`).
     """
     from tsfbench.models.checkpoint import load_checkpoint
 
     if subset is not None and per_class is not None:
         raise ConfigError("subset: give either --subset or --per-class, not both")
-    rank, _ = distributed()
+    rank, _ = distributed(distributed_eval)
     if device is None:
         local_rank = int(os.environ.get("LOCAL_RANK", rank))
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -318,7 +330,7 @@ def accuracy(
     videos = select_subset(videos, fraction=fraction, per_class=per_class, seed=seed)
     spec = view_spec(config, format, views)
     if rate is not None:
-        spec = ViewSpec(spec.frames, spec.size, rate, spec.clips, spec.crops, spec.sampling)
+        spec = replace(spec, rate=rate)
     if model is None:
         model = build_model(config, device, **overrides)
     loaded: dict[str, Any] = {}
@@ -333,6 +345,7 @@ def accuracy(
         workers=workers,
         device=device,
         progress=progress,
+        join=distributed_eval,
     )
     return {
         **config.as_dict(),

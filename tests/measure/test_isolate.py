@@ -69,10 +69,12 @@ def test_tight_memory_limit_makes_large_configs_oom_and_the_sweep_continues(
 
 def test_an_unavailable_kernel_is_an_error_row_not_a_crash(tiny: dict[str, object]) -> None:
     config = RunConfig(attention="divided", frames=2, size=32)
-    record = measure(config, ProbeSettings(backend="efficient"), overrides=tiny, isolate=False)
+    settings = ProbeSettings(backend="efficient")
+    record = measure(config, settings, overrides=tiny, isolate=False)
     assert record["status"] == "error"
     assert record["error"]
-    assert all(record[key] is None for key in FIGURES)
+    assert all(record[key] is None for key in FIGURES if key not in settings.as_dict())
+    assert record["iterations"] == settings.iterations  # the setting survives a failed run
 
 
 def test_predict_only_runs_nothing(tiny: dict[str, object]) -> None:

@@ -20,6 +20,7 @@ from tsfbench.measure.isolate import Outcome, classify, run_isolated
 from tsfbench.measure.latency import Latency, LatencyTracker
 from tsfbench.measure.memory import Memory, MemoryTracker, predict_peak
 from tsfbench.measure.workload import build_workload
+from tsfbench.models.registry import get_preset
 
 Progress = Callable[[int, int, RunConfig, dict[str, Any]], None]
 FIGURES = (
@@ -58,10 +59,15 @@ def probe(
 def miniature(
     config: RunConfig, settings: ProbeSettings
 ) -> tuple[RunConfig, ProbeSettings, dict[str, object]]:
-    """The same step on a one-block, one-frame, 16 px model: run before a CPU memory cap, it
-    maps what any step needs (lazy imports, thread stacks, malloc arenas), so the cap is left
-    for the configuration itself."""
+    """The same step on a tiny input (a TimeSformer: one block, one frame, 16 px): run before a
+    CPU memory cap, it maps what any step needs (lazy imports, thread stacks, malloc arenas), so
+    the cap is left for the configuration itself. A 3D CNN keeps its layers (they are its
+    architecture) and gets the smallest clip it accepts."""
     small = replace(settings, batch=1, warmup=0, iterations=1, memory_limit=None)
+    preset = get_preset(config.model)
+    if not preset.has_attention:
+        frames = max(preset.min_frames, preset.frame_multiple)
+        return replace(config, frames=frames, size=max(preset.min_size, 32)), small, {}
     return replace(config, frames=1, size=16), small, {"depth": 1, "dim": 64, "heads": 4}
 
 
@@ -120,7 +126,8 @@ def measure(
             outcome = Outcome("ok", None, probe(config, settings, overrides))
         except Exception as exc:
             outcome = classify(exc)
-    record |= dict.fromkeys(FIGURES) | (outcome.value or {})
+    # figures a failed run did not produce are None; settings of the same name are kept
+    record |= {key: None for key in FIGURES if key not in record} | (outcome.value or {})
     record |= {"status": outcome.status, "error": outcome.error}
     return record | environment_summary(env)
 
