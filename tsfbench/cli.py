@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -30,6 +31,7 @@ from tsfbench import __version__
 from tsfbench.config import ConfigError, expand, parse_choices, parse_ints
 from tsfbench.models.registry import PRESETS
 from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS
+from tsfbench.store import DEFAULT_STORE
 
 T = TypeVar("T")
 stdout = Console(width=None if sys.stdout.isatty() else 200)  # piped tables are not cut
@@ -499,6 +501,69 @@ def memory_sweep(
     settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(variant, attention, frames, size, settings, sizes, predict_only, as_json)
+
+
+StorePath = Annotated[
+    Path, typer.Option("--store", help="Results database (SQLite); created if missing.")
+]
+
+
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="A suite file, e.g. suites/quick.toml.")],
+    store: StorePath = DEFAULT_STORE,
+    shard: Annotated[
+        str, typer.Option(help="Run slice i of n (0 <= i < n), e.g. a SLURM array task.")
+    ] = "0/1",
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--force",
+            help="Skip tasks already measured in this environment, or redo them all.",
+        ),
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure a suite into the results store; rerunning resumes where it stopped."""
+    from tsfbench.runner import bind_rank_gpu, run_suite
+    from tsfbench.store import Store
+    from tsfbench.suite import load_suite, parse_shard, torchrun_rank
+
+    bind_rank_gpu()  # before anything touches CUDA
+    index, count = parse_shard(shard)
+    plan = load_suite(suite, store.parent)
+    results = Store(store)
+    with progress_bar(disable=torchrun_rank()[0] > 0) as progress:
+        bar = progress.add_task(f"{plan.name}: checking the store", total=None)
+
+        def advance(done: int, total: int, task: Any, status: str) -> None:
+            label = f"{plan.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
+            progress.update(bar, completed=done, total=total, description=label)
+
+        try:
+            summary = run_suite(
+                plan, results, shard_index=index, shard_count=count, resume=resume,
+                progress=advance,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            progress.stop()
+            stderr.print(
+                f"interrupted: every finished task is in {store}; "
+                f"run the same command again to resume"
+            )
+            raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(json.dumps(asdict(summary), indent=2))
+        return
+    measured = sum(summary.statuses.values())
+    outcomes = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
+    stdout.print(
+        f"{summary.suite}: {summary.tasks} tasks (shard {summary.shard}): {measured} measured"
+        f"{f' ({outcomes})' if outcomes else ''}, {summary.skipped} already in the store; "
+        f"{summary.seconds:.0f} s. Store: {summary.store}"
+    )
+    for failure in summary.failures:
+        stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
 
 
 def main() -> None:

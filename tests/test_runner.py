@@ -1,0 +1,153 @@
+"""`tsfbench run`: results land in the store as tasks finish; a killed run resumes exactly."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tsfbench.cli import app
+from tsfbench.runner import ensure_synthetic, run_suite
+from tsfbench.store import Store
+from tsfbench.suite import load_suite
+
+TINY_RUNTIME = """
+name = "tiny"
+[[grid]]
+measure = ["latency", "memory"]
+model = "base"
+attention = ["space", "joint", "divided", "axial"]
+frames = 2
+size = 32
+overrides = { depth = 1, dim = 32, heads = 2 }
+warmup = 0
+iterations = 1
+device = "cpu"
+"""
+TINY_FLOPS = """
+name = "tiny-flops"
+[[grid]]
+measure = ["flops"]
+model = "base"
+attention = ["space", "joint", "divided"]
+frames = [1, 2]
+size = 32
+"""
+
+
+def tsfbench(*args: str | Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tsfbench", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_a_killed_run_resumes_and_measures_every_task_exactly_once(tmp_path: Path) -> None:
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_RUNTIME)
+    store_path = tmp_path / "r.sqlite"
+    suite = load_suite(suite_path, tmp_path)
+    child = tsfbench("run", suite_path, "--store", store_path)
+    store = Store(store_path)
+    deadline = time.monotonic() + 120
+    while not store.rows() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    before = {row.task: row.created for row in store.rows()}
+    assert 1 <= len(before) < len(suite.tasks), "the kill should land mid-suite"
+
+    summary = run_suite(suite, store)
+
+    after = store.rows()
+    assert sorted(row.task for row in after) == sorted(task.key for task in suite.tasks)
+    assert summary.skipped == len(before)
+    assert sum(summary.statuses.values()) == len(suite.tasks) - len(before)
+    assert {row.task: row.created for row in after if row.task in before} == before
+    assert all(row.status == "ok" and row.record["latency_median_ms"] > 0 for row in after)
+
+
+def test_force_redoes_finished_tasks(tmp_path: Path) -> None:
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_FLOPS)
+    suite, store = load_suite(suite_path, tmp_path), Store(tmp_path / "r.sqlite")
+    first = run_suite(suite, store)
+    again = run_suite(suite, store)
+    forced = run_suite(suite, store, resume=False)
+    assert first.statuses == {"ok": 6} and again.skipped == 6 and forced.statuses == {"ok": 6}
+    assert len(store.rows()) == 6
+    flops = {
+        (r.record["attention"], r.record["frames"]): r.record["flops_per_view"]
+        for r in store.rows()
+    }
+    assert flops[("joint", 2)] > flops[("joint", 1)] > 0
+
+
+def test_two_shards_in_parallel_share_one_store(tmp_path: Path) -> None:
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_FLOPS)
+    store_path = tmp_path / "r.sqlite"
+    children = [
+        tsfbench("run", suite_path, "--store", store_path, "--shard", f"{i}/2") for i in (0, 1)
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err.decode()
+    rows = Store(store_path).rows()
+    suite = load_suite(suite_path, tmp_path)
+    assert sorted(r.task for r in rows) == sorted(t.key for t in suite.tasks)
+
+
+@pytest.mark.parametrize(
+    ("suite_text", "names"),
+    [("[[grid]]\nmeasure = ['flops']\nmodel = 'base'\nframez = 8\n", ["framez", "[[grid]] 1"])],
+)
+def test_a_bad_suite_is_one_line_and_exit_2(
+    tmp_path: Path, suite_text: str, names: list[str]
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(suite_text)
+    result = CliRunner().invoke(app, ["run", str(path), "--store", str(tmp_path / "r.sqlite")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(name in lines[0] for name in names), lines
+
+
+def test_a_synthetic_accuracy_task_generates_its_videos_once_and_evaluates(
+    tmp_path: Path,
+) -> None:
+    suite_path = tmp_path / "acc.toml"
+    suite_path.write_text(
+        '[[grid]]\nmeasure = ["accuracy"]\nmodel = "base"\nframes = 2\nsize = 32\n'
+        "classes = 4\nper_class = 1\nbatch = 4\nworkers = 0\n"
+        "overrides = { depth = 1, dim = 32, heads = 2 }\n"
+    )
+    suite, store = load_suite(suite_path, tmp_path), Store(tmp_path / "r.sqlite")
+    summary = run_suite(suite, store)
+    assert summary.statuses == {"ok": 1}, summary.failures
+    (row,) = store.rows("accuracy")
+    assert row.record["evaluated"] == 4 and row.record["temporal_clips"] == 1
+    assert row.record["overrides"] == {"depth": 1, "dim": 32, "heads": 2}
+    assert (tmp_path / "synthetic" / "val.csv").is_file()
+    assert not list(tmp_path.glob(".synthetic-*"))  # no scratch copy left behind
+
+
+def test_racing_writers_of_the_synthetic_set_leave_one_copy(tmp_path: Path) -> None:
+    csv = tmp_path / "synthetic" / "val.csv"
+    ensure_synthetic(csv)
+    listed = csv.read_text()
+    ensure_synthetic(csv)  # already there: untouched
+    assert csv.read_text() == listed
+    # Another shard is mid-way through placing its copy: ours loses the rename and is dropped.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "theirs.txt").write_text("the winner's copy")
+    ensure_synthetic(other / "val.csv")
+    assert sorted(p.name for p in other.iterdir()) == ["theirs.txt"]
+    assert not list(tmp_path.glob(".synthetic-*"))

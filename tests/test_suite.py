@@ -1,0 +1,139 @@
+"""Suites: expansion into tasks, validation errors that name file and key, sharding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tsfbench.config import ConfigError
+from tsfbench.models.timesformer import ATTENTIONS
+from tsfbench.suite import load_suite, parse_shard, shard
+
+SUITES = Path(__file__).parents[1] / "suites"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_grid_expands_every_axis(tmp_path: Path) -> None:
+    suite = load_suite(
+        write(
+            tmp_path,
+            """
+name = "demo"
+[[grid]]
+measure = ["flops", "latency", "memory"]
+model = "base"
+attention = ["joint", "divided"]
+frames = "8..24"
+size = [224]
+dtype = ["fp32", "bf16"]
+""",
+        ),
+        tmp_path,
+    )
+    assert suite.name == "demo"
+    flops = [t for t in suite.tasks if t.measurement == "flops"]
+    runtime = [t for t in suite.tasks if t.measurement == "runtime"]
+    assert len(flops) == 2 * 3  # latency + memory are one runtime probe, not two
+    assert len(runtime) == 2 * 3 * 2
+    assert {t.config.frames for t in flops} == {8, 16, 24}
+    assert {t.settings["dtype"] for t in runtime} == {"fp32", "bf16"}
+    assert len({t.key for t in suite.tasks}) == len(suite.tasks)
+
+
+def test_duplicate_tasks_across_grids_are_measured_once(tmp_path: Path) -> None:
+    grid = '[[grid]]\nmeasure = ["flops"]\nmodel = "base"\nattention = "all"\n'
+    suite = load_suite(write(tmp_path, grid + grid), tmp_path)
+    assert [t.config.attention for t in suite.tasks] == list(ATTENTIONS)
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ('measure = ["flops"]\nmodel = "base"\nframez = 8', ["framez", "accepted", "frames"]),
+        ('measure = ["flops"]\nmodel = "base"\ndtype = "bf16"', ["dtype", "latency"]),
+        ('measure = ["speed"]\nmodel = "base"', ["measure", "'speed'", "flops"]),
+        ('measure = ["flops"]\nmodel = "xl"', ["model", "'xl'", "base"]),
+        ('measure = ["flops"]\nmodel = "base"\nframes = "8..x"', ["frames", "8..96"]),
+        ('measure = ["flops"]\nmodel = "base"\nsize = 230', ["size", "multiple", "224"]),
+        ('measure = ["flops"]\nmodel = "base"\nattention = "sparse"', ["attention", "divided"]),
+        ('measure = ["latency"]\nmodel = "base"\nwarmup = "3"', ["warmup", "int"]),
+        ('measure = ["latency"]\nmodel = "base"\nmemory_limit = "32 parsecs"', ["memory_limit"]),
+        ('measure = ["latency"]\nmodel = "base"\noverrides = {width = 2}', ["overrides", "depth"]),
+        ('measure = ["accuracy"]\nmodel = "base"\ndata = "/no/such"', ["data", "synthetic"]),
+        ('model = "base"', ["measure", "missing"]),
+    ],
+)
+def test_bad_grids_name_the_file_the_key_and_the_accepted_values(
+    tmp_path: Path, body: str, names: list[str]
+) -> None:
+    path = write(tmp_path, "[[grid]]\n" + body + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_suite(path, tmp_path)
+    message = str(error.value)
+    assert str(path) in message and "[[grid]] 1" in message
+    for name in names:
+        assert name in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("nmae = 'x'\n[[grid]]\nmeasure = ['flops']\nmodel = 'base'", ["nmae", "grid"]),
+        ("name = 'x'", ["[[grid]]"]),
+        ("[[grid]\nmeasure =", ["TOML"]),
+    ],
+)
+def test_bad_files_name_the_problem(tmp_path: Path, text: str, names: list[str]) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_suite(write(tmp_path, text), tmp_path)
+    assert all(name in str(error.value) for name in names)
+
+
+def test_a_missing_suite_lists_the_shipped_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(SUITES.parent)
+    with pytest.raises(ConfigError, match=r"quick\.toml"):
+        load_suite(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("path", sorted(SUITES.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_suites_load(path: Path, tmp_path: Path) -> None:
+    suite = load_suite(path, tmp_path)
+    assert suite.tasks and suite.description
+
+
+def test_two_shards_cover_the_grid_exactly_once(tmp_path: Path) -> None:
+    suite = load_suite(SUITES / "sweep.toml", tmp_path)
+    first, second = shard(suite.tasks, 0, 2), shard(suite.tasks, 1, 2)
+    keys = [t.key for t in first + second]
+    assert sorted(keys) == sorted(t.key for t in suite.tasks)
+    assert abs(len(first) - len(second)) <= 1
+    assert shard(suite.tasks, 0, 2) == first  # deterministic
+
+
+def test_torchrun_ranks_split_a_shard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    suite = load_suite(SUITES / "sweep.toml", tmp_path)
+    slices = []
+    for rank in range(3):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "3")
+        slices.append(shard(suite.tasks, 1, 2))
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    assert sorted(t.key for s in slices for t in s) == sorted(
+        t.key for t in shard(suite.tasks, 1, 2)
+    )
+
+
+@pytest.mark.parametrize("text", ["1", "2/2", "a/b", "-1/2", "0/0", "1/2/3"])
+def test_bad_shards_are_rejected(text: str) -> None:
+    with pytest.raises(ConfigError, match="shard"):
+        parse_shard(text)

@@ -1,0 +1,153 @@
+"""`tsfbench run`: measure a suite's tasks into the store, skipping what is already there.
+
+Each task's row is written the moment it finishes (see `store`), so an interrupted run loses at
+most the task in flight, and running the same command again measures only what is missing.
+FLOPs tasks go first and in parallel (`count_many`); runtime tasks each run in a child process
+(`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs here, one task at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsfbench.environment import environment
+from tsfbench.store import Row, Store, environment_id
+from tsfbench.suite import Suite, Task, shard, torchrun_rank
+
+Progress = Callable[[int, int, Task, str], None]  # (done, total, task, status)
+
+
+@dataclass
+class RunSummary:
+    """What one `run` did on this process's slice of the suite."""
+
+    suite: str
+    store: str
+    environment: str
+    shard: str
+    tasks: int  # in this slice
+    skipped: int  # already in the store
+    statuses: dict[str, int] = field(default_factory=dict)  # of the tasks measured now
+    failures: list[dict[str, str]] = field(default_factory=list)  # task, status, error
+    seconds: float = 0.0
+
+
+def bind_rank_gpu() -> None:
+    """Under `torchrun`, show each rank only its own GPU (its LOCAL_RANK-th visible one).
+
+    Must run before anything touches CUDA in this process; child processes inherit it, so
+    every probe of this rank lands on its GPU.
+    """
+    if "LOCAL_RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", 1)) <= 1:
+        return
+    local = int(os.environ["LOCAL_RANK"])
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    devices = visible.split(",") if visible else [str(i) for i in range(local + 1)]
+    os.environ["CUDA_VISIBLE_DEVICES"] = devices[local % len(devices)]
+
+
+def ensure_synthetic(csv: Path) -> None:
+    """Generate the synthetic set whose list is `csv`, once, even with several shards racing:
+    each writes a private folder and renames it into place; a loser drops its copy."""
+    from tsfbench.data.synth import write_synthetic
+
+    if csv.is_file():
+        return
+    csv.parent.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=csv.parent.parent))
+    write_synthetic(scratch)
+    try:
+        scratch.rename(csv.parent)
+    except OSError:  # another process renamed its copy first
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _accuracy_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    from tsfbench.evaluate import accuracy
+    from tsfbench.measure.sweep import environment_summary
+
+    settings = dict(task.settings)
+    try:
+        if settings.pop("synthetic"):
+            ensure_synthetic(Path(settings["data"]))
+        data = settings.pop("data")  # the rest are `accuracy`'s keyword arguments
+        record = accuracy(task.config, data, **settings, distributed_eval=False, **task.overrides)
+        status = "ok"
+    except Exception as exc:  # a failed evaluation is a row; the suite goes on
+        record = {**task.config.as_dict(), "error": f"{type(exc).__name__}: {exc}"}
+        status = "error"
+    return status, record | environment_summary(env)
+
+
+def _runtime_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    from tsfbench.config import ProbeSettings
+    from tsfbench.measure.sweep import measure
+
+    settings = dict(task.settings)
+    timeout = settings.pop("timeout")
+    record = measure(
+        task.config, ProbeSettings(**settings), overrides=task.overrides, env=env, timeout=timeout
+    )
+    return record["status"], record
+
+
+def run_suite(
+    suite: Suite,
+    store: Store,
+    *,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    resume: bool = True,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Measure this process's slice of `suite` into `store`; `resume=False` redoes everything."""
+    from tsfbench.measure.flops import count_many
+    from tsfbench.measure.sweep import environment_summary
+
+    started = time.perf_counter()
+    env = environment()
+    env_id = environment_id(env)
+    mine = shard(suite.tasks, shard_index, shard_count)
+    finished = store.finished(env_id) if resume else set()
+    todo = [task for task in mine if (task.measurement, task.key) not in finished]
+    rank, world = torchrun_rank()
+    summary = RunSummary(
+        suite=suite.name,
+        store=str(store.path),
+        environment=env_id,
+        shard=f"{shard_index}/{shard_count}" + (f" rank {rank}/{world}" if world > 1 else ""),
+        tasks=len(mine),
+        skipped=len(mine) - len(todo),
+    )
+    statuses: Counter[str] = Counter()
+
+    def save(task: Task, status: str, record: dict[str, Any]) -> None:
+        record = {"overrides": dict(task.overrides), **record}
+        row = Row(task.measurement, task.key, env_id, suite.name, status, time.time(), record)
+        store.put(row, replace=not resume)
+        statuses[status] += 1
+        if status not in ("ok", "predicted"):
+            error = str(record.get("error") or status)
+            summary.failures.append({"task": task.describe(), "status": status, "error": error})
+        if progress is not None:
+            progress(sum(statuses.values()), len(todo), task, status)
+
+    flops = [task for task in todo if task.measurement == "flops"]
+    for task, record in zip(flops, count_many([task.config for task in flops]), strict=True):
+        save(task, "ok", record | environment_summary(env))
+    for task in todo:
+        if task.measurement == "runtime":
+            save(task, *_runtime_record(task, env))
+        elif task.measurement == "accuracy":
+            save(task, *_accuracy_record(task, env))
+    summary.statuses = dict(statuses)
+    summary.seconds = time.perf_counter() - started
+    return summary

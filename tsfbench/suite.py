@@ -1,0 +1,340 @@
+"""Suites: a TOML file of grids, expanded into the tasks `tsfbench run` measures.
+
+A suite is a list of `[[grid]]` tables. Each grid names what to measure and the axes to cross:
+
+    name = "quick"
+    [[grid]]
+    measure = ["flops"]
+    model = ["base", "hr", "l"]
+    attention = "all"
+    frames = "8..96"          # an int, a list, or a range string as on the command line
+
+Every key is checked here, once: an unknown key, a key that no listed measurement uses, or a bad
+value is a `ConfigError` naming the file, the grid, the key and what it accepts. Latency, memory
+and energy come from one runtime probe, so they are one measurement ("runtime") in the store.
+A task's digest (configuration + settings) is what resume and sharding key on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsfbench.config import (
+    DEVICES,
+    DTYPES,
+    MODES,
+    SDPA_BACKENDS,
+    ConfigError,
+    ProbeSettings,
+    RunConfig,
+    expand,
+    parse_choices,
+    parse_ints,
+    parse_memory,
+)
+from tsfbench.models.registry import PRESETS
+from tsfbench.models.timesformer import ATTENTIONS
+from tsfbench.store import digest
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+MEASUREMENTS = {
+    "flops": "flops",
+    "latency": "runtime",
+    "memory": "runtime",
+    "energy": "runtime",
+    "accuracy": "accuracy",
+}
+FORMATS = ("kinetics", "ssv2", "diving48", "folder")
+OVERRIDES = ("depth", "dim", "heads")  # model-size overrides: tiny models for CPU demos and tests
+SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
+ALL = frozenset(MEASUREMENTS.values())
+RUNTIME = frozenset({"runtime"})
+ACCURACY = frozenset({"accuracy"})
+# key -> the measurements that use it; every other key is an error
+KEYS: dict[str, frozenset[str]] = {
+    "measure": ALL,
+    "model": ALL,
+    "attention": ALL,
+    "frames": ALL,
+    "size": ALL,
+    "pos_embed": ALL,
+    "classes": ALL,
+    "views": ALL,
+    "overrides": RUNTIME | ACCURACY,
+    "mode": RUNTIME,
+    "dtype": RUNTIME,
+    "batch": RUNTIME | ACCURACY,
+    "backend": RUNTIME,
+    "compile": RUNTIME,
+    "memory_limit": RUNTIME,
+    "warmup": RUNTIME,
+    "iterations": RUNTIME,
+    "interval": RUNTIME,
+    "timeout": RUNTIME,
+    "device": RUNTIME | ACCURACY,
+    "data": ACCURACY,
+    "format": ACCURACY,
+    "subset": ACCURACY,
+    "per_class": ACCURACY,
+    "seed": ACCURACY,
+    "rate": ACCURACY,
+    "workers": ACCURACY,
+    "checkpoint": ACCURACY,
+}
+TOP_KEYS = ("name", "description", "grid")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One measurement of one configuration with its settings; `key` identifies it."""
+
+    measurement: str  # flops | runtime | accuracy
+    config: RunConfig
+    settings: Mapping[str, Any] = field(default_factory=dict)  # probe or evaluation settings
+    overrides: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return digest(
+            {
+                "measurement": self.measurement,
+                "config": self.config.as_dict(),
+                "settings": dict(self.settings),
+                "overrides": dict(self.overrides),
+            }
+        )
+
+    def describe(self) -> str:
+        config = self.config
+        scheme = f" {config.attention}" if config.attention else ""
+        return f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    path: Path | None
+    tasks: tuple[Task, ...]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str:
+    """A TOML list or scalar as the comma text the CLI parsers read."""
+    return ",".join(str(item) for item in _as_list(value))
+
+
+class _Grid:
+    """Reads one `[[grid]]` table; every error names the suite file, the grid and the key."""
+
+    def __init__(self, table: Mapping[str, Any], where: str) -> None:
+        self.table, self.where = table, where
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {key}: {message}")
+
+    def get(self, key: str, parse: Callable[[Any], Any], default: Any = None) -> Any:
+        if key not in self.table:
+            return default
+        try:
+            return parse(self.table[key])
+        except ConfigError as err:  # re-label: the parser names a CLI option, not this key
+            raise self.fail(key, str(err).partition(": ")[2] or str(err)) from None
+
+    def choices(self, key: str, allowed: Sequence[str]) -> list[str] | None:
+        return self.get(key, lambda value: parse_choices(_text(value), key, allowed))
+
+    def ints(self, key: str) -> list[int] | None:
+        return self.get(key, lambda value: parse_ints(_text(value), key))
+
+    def typed(self, key: str, kind: type, default: Any) -> Any:
+        def check(value: Any) -> Any:
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                name = getattr(kind, "__name__", "number")
+                raise ConfigError(f"{key}: {value!r}; expected a {name}")
+            return value
+
+        return self.get(key, check, default)
+
+
+def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[Task]:
+    grid = _Grid(table, where)
+    unknown = [key for key in table if key not in KEYS]
+    if unknown:
+        raise grid.fail(unknown[0], f"unknown key; accepted: {', '.join(KEYS)}")
+    wanted = grid.choices("measure", list(MEASUREMENTS))
+    if not wanted:
+        raise grid.fail("measure", f"missing; accepted: {', '.join(MEASUREMENTS)}")
+    measurements = list(dict.fromkeys(MEASUREMENTS[name] for name in wanted))
+    for key in table:
+        if not KEYS[key] & set(measurements):
+            users = sorted(name for name, kind in MEASUREMENTS.items() if kind in KEYS[key])
+            raise grid.fail(key, f"not used by {', '.join(wanted)}; it applies to {users}")
+    models = grid.choices("model", list(PRESETS))
+    if not models:
+        raise grid.fail("model", f"missing; accepted: {', '.join(PRESETS)}, all")
+
+    def configs() -> list[RunConfig]:
+        try:
+            return expand(
+                models,
+                grid.choices("attention", ATTENTIONS),
+                grid.ints("frames"),
+                grid.ints("size"),
+                pos_embed=grid.typed("pos_embed", str, ""),
+                classes=grid.typed("classes", int, None),
+                views=grid.typed("views", int, None),
+            )
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+    overrides = grid.typed("overrides", dict, {})
+    bad = [key for key in overrides if key not in OVERRIDES]
+    if bad or not all(isinstance(value, int) and value > 0 for value in overrides.values()):
+        raise grid.fail("overrides", f"{overrides}; accepted: positive integers for {OVERRIDES}")
+    tasks: list[Task] = []
+    for measurement in measurements:
+        if measurement == "flops":
+            tasks += [Task("flops", config) for config in configs()]
+        elif measurement == "runtime":
+            tasks += [
+                Task("runtime", config, settings, overrides)
+                for settings in _probe_settings(grid)
+                for config in configs()
+            ]
+        else:
+            settings = _accuracy_settings(grid, store_dir)
+            tasks += [Task("accuracy", config, settings, overrides) for config in configs()]
+    return tasks
+
+
+def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
+    """Every combination of the runtime axes (mode, dtype, batch, backend), validated."""
+    axes = itertools.product(
+        grid.choices("mode", MODES) or ["infer"],
+        grid.choices("dtype", DTYPES) or ["fp32"],
+        grid.ints("batch") or [1],
+        grid.choices("backend", SDPA_BACKENDS) or ["sdpa"],
+    )
+    limit = grid.get("memory_limit", lambda value: parse_memory(value, "memory_limit"))
+    scalars = {
+        "compile": grid.typed("compile", bool, False),
+        "memory_limit": limit,
+        "warmup": grid.typed("warmup", int, 3),
+        "iterations": grid.typed("iterations", int, 10),
+        "device": (grid.choices("device", DEVICES) or ["auto"])[0],
+        "interval": float(grid.typed("interval", float | int, 0.01)),
+    }
+    timeout = grid.typed("timeout", float | int, None)
+    combos = []
+    for mode, dtype, batch, backend in axes:
+        try:
+            settings = ProbeSettings(mode, dtype, batch, backend, **scalars)
+        except ConfigError as err:
+            raise ConfigError(f"{grid.where}: {err}") from None
+        combos.append(settings.as_dict() | {"timeout": timeout})
+    return combos
+
+
+def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
+    data = grid.typed("data", str, SYNTHETIC)
+    fmt = (grid.choices("format", FORMATS) or ["kinetics"])[0]
+    if data == SYNTHETIC:
+        data_path = str(store_dir / SYNTHETIC / "val.csv")  # written on first use
+    elif not Path(data).exists():
+        raise grid.fail("data", f"{data!r} does not exist; give a dataset path or 'synthetic'")
+    else:
+        data_path = data
+    subset = grid.typed("subset", str, None)
+    per_class = grid.typed("per_class", int, None)
+    if subset is not None and per_class is not None:
+        raise grid.fail("subset", "give either subset or per_class, not both")
+    checkpoint = grid.typed("checkpoint", str, None)
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise grid.fail("checkpoint", f"{checkpoint!r} is not a file")
+    device = (grid.choices("device", DEVICES) or ["auto"])[0]
+    return {
+        "data": data_path,
+        "synthetic": data == SYNTHETIC,
+        "format": fmt,
+        "subset": subset,
+        "per_class": per_class,
+        "seed": grid.typed("seed", int, 0),
+        "rate": grid.typed("rate", int, None),
+        "batch": (grid.ints("batch") or [8])[0],
+        "workers": grid.typed("workers", int, 2),
+        "checkpoint": checkpoint,
+        "device": None if device == "auto" else device,
+    }
+
+
+def load_suite(path: str | Path, store_dir: str | Path = "results") -> Suite:
+    """Read and validate a suite file into its tasks (duplicates across grids dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        known = sorted(p.name for p in Path("suites").glob("*.toml"))
+        hint = f"; suites here: {', '.join(known)}" if known else ""
+        raise ConfigError(f"suite: {str(path)!r} is not a file{hint}")
+    try:
+        document = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    unknown = [key for key in document if key not in TOP_KEYS]
+    if unknown:
+        accepted = "name, description, [[grid]] tables"
+        raise ConfigError(f"{path}: {unknown[0]}: unknown key; accepted: {accepted}")
+    grids = document.get("grid", [])
+    if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
+        raise ConfigError(f"{path}: needs at least one [[grid]] table")
+    tasks: dict[str, Task] = {}
+    for number, table in enumerate(grids, 1):
+        for task in _grid_tasks(table, f"{path} [[grid]] {number}", Path(store_dir)):
+            tasks.setdefault(task.key, task)
+    return Suite(
+        name=str(document.get("name", path.stem)),
+        description=str(document.get("description", "")),
+        path=path,
+        tasks=tuple(tasks.values()),
+    )
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n: the slice a SLURM array task takes."""
+    index, _, count = text.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        shard = (-1, 0)
+    if not 0 <= shard[0] < shard[1]:
+        raise ConfigError(
+            f"shard: cannot read {text!r}; expected i/n with 0 <= i < n, e.g. 0/4 "
+            "(SLURM: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with ids from 0)"
+        )
+    return shard
+
+
+def torchrun_rank() -> tuple[int, int]:
+    """(rank, world size) when started by `torchrun`, else (0, 1)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def shard(tasks: Sequence[Task], index: int = 0, count: int = 1) -> list[Task]:
+    """A deterministic round-robin slice, then this `torchrun` rank's slice of it.
+
+    Round-robin keeps slices balanced when a suite lists cheap tasks before expensive ones; the
+    n slices of `shard(tasks, i, n)` cover every task exactly once.
+    """
+    rank, world = torchrun_rank()
+    return list(tasks[index::count])[rank::world]
