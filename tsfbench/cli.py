@@ -566,5 +566,51 @@ def run(
         stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
 
 
+@app.command()
+def report(
+    suite: Annotated[
+        str | None,
+        typer.Argument(help="Only this suite: its name, or a suite file (every task it lists)."),
+    ] = None,
+    store: StorePath = DEFAULT_STORE,
+    out: Annotated[Path, typer.Option(help="Folder the report is written to.")] = Path("reports"),
+    name: Annotated[
+        str | None, typer.Option(help="File name without extension [default: the suite's name].")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="md (tables and plots), csv or json.")
+    ] = "md",
+    as_json: JsonOption = False,
+) -> None:
+    """Write the stored results as a report beside the paper's numbers; print its summary."""
+    from tsfbench.report import FORMATS, build_report, load_results, summary, write_report
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(FORMATS)}")
+    built = build_report(load_results(store, suite))
+    title = name or (Path(suite).stem if suite else "tsfbench")
+    paths = write_report(built, out, name=title, fmt=fmt)
+    rows = summary(built)
+    if as_json:
+        typer.echo(json.dumps({"files": [str(p) for p in paths], "summary": rows}, indent=2))
+        return
+    columns = {
+        "table": "Table",
+        "model": "model",
+        "attention": "attention",
+        "frames": "Frames",
+        "size": "Size",
+        "params_m": "Params M",
+        "gflops_per_view": "GFLOPs/view",
+        "gflops_per_view_paper": "paper",
+        "tflops": "TFLOPs",
+        "latency_median_ms": "Median ms",
+        "peak_memory_gib": "Peak GiB",
+        "top1": "Top-1 %",
+    }
+    render(rows, columns, "Report summary", f"Full report: {paths[0]}")
+    stderr.print(f"wrote {', '.join(map(str, paths))}")
+
+
 def main() -> None:
     app()

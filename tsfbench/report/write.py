@@ -1,0 +1,361 @@
+"""Write a `Report` as markdown (with Figure 3 PNGs beside it), csv or json.
+
+Every file is written to a temporary file in its own folder and renamed into place, so a
+reader (or a report interrupted halfway) never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tsfbench.config import ConfigError
+from tsfbench.models.registry import PRESETS
+from tsfbench.report.build import Report
+from tsfbench.report.plots import FIGURES, render
+from tsfbench.report.reference import PAPER, PAPER_GPU, SCHEME_NAMES
+
+FORMATS = ("md", "csv", "json")
+NONE = "-"
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the report from other users
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_report(
+    report: Report, out_dir: str | Path = "reports", name: str = "tsfbench", fmt: str = "md"
+) -> list[Path]:
+    """Write `report` into `out_dir`; returns the files written, the main one first.
+
+    md: `NAME.md` and its figures `NAME-<figure>.png`; csv: `NAME-<table>.csv` per non-empty
+    table; json: `NAME.json` holding every table.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"format: unknown {fmt!r}; accepted: {', '.join(FORMATS)}")
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ConfigError(f"name: {name!r} must be a plain file name such as 'tsfbench'")
+    out = Path(out_dir)
+    if fmt == "csv":
+        return [
+            atomic_write(out / f"{name}-{table}.csv", frame.to_csv(index=False))
+            for table, frame in report.tables().items()
+            if not frame.empty
+        ]
+    if fmt == "json":
+        document = {
+            "name": name,
+            "created": report.created,
+            "suites": report.suites,
+            "statuses": report.statuses,
+            "tables": {
+                table: json.loads(frame.to_json(orient="records"))
+                for table, frame in report.tables().items()
+            },
+        }
+        return [atomic_write(out / f"{name}.json", json.dumps(document, indent=2) + "\n")]
+    figures = [f for f in FIGURES if (report.curves["figure"] == f).any()]
+    images = {f: atomic_write(out / f"{name}-{f}.png", render(report.curves, f)) for f in figures}
+    text = markdown(report, name, {f: path.name for f, path in images.items()})
+    return [atomic_write(out / f"{name}.md", text), *images.values()]
+
+
+# --- markdown -------------------------------------------------------------------------------
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return NONE if _missing(value) else f"{float(value):,.{digits}f}"
+
+
+def _diff(value: Any, paper: Any) -> float:
+    return math.nan if _missing(value) or _missing(paper) else float(value) - float(paper)
+
+
+def _vs(value: Any, paper: Any, delta: Any, digits: int = 1, unit: str = "%") -> str:
+    """`196.1 (paper 196.7, -0.3%)`: a measurement beside the paper's value, if it has one."""
+    if _missing(paper):
+        return _num(value, digits)
+    if _missing(value):
+        return f"{NONE} (paper {paper})"
+    return f"{_num(value, digits)} (paper {paper}, {delta:+.1f}{unit})"
+
+
+def _table(headers: Sequence[str], rows: list[list[str]], keep: int = 1) -> str:
+    """A markdown table; columns past the first `keep` with nothing measured are left out."""
+    shown = [i for i in range(len(headers)) if i < keep or any(row[i] != NONE for row in rows)]
+    lines = [
+        "| " + " | ".join(headers[i] for i in shown) + " |",
+        "|" + "---|" * len(shown),
+        *("| " + " | ".join(str(row[i]).replace("|", "/") for i in shown) + " |" for row in rows),
+    ]
+    return "\n".join(lines)
+
+
+def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
+    """run, latency, throughput, peak memory, energy; a failed run shows its status instead."""
+    status = row.get("runtime_status")
+    if _missing(status):
+        return [NONE] * 5
+    if status not in ("ok", "predicted"):
+        return [row["run"], status.upper(), NONE, NONE, NONE]
+    return [
+        row["run"],
+        _num(row["latency_median_ms"]),
+        _num(row["throughput"], 2),
+        _num(row["peak_memory_gib"], 2) + (" (predicted)" if status == "predicted" else ""),
+        _num(row["energy_j_per_clip"], 2),
+    ]
+
+
+def _cost_cells(row: Mapping[str, Any]) -> list[str]:
+    tflops = _vs(row["tflops"], row["tflops_paper"], row["tflops_delta_pct"], 3)
+    views = "" if _missing(row["views"]) else f" x{int(row['views'])}"
+    return [
+        _vs(row["params_m"], row["params_m_paper"], row["params_m_delta_pct"]),
+        _vs(row["gflops_per_view"], row["gflops_per_view_paper"], row["gflops_per_view_delta_pct"]),
+        tflops + views if tflops != NONE else NONE,
+    ]
+
+
+def _top1(row: Mapping[str, Any]) -> str:
+    cell = _vs(row["top1"], row["top1_paper"], row["top1_delta_pt"], 1, " pt")
+    dataset = row.get("dataset") if not _missing(row.get("accuracy_on")) else row["top1_dataset"]
+    return cell if cell == NONE else f"{cell} {dataset or ''}".strip()
+
+
+RUNTIME = ["run", "latency (ms, median)", "clips/s", "peak memory (GiB)", "energy (J/clip)"]
+COST = ["params (M)", "GFLOPs / view", "TFLOPs x views"]
+
+
+def _scheme_rows(frame: pd.DataFrame) -> list[list[str]]:
+    return [
+        [
+            SCHEME_NAMES.get(row["attention"], row["attention"]),
+            row["pos_embed"],
+            *_cost_cells(row),
+            *_runtime_cells(row),
+            _top1(row),
+        ]
+        for row in frame.to_dict("records")
+    ]
+
+
+def _model_name(row: Mapping[str, Any]) -> str:
+    """The paper's name for a model, else the registry's (its description up to the colon)."""
+    if not _missing(row["paper"]):
+        return str(row["paper"])
+    preset = PRESETS.get(row["model"])
+    return preset.description.partition(":")[0] if preset else "-"
+
+
+def _model_rows(frame: pd.DataFrame) -> list[list[str]]:
+    return [
+        [
+            f"{row['model']} ({_model_name(row)})",
+            f"{int(row['frames'])} x {int(row['size'])}",
+            *_cost_cells(row),
+            *_runtime_cells(row),
+            _top1(row),
+        ]
+        for row in frame.to_dict("records")
+    ]
+
+
+def _config_rows(frame: pd.DataFrame) -> list[list[str]]:
+    return [
+        [
+            row["model"],
+            row["attention"],
+            row["pos_embed"],
+            f"{int(row['frames'])} x {int(row['size'])}",
+            *_cost_cells(row),
+            *_runtime_cells(row),
+            _top1(row),
+        ]
+        for row in frame.to_dict("records")
+    ]
+
+
+def _accuracy_rows(frame: pd.DataFrame) -> list[list[str]]:
+    return [
+        [
+            row["model"],
+            row["attention"],
+            f"{int(row['frames'])} x {int(row['size'])}",
+            row["accuracy_on"],
+            _vs(row["top1"], row["top1_paper"], row["top1_delta_pt"], 1, " pt"),
+            _vs(row["top5"], row["top5_paper"], _diff(row["top5"], row["top5_paper"]), 1, " pt"),
+            _num(row["released_top1"]),
+        ]
+        for row in frame.to_dict("records")
+    ]
+
+
+def _shrunken_rows(frame: pd.DataFrame) -> list[list[str]]:
+    def gib(row: Mapping[str, Any]) -> str:
+        peak = row["max_allocated_bytes"]
+        peak = row["max_ram_bytes"] if _missing(peak) else peak
+        return _num(None if _missing(peak) else peak / 2**30, 3)
+
+    return [
+        [
+            row["measurement"],
+            row["model"],
+            row["attention"],
+            f"{int(row['frames'])} x {int(row['size'])}",
+            row["overrides"],
+            row["status"],
+            _num(None if _missing(row["params"]) else row["params"] / 1e6, 3),
+            _num(row["gflops_per_view"], 3),
+            _num(row["latency_median_ms"]),
+            gib(row),
+            _num(row["top1"]),
+        ]
+        for row in frame.to_dict("records")
+    ]
+
+
+def _environment_rows(frame: pd.DataFrame) -> list[list[str]]:
+    def text(value: Any) -> str:
+        return NONE if _missing(value) or value == "" else str(value)
+
+    return [
+        [
+            row["env"],
+            text(row["host"]),
+            f"{text(row['cpu'])} ({text(row['cpu_count'])} cores)",
+            text(row["gpus"]),
+            text(row["torch"]),
+            text(row["cuda"]),
+            text(row["commit"]),
+            f"{row['first']} .. {row['last']} UTC",
+            str(row["rows"]),
+        ]
+        for row in frame.to_dict("records")
+    ]
+
+
+def _section(title: str, frame: pd.DataFrame, note: str, body: Callable[[], str]) -> list[str]:
+    return [] if frame.empty else [f"## {title}", "", note, "", body(), ""]
+
+
+def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
+    """The markdown text; `images` maps a figure to its PNG's file name, beside the text."""
+    counts = ", ".join(f"{status} {n}" for status, n in sorted(report.statuses.items()))
+    suites = ", ".join(report.suites) or NONE
+    lines = [
+        f"# tsfbench report: {name}",
+        "",
+        f"Built {report.created} from {sum(report.statuses.values())} stored results "
+        f"({counts}); suites: {suites}.",
+        "",
+        "- FLOPs are multiply-adds (the fvcore / paper convention); TFLOPs = views x GFLOPs of "
+        "one view.",
+        f"- Paper values ({PAPER}) stand in parentheses beside a measurement, with the relative "
+        "difference (accuracy: in points).",
+        "- Peak memory: the process's GPU memory (NVML, else the torch allocator's peak) on a GPU, "
+        "the resident set size on a CPU. A run is `mode dtype batch device`; runs with other "
+        "settings or on other machines are separate rows, never averaged.",
+        "",
+        "## Environments",
+        "",
+        _table(
+            ["env", "host", "CPU", "GPU", "torch", "CUDA", "commit", "measured", "rows"],
+            _environment_rows(report.environments),
+            keep=9,
+        ),
+        "",
+    ]
+    header = ["scheme", "pos. embed", *COST, *RUNTIME, "top-1 (%)"]
+    lines += _section(
+        "Table 1: attention schemes (TimeSformer, 8 x 224)",
+        report.schemes,
+        "Paper Table 1: K400 top-1 as the target where no accuracy was measured.",
+        lambda: _table(header, _scheme_rows(report.schemes), keep=2),
+    )
+    header = ["model", "frames x size", *COST, *RUNTIME, "top-1 (%)"]
+    lines += _section(
+        "Table 2: TimeSformer vs 3D CNNs",
+        report.models,
+        "Paper Table 2 and Sec. 4.2. TimeSformer tests 3 views, the 3D CNNs 30.",
+        lambda: _table(header, _model_rows(report.models), keep=2),
+    )
+    header = ["model", "attention", "frames x size", "measured on", "top-1 (%)", "top-5 (%)"]
+    lines += _section(
+        "Accuracy",
+        report.accuracy,
+        "Compared with the paper only on a dataset it reports (K400, K600, SSv2, Diving-48).",
+        lambda: _table([*header, "released top-1"], _accuracy_rows(report.accuracy), keep=4),
+    )
+    if images:
+        lines += ["## Figure 3: joint vs divided attention", ""]
+        lines += [f"![{FIGURES[f][0]}]({file})" for f, file in images.items()]
+        lines += ["", _oom_note(report.curves), ""]
+    header = ["measurement", "model", "attention", "frames x size", "overrides", "status"]
+    header += ["params (M)", "GFLOPs / view", "latency (ms)", "peak memory (GiB)", "top-1 (%)"]
+    lines += _section(
+        "Shrunken models (overrides)",
+        report.shrunken,
+        "Test-size models (e.g. depth=1): shown as measured, never compared with the paper.",
+        lambda: _table(header, _shrunken_rows(report.shrunken), keep=6),
+    )
+    failed = [
+        [r["measurement"], f"{r['model']} {r['attention']} {r['frames']} x {r['size']}",
+         r["status"], NONE if _missing(r["error"]) else str(r["error"])[:160]]
+        for r in report.failures.to_dict("records")
+    ]  # fmt: skip
+    lines += _section(
+        "Failures",
+        report.failures,
+        "Out of memory, timeouts and errors (an error is retried by the next `tsfbench run`).",
+        lambda: _table(["measurement", "config", "status", "error"], failed, keep=4),
+    )
+    header = ["model", "attention", "pos. embed", "frames x size", *COST, *RUNTIME, "top-1 (%)"]
+    lines += _section(
+        "All configurations",
+        report.configs,
+        "Every configuration measured at full size, one row per run.",
+        lambda: _table(header, _config_rows(report.configs), keep=4),
+    )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _oom_note(curves: pd.DataFrame) -> str:
+    """The out-of-memory points in words, measured and the paper's."""
+    oom = curves[curves["status"] == "oom"]
+    measured = oom[oom["source"] == "measured"].drop_duplicates(["series", "x", "figure"])
+    unit = {"frames": " frames", "size": " px"}
+    words = [
+        f"{row['series']} at {row['x']}{unit[row['figure'].rsplit('_', 1)[1]]}"
+        for row in measured.to_dict("records")
+    ]
+    text = "Out of memory here: " + ("; ".join(words) if words else "none") + "."
+    paper = oom[oom["source"] == "paper"].drop_duplicates(["figure", "x"])
+    if len(paper):
+        text += (
+            f" In the paper, joint attention ran out of memory on a {PAPER_GPU} at crop 448 "
+            "and at 32 frames (grey x); divided kept going."
+        )
+    return text
