@@ -1,34 +1,47 @@
-"""Ours vs the reference implementations, side by side in one run (issue 7, first version).
+"""Ours vs the reference implementations, side by side in one run (issue 7).
 
-Same config, same weights (one set of tensors shared by all three models), same inputs:
+Same config, same weights, same inputs:
 - `ours`: our TimeSformer with SDPA attention (the default),
 - `ours-math`: the same model with `set_backend("math")`, the released code's eager attention,
 - `hf`: Hugging Face `transformers`' `TimesformerForVideoClassification` (eager attention).
-Inference only, on CPU, divided attention; clips/s is the median over repeats, the models
-taking turns within each repeat so that load from other processes hits them alike.
+For every mode (inference; a train step = forward, cross-entropy, backward, SGD with momentum),
+dtype (fp32, or bf16 autocast), batch and clip (frames x crop), the three take turns within
+each repeat, so that load from other processes hits them alike; s/batch is the median.
+A configuration that runs out of memory is an `oom` row, not a crash.
 
-Peak memory is the most bytes of tensors alive at once during one forward pass, counted by a
-`TorchDispatchMode` at every ATen op (an allocation counts from the op that creates its storage
-until the last tensor viewing it is freed). Weights and the input are shared and not counted.
-Scratch memory inside one kernel (SDPA's per-thread blocks, oneDNN buffers) is invisible to it;
-it is allocator-independent, unlike RSS, which glibc's free lists blur between models.
+Peak memory: on CPU, the most bytes of tensors alive at once during one step, counted by a
+`TorchDispatchMode` at every ATen op (weights and the input excluded; in a train step gradients
+and momentum buffers are included). On CUDA, `max_memory_allocated` during one step minus what
+was allocated before it (weights, input, and from the second step on the optimiser state). TF32
+is off, so fp32 means fp32. Agreement: the largest logit difference from `hf` (inference) and the
+loss difference of the first train step.
 
-    python benchmarks/vs_reference.py --quick      # batch 1, fp32, 2 repeats: ~2 minutes
-    python benchmarks/vs_reference.py              # batch 1 and 2, fp32 (+ bf16 autocast
-                                                   # where oneDNN has bf16 kernels for this CPU)
+On CUDA it also prints the model FLOP utilisation of `ours`, divided 8x224, batch 32, bf16
+inference: FLOPs from `count_flops` (multiply-adds x 2) / time / the GPU's dense bf16 peak.
+
+    python benchmarks/vs_reference.py --quick      # CPU acceptance: batch 1, fp32, 8x224 infer
+    python benchmarks/vs_reference.py              # CPU: 8x224 infer, batch 1, fp32 (+bf16 with
+                                                   # native CPU bf16); CUDA: infer and train, fp32
+                                                   # and bf16, batch 1 and 8, 8x224, 16x448, 96x224
+    python benchmarks/vs_reference.py --depth 1 --clips 2x32 --modes infer,train --repeats 1
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import json
+import os
 import statistics
+import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -37,6 +50,11 @@ from tsfbench.models.timesformer import TimeSformer
 
 HF_NAMES = {value: key for key, value in HF_ATTENTION.items()}
 MATMULS = ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm", "_scaled_dot_product", "conv")
+# Dense bf16 peak FLOP/s by GPU name (no sparsity), for the model FLOP utilisation
+BF16_PEAK = {"H100 PCIe": 756e12, "H100": 989.4e12, "H200": 989.4e12, "A100": 312e12,
+             "L40S": 362e12}  # fmt: skip
+MFU_TARGET = 0.45
+IMPLS = ("ours", "ours-math", "hf")
 
 
 class LiveTensorBytes(TorchDispatchMode):
@@ -84,19 +102,24 @@ class LiveTensorBytes(TorchDispatchMode):
 
 
 def build_models(
-    attention: str, frames: int, size: int, num_classes: int = 400
+    attention: str, frames: int, size: int, depth: int = 12, device: str = "cpu"
 ) -> dict[str, torch.nn.Module]:
     """`hf`, `ours` and `ours-math` holding one shared set of random ViT-Base weights."""
     import transformers  # a benchmark dependency only
 
     config = transformers.TimesformerConfig(
-        attention_type=HF_NAMES[attention], num_frames=frames, image_size=size, num_labels=400
+        attention_type=HF_NAMES[attention],
+        num_frames=frames,
+        image_size=size,
+        num_labels=400,
+        num_hidden_layers=depth,
     )
     with torch.device("meta"):  # skip both random inits: the weights are filled once below
         hf = transformers.TimesformerForVideoClassification(config)
-        ours = TimeSformer(attention=attention, frames=frames, size=size, drop_path=0.0)
-        reference = TimeSformer(attention=attention, frames=frames, size=size, drop_path=0.0)
-    hf = hf.to_empty(device="cpu").eval()
+        kwargs = {"attention": attention, "frames": frames, "size": size, "depth": depth}
+        ours = TimeSformer(**kwargs, drop_path=0.0)
+        reference = TimeSformer(**kwargs, drop_path=0.0)
+    hf = hf.to_empty(device=device).eval()
     with torch.no_grad():
         for name, param in hf.named_parameters():
             param.normal_(0.0, 0.02)
@@ -117,53 +140,156 @@ def forward_fn(name: str, model: torch.nn.Module) -> Callable[[torch.Tensor], to
 
 
 @contextlib.contextmanager
-def precision(dtype: str) -> Iterator[None]:
+def precision(dtype: str, device: str) -> Iterator[None]:
     if dtype == "bf16":
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16):
             yield
     else:
         yield
 
 
-@torch.inference_mode()
+def make_step(
+    name: str, model: torch.nn.Module, mode: str, video: torch.Tensor, dtype: str
+) -> Callable[[], float]:
+    """One measured step of `model`; returns the logits' or the loss's value to compare."""
+    fn = forward_fn(name, model)
+    device = video.device.type
+    if mode == "infer":
+
+        @torch.inference_mode()
+        def infer() -> Any:
+            with precision(dtype, device):
+                return fn(video).float()
+
+        return infer
+    labels = torch.randint(0, 400, (video.shape[0],), generator=torch.Generator().manual_seed(0))
+    labels = labels.to(video.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
+
+    def train() -> Any:
+        with precision(dtype, device):
+            loss = F.cross_entropy(fn(video).float(), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    return train
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_bytes(step: Callable[[], Any], device: str) -> int:
+    """Peak bytes a step adds (see the module docstring for what each device counts)."""
+    if device == "cuda":
+        sync(device)
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        sync(device)
+        return torch.cuda.max_memory_allocated() - before
+    with LiveTensorBytes() as tracker:
+        step()
+    return tracker.peak
+
+
+def is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
 def measure(
-    models: dict[str, torch.nn.Module], video: torch.Tensor, dtype: str, repeats: int
+    models: dict[str, torch.nn.Module],
+    video: torch.Tensor,
+    mode: str,
+    dtype: str,
+    repeats: int,
 ) -> list[dict[str, Any]]:
-    """One flat record per model: median seconds per batch, clips/s, peak live-tensor MiB."""
-    fns = {name: forward_fn(name, model) for name, model in models.items()}
-    outputs, seconds = {}, {name: [] for name in fns}
-    with precision(dtype):
-        for name, fn in fns.items():  # warm-up, and the logits to check agreement
-            outputs[name] = fn(video).float()
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn(video)
-                seconds[name].append(time.perf_counter() - start)
-        peaks = {}
-        for name, fn in fns.items():
-            with LiveTensorBytes() as tracker:
-                fn(video)
-            peaks[name] = tracker.peak
+    """One flat record per implementation: median seconds per step, clips/s, peak MiB."""
+    device = video.device.type
+    batch, frames, size = video.shape[0], video.shape[2], video.shape[-1]
+    base = {"mode": mode, "dtype": dtype, "batch": batch, "frames": frames, "size": size}
+    if mode == "train":  # each trains its own copy, all starting from the same weights
+        models = {name: copy.deepcopy(model).train() for name, model in models.items()}
+    steps = {name: make_step(name, model, mode, video, dtype) for name, model in models.items()}
+    outputs, seconds, peaks, failed = {}, {name: [] for name in steps}, {}, {}
+    for name, step in steps.items():  # first step: warm-up, and the value to compare
+        try:
+            outputs[name] = step()
+            peaks[name] = peak_bytes(step, device)
+        except RuntimeError as error:
+            if not is_oom(error):
+                raise
+            failed[name] = "oom"
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    for _ in range(repeats):
+        for name, step in steps.items():
+            if name in failed:
+                continue
+            sync(device)
+            start = time.perf_counter()
+            step()
+            sync(device)
+            seconds[name].append(time.perf_counter() - start)
     records = []
-    for name in fns:
+    for name in steps:
+        if name in failed:
+            records.append({**base, "impl": name, "status": failed[name]})
+            continue
         median = statistics.median(seconds[name])
+        diff = None
+        if "hf" in outputs:
+            diff = (outputs[name] - outputs["hf"]).abs().max().item()
         records.append(
             {
+                **base,
                 "impl": name,
-                "batch": video.shape[0],
-                "frames": video.shape[2],
-                "size": video.shape[-1],
-                "dtype": dtype,
+                "status": "ok",
                 "seconds": median,
                 "seconds_min": min(seconds[name]),
                 "seconds_max": max(seconds[name]),
-                "clips_per_s": video.shape[0] / median,
+                "clips_per_s": batch / median,
                 "peak_mib": peaks[name] / 2**20,
-                "max_abs_diff_vs_hf": (outputs[name] - outputs["hf"]).abs().max().item(),
+                "max_abs_diff_vs_hf": diff,
             }
         )
+    del steps, models
+    if device == "cuda":
+        torch.cuda.empty_cache()
     return records
+
+
+def gpu_peak_flops() -> tuple[str, float | None]:
+    name = torch.cuda.get_device_name()
+    for key, peak in BF16_PEAK.items():  # "H100 PCIe" before "H100"
+        if key in name:
+            return name, peak
+    return name, None
+
+
+def model_flop_utilisation(device: str, repeats: int) -> dict[str, Any]:
+    """MFU of `ours`: divided 8x224, batch 32, bf16 inference (issue 7's target: >= 45%)."""
+    from tsfbench.config import RunConfig
+    from tsfbench.measure.flops import count_flops
+
+    batch = 32
+    macs = count_flops(RunConfig(attention="divided", frames=8, size=224))["flops_per_view"]
+    model = build_models("divided", 8, 224, device=device)["ours"]
+    video = torch.randn(batch, 3, 8, 224, 224, device=device)
+    (record,) = [r for r in measure({"ours": model}, video, "infer", "bf16", repeats)]
+    name, peak = gpu_peak_flops()
+    achieved = 2 * macs * batch / record["seconds"]
+    return {
+        "gpu": name,
+        "achieved_tflops": achieved / 1e12,
+        "peak_tflops": peak / 1e12 if peak else None,
+        "mfu": achieved / peak if peak else None,
+        "target": MFU_TARGET,
+        **record,
+    }
 
 
 @torch.inference_mode()
@@ -187,54 +313,113 @@ def profile(models: dict[str, torch.nn.Module], video: torch.Tensor, rows: int) 
 
 
 def render(records: list[dict[str, Any]]) -> None:
-    header = f"{'impl':<10}{'batch':>6}{'dtype':>6}{'s/batch':>9}{'min..max':>14}{'clips/s':>9}"
-    header += f"{'peak MiB':>10}{'x hf speed':>11}{'x hf mem':>9}{'|d| vs hf':>11}"
-    print(header)
-    by_key = {(r["batch"], r["dtype"], r["impl"]): r for r in records}
+    header = f"{'mode':<6}{'clip':>7}{'batch':>6}{'dtype':>6} {'impl':<10}{'s/step':>9}"
+    header += f"{'min..max':>16}{'clips/s':>9}{'peak MiB':>10}{'x hf speed':>11}{'x hf mem':>9}"
+    print(header + f"{'|d| vs hf':>11}")
+    key = lambda r: (r["mode"], r["frames"], r["size"], r["batch"], r["dtype"])  # noqa: E731
+    hf = {key(r): r for r in records if r["impl"] == "hf" and r["status"] == "ok"}
     for r in records:
-        hf = by_key[(r["batch"], r["dtype"], "hf")]
+        clip = f"{r['frames']}x{r['size']}"
+        line = f"{r['mode']:<6}{clip:>7}{r['batch']:>6}{r['dtype']:>6} {r['impl']:<10}"
+        if r["status"] != "ok":
+            print(line + f"{r['status']:>9}")
+            continue
+        ref = hf.get(key(r))
+        speed = f"{r['clips_per_s'] / ref['clips_per_s']:.2f}" if ref else "-"
+        mem = f"{r['peak_mib'] / ref['peak_mib']:.2f}" if ref and ref["peak_mib"] else "-"
+        diff = "-" if r["max_abs_diff_vs_hf"] is None else f"{r['max_abs_diff_vs_hf']:.1e}"
+        spread = f"{r['seconds_min']:.3f}..{r['seconds_max']:.3f}"
         print(
-            f"{r['impl']:<10}{r['batch']:>6}{r['dtype']:>6}{r['seconds']:>9.3f}"
-            f"{r['seconds_min']:>7.3f}..{r['seconds_max']:<5.3f}{r['clips_per_s']:>9.3f}{r['peak_mib']:>10.0f}"
-            f"{r['clips_per_s'] / hf['clips_per_s']:>11.2f}{r['peak_mib'] / hf['peak_mib']:>9.2f}"
-            f"{r['max_abs_diff_vs_hf']:>11.1e}"
+            line + f"{r['seconds']:>9.3f}{spread:>16}{r['clips_per_s']:>9.3f}"
+            f"{r['peak_mib']:>10.0f}{speed:>11}{mem:>9}{diff:>11}"
         )
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    """Atomically: a temporary file in the same folder, then a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(handle.name, path)
+
+
+def parse_clips(text: str) -> list[tuple[int, int]]:
+    clips = []
+    for item in text.split(","):
+        frames, _, size = item.partition("x")
+        clips.append((int(frames), int(size)))
+    return clips
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 1, fp32, 2 repeats")
+    parser.add_argument("--quick", action="store_true", help="CPU: batch 1, fp32, 8x224 infer")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--attention", default="divided", choices=sorted(HF_NAMES))
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batches", default="1,2")
+    parser.add_argument("--modes", help="infer,train [CPU: infer; CUDA: both]")
+    parser.add_argument("--dtypes", help="fp32,bf16 [CPU: fp32, bf16 too with native bf16]")
+    parser.add_argument("--batches", help="[CPU: 1; CUDA: 1,8]")
+    parser.add_argument("--clips", help="FRAMESxSIZE list [CPU: 8x224; CUDA: 8x224,16x448,96x224]")
+    parser.add_argument("--depth", type=int, default=12, help="blocks (1 for a quick check)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--mfu", action=argparse.BooleanOptionalAction, default=None,
+                        help="model FLOP utilisation (default: on with CUDA)")  # fmt: skip
+    parser.add_argument("--profile-rows", type=int, default=12, help="CPU profile; 0 skips it")
+    parser.add_argument("--json", metavar="PATH", help="also write every record here")
+    args = parser.parse_args()
+    cuda = torch.cuda.is_available()
+    device = ("cuda" if cuda else "cpu") if args.device == "auto" else args.device
+    on_gpu = device == "cuda"
     # Without native bf16 (no AVX512-BF16 / AMX) CPU autocast is several times slower than
     # fp32, and minutes per configuration at 8x224: asked for, not run by default.
-    native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    parser.add_argument(
-        "--dtypes", default="fp32,bf16" if native_bf16 else "fp32", help="bf16 = CPU autocast"
-    )
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--profile-rows", type=int, default=12, help="0 skips the profile")
-    args = parser.parse_args()
+    native_bf16 = on_gpu or torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    modes = args.modes or ("infer,train" if on_gpu else "infer")
+    dtypes = args.dtypes or ("fp32,bf16" if native_bf16 else "fp32")
+    batches = args.batches or ("1,8" if on_gpu else "1")
+    clips = args.clips or ("8x224,16x448,96x224" if on_gpu else "8x224")
     if args.quick:
-        args.batches, args.dtypes, args.repeats = "1", "fp32", 2
+        modes, dtypes, batches, clips, args.repeats = "infer", "fp32", "1", "8x224", 3
+    if on_gpu:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
     torch.manual_seed(0)
-    models = build_models(args.attention, args.frames, args.size)
+    where = torch.cuda.get_device_name() if on_gpu else f"CPU, {torch.get_num_threads()} threads"
+    if on_gpu:
+        peak_kind = "max_memory_allocated during a step, beyond what was allocated before"
+    else:
+        peak_kind = "live tensor bytes (TorchDispatchMode), weights and input excluded"
     print(
-        f"{args.attention} {args.frames}x{args.size}, ViT-Base, {torch.get_num_threads()} threads,"
-        f" torch {torch.__version__}; peak = live tensor bytes (TorchDispatchMode), weights and"
-        " input excluded"
+        f"{args.attention}, ViT-Base x {args.depth} blocks, {where}, torch {torch.__version__}; "
+        f"peak = {peak_kind}"
     )
-    records = []
-    for batch in (int(b) for b in args.batches.split(",")):
-        video = torch.randn(batch, 3, args.frames, args.size, args.size)
-        for dtype in args.dtypes.split(","):
-            records += measure(models, video, dtype, args.repeats)
+    records: list[dict[str, Any]] = []
+    for frames, size in parse_clips(clips):
+        models = build_models(args.attention, frames, size, args.depth, device)
+        for batch in (int(b) for b in batches.split(",")):
+            video = torch.randn(batch, 3, frames, size, size, device=device)
+            for mode in modes.split(","):
+                for dtype in dtypes.split(","):
+                    records += measure(models, video, mode, dtype, args.repeats)
+        del models
     render(records)
-    if args.profile_rows:
-        profile(models, torch.randn(1, 3, args.frames, args.size, args.size), args.profile_rows)
+    payload: dict[str, Any] = {"device": where, "torch": torch.__version__, "records": records}
+    if args.mfu if args.mfu is not None else on_gpu:
+        if not on_gpu:
+            parser.error("--mfu needs CUDA")
+        mfu = model_flop_utilisation(device, args.repeats)
+        payload["mfu"] = mfu
+        share = "unknown peak" if mfu["mfu"] is None else f"{100 * mfu['mfu']:.1f}% of peak"
+        print(
+            f"\nMFU, ours, divided 8x224, batch 32, bf16 inference on {mfu['gpu']}: "
+            f"{mfu['achieved_tflops']:.0f} TFLOP/s, {share} (target {100 * MFU_TARGET:.0f}%)"
+        )
+    if args.json:
+        write_json(args.json, payload)
+    if args.profile_rows and not on_gpu:
+        frames, size = parse_clips(clips)[0]
+        models = build_models(args.attention, frames, size, args.depth, device)
+        profile(models, torch.randn(1, 3, frames, size, size), args.profile_rows)
 
 
 if __name__ == "__main__":
