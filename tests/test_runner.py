@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -151,3 +152,19 @@ def test_racing_writers_of_the_synthetic_set_leave_one_copy(tmp_path: Path) -> N
     ensure_synthetic(other / "val.csv")
     assert sorted(p.name for p in other.iterdir()) == ["theirs.txt"]
     assert not list(tmp_path.glob(".synthetic-*"))
+
+
+def test_dry_run_lists_stored_and_pending_tasks_and_measures_nothing(tmp_path: Path) -> None:
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_FLOPS)
+    store_path = tmp_path / "r.sqlite"
+    args = ["run", str(suite_path), "--store", str(store_path), "--dry-run", "--json"]
+    before = CliRunner().invoke(app, args)
+    assert before.exit_code == 0, before.output
+    assert [row["state"] for row in json.loads(before.stdout)] == ["to run"] * 6
+    assert not store_path.exists()  # a dry run creates no store
+    suite = load_suite(suite_path, tmp_path)
+    half = run_suite(suite, Store(store_path), shard_index=0, shard_count=2)
+    after = json.loads(CliRunner().invoke(app, args).stdout)
+    assert sum(row["state"] == "stored" for row in after) == half.tasks == 3
+    assert len(Store(store_path).rows()) == 3

@@ -522,6 +522,9 @@ def run(
             help="Skip tasks already measured in this environment, or redo them all.",
         ),
     ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the tasks and which are stored; run none.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Measure a suite into the results store; rerunning resumes where it stopped."""
@@ -532,6 +535,9 @@ def run(
     bind_rank_gpu()  # before anything touches CUDA
     index, count = parse_shard(shard)
     plan = load_suite(suite, store.parent)
+    if dry_run:
+        _show_plan(plan, store, index, count, resume, as_json)
+        return
     results = Store(store)
     with progress_bar(disable=torchrun_rank()[0] > 0) as progress:
         bar = progress.add_task(f"{plan.name}: checking the store", total=None)
@@ -564,6 +570,32 @@ def run(
     )
     for failure in summary.failures:
         stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
+
+
+def _show_plan(plan: Any, store: Path, index: int, count: int, resume: bool, as_json: bool) -> None:
+    """`run --dry-run`: this shard's tasks, each marked stored or to run."""
+    from tsfbench.runner import plan as plan_tasks
+    from tsfbench.store import Store
+
+    mine, todo = plan_tasks(
+        plan, Store(store) if store.is_file() else None, None, index, count, resume
+    )
+    pending = {task.key for task in todo}
+    rows = [
+        {
+            "task": task.describe(),
+            "measurement": task.measurement,
+            "key": task.key,
+            "state": "to run" if task.key in pending else "stored",
+        }
+        for task in mine
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    caption = f"{len(todo)} to run, {len(mine) - len(todo)} stored in {store}"
+    title = f"{plan.name} (shard {index}/{count})"
+    render(rows, {"task": "task", "state": "state"}, title, caption)
 
 
 @app.command()

@@ -99,6 +99,22 @@ def _runtime_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, 
     return record["status"], record
 
 
+def plan(
+    suite: Suite,
+    store: Store | None,
+    env_id: str | None = None,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    resume: bool = True,
+) -> tuple[list[Task], list[Task]]:
+    """This process's tasks, and those of them still to measure (what `--dry-run` shows);
+    no `store` (none yet) means nothing is measured."""
+    env_id = env_id or environment_id(environment())
+    mine = shard(suite.tasks, shard_index, shard_count)
+    finished = store.finished(env_id) if resume and store is not None else set()
+    return mine, [task for task in mine if (task.measurement, task.key) not in finished]
+
+
 def run_suite(
     suite: Suite,
     store: Store,
@@ -115,9 +131,7 @@ def run_suite(
     started = time.perf_counter()
     env = environment()
     env_id = environment_id(env)
-    mine = shard(suite.tasks, shard_index, shard_count)
-    finished = store.finished(env_id) if resume else set()
-    todo = [task for task in mine if (task.measurement, task.key) not in finished]
+    mine, todo = plan(suite, store, env_id, shard_index, shard_count, resume)
     rank, world = torchrun_rank()
     summary = RunSummary(
         suite=suite.name,

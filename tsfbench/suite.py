@@ -37,7 +37,7 @@ from tsfbench.config import (
     parse_ints,
     parse_memory,
 )
-from tsfbench.models.registry import PRESETS
+from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.models.timesformer import ATTENTIONS
 from tsfbench.store import digest
 
@@ -114,9 +114,17 @@ class Task:
         )
 
     def describe(self) -> str:
+        """One line for progress and failures: the configuration and, for a probe, its run."""
         config = self.config
-        scheme = f" {config.attention}" if config.attention else ""
-        return f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
+        scheme = f" {config.attention}" if config.attention not in ("", NOT_APPLICABLE) else ""
+        text = f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
+        if self.measurement == "runtime":
+            run = self.settings
+            text += f" {run['mode']} {run['dtype']} b{run['batch']}"
+            text += "" if run["backend"] == "sdpa" else f" {run['backend']}"
+        if self.overrides:
+            text += " (" + ", ".join(f"{k}={v}" for k, v in self.overrides.items()) + ")"
+        return text
 
 
 @dataclass(frozen=True)
