@@ -79,6 +79,9 @@ Variants = Annotated[
     typer.Option("--variant", "--model", help=f"Model(s), comma separated: {', '.join(PRESETS)}."),
 ]
 Batch = Annotated[int, typer.Option(help="Clips per step.")]
+Checkpointing = Annotated[
+    bool, typer.Option(help="Train mode: recompute each block's activations in backward.")
+]
 
 
 def _print_version(value: bool) -> None:
@@ -458,6 +461,7 @@ def latency(
     batch: Batch = 1,
     backend: Backend = "sdpa",
     compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
+    checkpointing: Checkpointing = False,
     memory_limit: MemoryLimit = None,
     warmup: Annotated[int, typer.Option(help="Untimed steps first.")] = 3,
     iterations: Annotated[int, typer.Option(help="Timed steps.")] = 10,
@@ -469,7 +473,7 @@ def latency(
     """Latency (median, p10, p90), throughput, peak memory and energy of one or more configs."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"compile": compile, "memory_limit": memory_limit, "warmup": warmup}
-    settings |= {"iterations": iterations}
+    settings |= {"iterations": iterations, "checkpointing": checkpointing}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(variant, attention, frames, size, settings, sizes, False, as_json)
 
@@ -486,6 +490,7 @@ def memory_sweep(
     dtype: Dtype = "fp32",
     batch: Batch = 1,
     backend: Backend = "sdpa",
+    checkpointing: Checkpointing = False,
     memory_limit: MemoryLimit = None,
     predict_only: Annotated[
         bool, typer.Option(help="Only predict peak memory (no run): fits on this laptop.")
@@ -499,6 +504,7 @@ def memory_sweep(
     """Peak memory and latency across clip lengths and sizes; out-of-memory is a result."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
+    settings |= {"checkpointing": checkpointing}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(variant, attention, frames, size, settings, sizes, predict_only, as_json)
 

@@ -207,6 +207,7 @@ class ProbeSettings:
     batch: int = 1
     backend: str = "sdpa"  # which SDPA kernel attention may use
     compile: bool = False
+    checkpointing: bool = False  # train: recompute each block's activations in backward
     memory_limit: int | None = None  # bytes; emulates a smaller device
     warmup: int = 3
     iterations: int = 10
@@ -227,6 +228,8 @@ class ProbeSettings:
         for name in ("batch", "iterations"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: {getattr(self, name)!r} must be a positive integer")
+        if self.checkpointing and self.mode != "train":
+            raise ConfigError("checkpointing: saves training memory; use it with mode train")
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"warmup: {self.warmup!r} must be a non-negative integer")
         if self.memory_limit is not None and (

@@ -75,6 +75,7 @@ KEYS: dict[str, frozenset[str]] = {
     "batch": RUNTIME | ACCURACY,
     "backend": RUNTIME,
     "compile": RUNTIME,
+    "checkpointing": RUNTIME,
     "memory_limit": RUNTIME,
     "warmup": RUNTIME,
     "iterations": RUNTIME,
@@ -239,6 +240,7 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
     limit = grid.get("memory_limit", lambda value: parse_memory(value, "memory_limit"))
     scalars = {
         "compile": grid.typed("compile", bool, False),
+        "checkpointing": grid.typed("checkpointing", bool, False),
         "memory_limit": limit,
         "warmup": grid.typed("warmup", int, 3),
         "iterations": grid.typed("iterations", int, 10),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsfbench.config import ConfigError, ProbeSettings, parse_memory
+from tsfbench.config import ConfigError, ProbeSettings, RunConfig, parse_memory
 from tsfbench.measure.energy import EnergyTracker
+from tsfbench.measure.workload import build_workload
 
 
 @pytest.mark.parametrize(
@@ -55,3 +56,13 @@ def test_energy_is_none_on_cpu() -> None:
         "energy_j_per_clip": None,
         "power_w": None,
     }
+
+
+def test_checkpointing_is_a_train_setting_for_transformers_only() -> None:
+    with pytest.raises(ConfigError, match=r"checkpointing: .* mode train"):
+        ProbeSettings(checkpointing=True)
+    settings = ProbeSettings(mode="train", checkpointing=True, device="cpu")
+    assert settings.as_dict()["checkpointing"] is True  # stored with every result
+    cnn = RunConfig(model="x3d_s", frames=4, size=64)
+    with pytest.raises(ConfigError, match="checkpointing: TimeSformer models only"):
+        build_workload(cnn, settings, "cpu")

@@ -76,6 +76,12 @@ def build_workload(
         return Workload(infer, model, (clip,))
 
     model.train()
+    if settings.checkpointing:
+        if not hasattr(model, "checkpointing"):
+            from tsfbench.config import ConfigError
+
+            raise ConfigError(f"checkpointing: TimeSformer models only, not {config.model}")
+        model.checkpointing = True
     labels = torch.randint(0, config.classes, (settings.batch,), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=scaler and settings.dtype == "fp16")

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 ATTENTIONS = ("space", "joint", "divided", "local_global", "axial")
 POS_EMBEDS = ("none", "space", "space_time")
@@ -339,9 +340,13 @@ class TimeSformer(nn.Module):
         pos_interp: str = "nearest",
         drop_path: float = 0.1,
         backend: str = "sdpa",
+        checkpointing: bool = False,
     ) -> None:
         super().__init__()
         pos_embed = pos_embed or default_pos_embed(attention)
+        # Activation checkpointing: while training, each block keeps only its input and
+        # recomputes the rest in the backward pass (less memory, about one more forward).
+        self.checkpointing = checkpointing
         for name, value, allowed in (
             ("attention", attention, ATTENTIONS),
             ("pos_embed", pos_embed, POS_EMBEDS),
@@ -418,8 +423,12 @@ class TimeSformer(nn.Module):
             x = x.reshape(batch * frames, 1, *x.shape[2:])
             cls = cls.repeat_interleave(frames, dim=0)
         tokens, grid = join_tokens(cls, x), x.shape[1:4]
+        recompute = self.checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            tokens = block(tokens, grid)
+            if recompute:  # the RNG state is kept, so drop-path drops the same samples again
+                tokens = checkpoint(block, tokens, grid, use_reentrant=False)
+            else:
+                tokens = block(tokens, grid)
         if self.attention == "space":  # average the per-frame sequences (released code)
             tokens = tokens.view(batch, frames, *tokens.shape[1:]).mean(dim=1)
         return self.norm(tokens)[:, 0]

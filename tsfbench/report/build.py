@@ -147,6 +147,8 @@ def _run_label(row: Mapping[str, Any], env: str | None) -> str:
         text += f" {row['backend']}"
     if row["compile"] is True:
         text += " compiled"
+    if row.get("checkpointing") is True:
+        text += " checkpointed"
     if not _missing(row["memory_limit"]):
         text += f" cap {row['memory_limit'] / GIB:.3g} GiB"
     return f"{text} {env}" if env else text
