@@ -100,5 +100,7 @@ def environment() -> dict[str, Any]:
         "nvml_driver": None,
         "fvcore": package_version("fvcore"),
         "decord": package_version("decord"),
+        "torchvision": package_version("torchvision"),  # the baselines' builders
+        "pytorchvideo": package_version("pytorchvideo"),
         "nvidia_ml_py": package_version("nvidia-ml-py"),
     } | nvml_facts()
