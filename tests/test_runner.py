@@ -168,3 +168,16 @@ def test_dry_run_lists_stored_and_pending_tasks_and_measures_nothing(tmp_path: P
     after = json.loads(CliRunner().invoke(app, args).stdout)
     assert sum(row["state"] == "stored" for row in after) == half.tasks == 3
     assert len(Store(store_path).rows()) == 3
+
+
+def test_torchrun_ranks_measure_disjoint_halves_into_one_store(tmp_path: Path) -> None:
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_FLOPS)
+    store_path = tmp_path / "r.sqlite"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    command += ["-m", "tsfbench", "run", str(suite_path), "--store", str(store_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rank 0/2" in done.stdout and "rank 1/2" in done.stdout
+    rows = Store(store_path).rows()
+    assert sorted(r.task for r in rows) == sorted(t.key for t in load_suite(suite_path).tasks)
