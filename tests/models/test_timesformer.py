@@ -189,3 +189,27 @@ def test_activation_checkpointing_keeps_gradients_and_saves_less() -> None:
     for plain, recomputed in zip(grads[False], grads[True], strict=True):
         torch.testing.assert_close(recomputed, plain)
     assert saved[True] < saved[False] / 2
+
+
+def test_inference_without_autograd_gives_the_logits_of_a_graph_building_forward() -> None:
+    """Without autograd the MLP applies GELU in place; the logits must not change."""
+    model = tiny("divided")
+    clip = torch.randn(2, 3, 4, 32, 32)
+    kept = clip.clone()
+    with_graph = model(clip)
+    assert with_graph.requires_grad
+    with torch.inference_mode():
+        torch.testing.assert_close(model(clip), with_graph.detach(), rtol=0, atol=0)
+    assert torch.equal(clip, kept)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_every_scheme_compiles_to_one_graph(attention: str) -> None:
+    """`fullgraph=True` fails on any graph break, which would leave `--compile` mostly eager
+    (dynamo falls back for a whole frame when a loop breaks)."""
+    model = tiny(attention)
+    clip = torch.randn(2, 3, 4, 32, 32)
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(clip), model(clip))
+    torch._dynamo.reset()

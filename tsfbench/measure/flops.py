@@ -52,7 +52,8 @@ def no_macs(inputs: list[Any], outputs: list[Any]) -> int:
 # unknown op visible in `unsupported_ops`.
 ELEMENTWISE_OPS = (
     "aten::add", "aten::add_", "aten::sub", "aten::mul", "aten::mul_", "aten::div", "aten::div_",
-    "aten::gelu", "aten::softmax", "aten::mean", "aten::neg", "aten::exp", "aten::sum",
+    "aten::gelu", "aten::gelu_", "aten::softmax", "aten::mean", "aten::neg", "aten::exp",
+    "aten::sum",
     "aten::bernoulli_", "aten::repeat_interleave", "aten::empty_like", "aten::expand_as",
     "aten::upsample_nearest1d", "aten::upsample_linear1d", "aten::upsample_bicubic2d",
     "aten::sigmoid", "aten::silu", "aten::hardswish", "aten::pad", "aten::adaptive_avg_pool3d",
