@@ -3,10 +3,12 @@
 Same config, same weights, same inputs:
 - `ours`: our TimeSformer with SDPA attention (the default),
 - `ours-math`: the same model with `set_backend("math")`, the released code's eager attention,
+- `ours-compiled` (with `--compile`): `ours` under `torch.compile` (default mode, full graph),
 - `hf`: Hugging Face `transformers`' `TimesformerForVideoClassification` (eager attention).
 For every mode (inference; a train step = forward, cross-entropy, backward, SGD with momentum),
-dtype (fp32, or bf16 autocast), batch and clip (frames x crop), the three take turns within
-each repeat, so that load from other processes hits them alike; s/batch is the median.
+dtype (fp32, or bf16 autocast), batch and clip (frames x crop), they take turns within each
+repeat, in an order that rotates from one repeat to the next, so that load from other processes
+and the allocator's state hit them alike; s/step is the median.
 A configuration that runs out of memory is an `oom` row, not a crash.
 
 Peak memory: on CPU, the most bytes of tensors alive at once during one step, counted by a
@@ -14,7 +16,12 @@ Peak memory: on CPU, the most bytes of tensors alive at once during one step, co
 and momentum buffers are included). On CUDA, `max_memory_allocated` during one step minus what
 was allocated before it (weights, input, and from the second step on the optimiser state). TF32
 is off, so fp32 means fp32. Agreement: the largest logit difference from `hf` (inference) and the
-loss difference of the first train step.
+loss difference of the first train step. `faults`: the median minor page faults of a timed
+step. With glibc's default malloc an implementation that frees large buffers often gets them
+back as fresh pages, and that varies from run to run; to see compute alone, run with
+`MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=4294967296` (no faults after warm-up).
+On CPU it ends with a profile of one forward of each: the share of time outside matrix
+multiplies, and the ceiling that follows (hf's time over ours' time in matrix multiplies).
 
 On CUDA it also prints the model FLOP utilisation of `ours`, divided 8x224, batch 32, bf16
 inference: FLOPs from `count_flops` (multiply-adds x 2) / time / the GPU's dense bf16 peak.
@@ -33,6 +40,7 @@ import contextlib
 import copy
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -54,7 +62,6 @@ MATMULS = ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm", "_scaled_dot_pro
 BF16_PEAK = {"H100 PCIe": 756e12, "H100": 989.4e12, "H200": 989.4e12, "A100": 312e12,
              "L40S": 362e12}  # fmt: skip
 MFU_TARGET = 0.45
-IMPLS = ("ours", "ours-math", "hf")
 
 
 class LiveTensorBytes(TorchDispatchMode):
@@ -102,9 +109,14 @@ class LiveTensorBytes(TorchDispatchMode):
 
 
 def build_models(
-    attention: str, frames: int, size: int, depth: int = 12, device: str = "cpu"
+    attention: str,
+    frames: int,
+    size: int,
+    depth: int = 12,
+    device: str = "cpu",
+    compiled: bool = False,
 ) -> dict[str, torch.nn.Module]:
-    """`hf`, `ours` and `ours-math` holding one shared set of random ViT-Base weights."""
+    """`ours`, `ours-math` (`ours-compiled`) and `hf` holding one set of random ViT-Base weights."""
     import transformers  # a benchmark dependency only
 
     config = transformers.TimesformerConfig(
@@ -129,13 +141,18 @@ def build_models(
     ours.load_state_dict(state, strict=True, assign=True)
     reference.load_state_dict(state, strict=True, assign=True)
     reference.set_backend("math")
-    return {"ours": ours.eval(), "ours-math": reference.eval(), "hf": hf}
+    models = {"ours": ours.eval(), "ours-math": reference.eval()}
+    if compiled:  # the same module: `forward_fn` compiles it
+        models["ours-compiled"] = ours
+    return models | {"hf": hf}
 
 
 def forward_fn(name: str, model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """Logits from a (B, C, T, H, W) clip; `transformers` wants (B, T, C, H, W)."""
     if name == "hf":
         return lambda video: model(pixel_values=video.transpose(1, 2)).logits
+    if name == "ours-compiled":  # compiled at its first (warm-up) step, which is not timed
+        return torch.compile(model, fullgraph=True)
     return model
 
 
@@ -196,6 +213,13 @@ def peak_bytes(step: Callable[[], Any], device: str) -> int:
     return tracker.peak
 
 
+def minor_faults() -> int:
+    """Page faults of this process so far. Fresh pages the allocator maps for large temporary
+    buffers (and glibc hands back to the OS when they are freed) each cost one; they explain
+    most of the run-to-run spread on CPU, which is why each row shows them."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def is_oom(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
@@ -214,26 +238,32 @@ def measure(
     if mode == "train":  # each trains its own copy, all starting from the same weights
         models = {name: copy.deepcopy(model).train() for name, model in models.items()}
     steps = {name: make_step(name, model, mode, video, dtype) for name, model in models.items()}
-    outputs, seconds, peaks, failed = {}, {name: [] for name in steps}, {}, {}
+    outputs, peaks, failed = {}, {}, {}
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    faults: dict[str, list[int]] = {name: [] for name in steps}
     for name, step in steps.items():  # first step: warm-up, and the value to compare
         try:
             outputs[name] = step()
-            peaks[name] = peak_bytes(step, device)
+            # The CPU tracker is a dispatch mode, which compiled code cannot run under
+            untracked = device == "cpu" and name == "ours-compiled"
+            peaks[name] = None if untracked else peak_bytes(step, device)
         except RuntimeError as error:
             if not is_oom(error):
                 raise
             failed[name] = "oom"
             if device == "cuda":
                 torch.cuda.empty_cache()
-    for _ in range(repeats):
-        for name, step in steps.items():
-            if name in failed:
-                continue
+    names = [name for name in steps if name not in failed]
+    for repeat in range(repeats):  # the order rotates, so none always follows the same one
+        shift = repeat % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            step = steps[name]
             sync(device)
-            start = time.perf_counter()
+            before, start = minor_faults(), time.perf_counter()
             step()
             sync(device)
             seconds[name].append(time.perf_counter() - start)
+            faults[name].append(minor_faults() - before)
     records = []
     for name in steps:
         if name in failed:
@@ -251,8 +281,9 @@ def measure(
                 "seconds": median,
                 "seconds_min": min(seconds[name]),
                 "seconds_max": max(seconds[name]),
+                "minor_faults": statistics.median(faults[name]),
                 "clips_per_s": batch / median,
-                "peak_mib": peaks[name] / 2**20,
+                "peak_mib": None if peaks[name] is None else peaks[name] / 2**20,
                 "max_abs_diff_vs_hf": diff,
             }
         )
@@ -270,20 +301,23 @@ def gpu_peak_flops() -> tuple[str, float | None]:
     return name, None
 
 
-def model_flop_utilisation(device: str, repeats: int) -> dict[str, Any]:
-    """MFU of `ours`: divided 8x224, batch 32, bf16 inference (issue 7's target: >= 45%)."""
+def model_flop_utilisation(device: str, repeats: int, compiled: bool) -> dict[str, Any]:
+    """MFU of `ours` (or `ours-compiled`): divided 8x224, batch 32, bf16 inference (issue 7's
+    target: >= 45%)."""
     from tsfbench.config import RunConfig
     from tsfbench.measure.flops import count_flops
 
     batch = 32
     macs = count_flops(RunConfig(attention="divided", frames=8, size=224))["flops_per_view"]
+    name = "ours-compiled" if compiled else "ours"
     model = build_models("divided", 8, 224, device=device)["ours"]
     video = torch.randn(batch, 3, 8, 224, 224, device=device)
-    (record,) = [r for r in measure({"ours": model}, video, "infer", "bf16", repeats)]
-    name, peak = gpu_peak_flops()
+    (record,) = measure({name: model}, video, "infer", "bf16", repeats)
+    gpu, peak = gpu_peak_flops()
     achieved = 2 * macs * batch / record["seconds"]
     return {
-        "gpu": name,
+        "gpu": gpu,
+        "impl": name,
         "achieved_tflops": achieved / 1e12,
         "peak_tflops": peak / 1e12 if peak else None,
         "mfu": achieved / peak if peak else None,
@@ -293,45 +327,58 @@ def model_flop_utilisation(device: str, repeats: int) -> dict[str, Any]:
 
 
 @torch.inference_mode()
-def profile(models: dict[str, torch.nn.Module], video: torch.Tensor, rows: int) -> None:
-    """Where CPU time goes in one forward pass of `ours` and `hf`: top ops by self time."""
+def profile(models: dict[str, torch.nn.Module], video: torch.Tensor, rows: int) -> dict[str, Any]:
+    """Where CPU time goes in one forward pass of `ours` and `hf`: top ops by self time, and
+    the most `ours` could gain: hf's time over ours' time in matrix multiplies / SDPA alone."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
+    seconds = {}
     for name in ("ours", "hf"):
         fn = forward_fn(name, models[name])
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
             fn(video)
         events = prof.key_averages()
-        total = sum(e.self_cpu_time_total for e in events)
+        total = sum(e.self_cpu_time_total for e in events) / 1e6
         matmul = sum(e.self_cpu_time_total for e in events if any(m in e.key for m in MATMULS))
+        seconds[name] = {"total": total, "matmul": matmul / 1e6}
         print(
-            f"\n{name}: self CPU {total / 1e6:.2f} s, {100 * (1 - matmul / total):.0f}% "
+            f"\n{name}: self CPU {total:.2f} s, {100 * (1 - matmul / 1e6 / total):.0f}% "
             "outside matrix multiplies / SDPA / conv"
         )
         print(events.table(sort_by="self_cpu_time_total", row_limit=rows))
+    hf_total, ours_matmul = seconds["hf"]["total"], seconds["ours"]["matmul"]
+    ceiling = hf_total / ours_matmul
+    print(
+        f"ceiling: hf's {hf_total:.2f} s over ours' {ours_matmul:.2f} s in matrix multiplies / "
+        f"SDPA: with zero time anywhere else ours would be {ceiling:.2f}x hf"
+    )
+    return {"self_cpu_s": seconds, "ceiling_x_hf": ceiling}
 
 
 def render(records: list[dict[str, Any]]) -> None:
-    header = f"{'mode':<6}{'clip':>7}{'batch':>6}{'dtype':>6} {'impl':<10}{'s/step':>9}"
+    header = f"{'mode':<6}{'clip':>7}{'batch':>6}{'dtype':>6} {'impl':<14}{'s/step':>9}"
     header += f"{'min..max':>16}{'clips/s':>9}{'peak MiB':>10}{'x hf speed':>11}{'x hf mem':>9}"
-    print(header + f"{'|d| vs hf':>11}")
+    print(header + f"{'|d| vs hf':>11}{'faults':>9}")
     key = lambda r: (r["mode"], r["frames"], r["size"], r["batch"], r["dtype"])  # noqa: E731
     hf = {key(r): r for r in records if r["impl"] == "hf" and r["status"] == "ok"}
     for r in records:
         clip = f"{r['frames']}x{r['size']}"
-        line = f"{r['mode']:<6}{clip:>7}{r['batch']:>6}{r['dtype']:>6} {r['impl']:<10}"
+        line = f"{r['mode']:<6}{clip:>7}{r['batch']:>6}{r['dtype']:>6} {r['impl']:<14}"
         if r["status"] != "ok":
             print(line + f"{r['status']:>9}")
             continue
         ref = hf.get(key(r))
         speed = f"{r['clips_per_s'] / ref['clips_per_s']:.2f}" if ref else "-"
-        mem = f"{r['peak_mib'] / ref['peak_mib']:.2f}" if ref and ref["peak_mib"] else "-"
+        peak = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
+        mem = "-"
+        if ref and ref["peak_mib"] and r["peak_mib"] is not None:
+            mem = f"{r['peak_mib'] / ref['peak_mib']:.2f}"
         diff = "-" if r["max_abs_diff_vs_hf"] is None else f"{r['max_abs_diff_vs_hf']:.1e}"
         spread = f"{r['seconds_min']:.3f}..{r['seconds_max']:.3f}"
         print(
             line + f"{r['seconds']:>9.3f}{spread:>16}{r['clips_per_s']:>9.3f}"
-            f"{r['peak_mib']:>10.0f}{speed:>11}{mem:>9}{diff:>11}"
+            f"{peak:>10}{speed:>11}{mem:>9}{diff:>11}{r['minor_faults']:>9.0f}"
         )
 
 
@@ -364,6 +411,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mfu", action=argparse.BooleanOptionalAction, default=None,
                         help="model FLOP utilisation (default: on with CUDA)")  # fmt: skip
+    parser.add_argument("--compile", action="store_true", help="add ours under torch.compile")
     parser.add_argument("--profile-rows", type=int, default=12, help="CPU profile; 0 skips it")
     parser.add_argument("--json", metavar="PATH", help="also write every record here")
     args = parser.parse_args()
@@ -395,7 +443,7 @@ def main() -> None:
     )
     records: list[dict[str, Any]] = []
     for frames, size in parse_clips(clips):
-        models = build_models(args.attention, frames, size, args.depth, device)
+        models = build_models(args.attention, frames, size, args.depth, device, args.compile)
         for batch in (int(b) for b in batches.split(",")):
             video = torch.randn(batch, 3, frames, size, size, device=device)
             for mode in modes.split(","):
@@ -407,19 +455,20 @@ def main() -> None:
     if args.mfu if args.mfu is not None else on_gpu:
         if not on_gpu:
             parser.error("--mfu needs CUDA")
-        mfu = model_flop_utilisation(device, args.repeats)
+        mfu = model_flop_utilisation(device, args.repeats, args.compile)
         payload["mfu"] = mfu
         share = "unknown peak" if mfu["mfu"] is None else f"{100 * mfu['mfu']:.1f}% of peak"
         print(
-            f"\nMFU, ours, divided 8x224, batch 32, bf16 inference on {mfu['gpu']}: "
+            f"\nMFU, {mfu['impl']}, divided 8x224, batch 32, bf16 inference on {mfu['gpu']}: "
             f"{mfu['achieved_tflops']:.0f} TFLOP/s, {share} (target {100 * MFU_TARGET:.0f}%)"
         )
-    if args.json:
-        write_json(args.json, payload)
     if args.profile_rows and not on_gpu:
         frames, size = parse_clips(clips)[0]
         models = build_models(args.attention, frames, size, args.depth, device)
-        profile(models, torch.randn(1, 3, frames, size, size), args.profile_rows)
+        video = torch.randn(1, 3, frames, size, size)
+        payload["profile"] = profile(models, video, args.profile_rows)
+    if args.json:
+        write_json(args.json, payload)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,37 @@
+"""The benchmark scripts run end to end on a one-block model (their figures are for humans;
+here only that they run and that what they compare agrees)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_vs_reference_compares_all_three_implementations(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    out = tmp_path / "vs.json"
+    command = [sys.executable, str(BENCHMARKS / "vs_reference.py"), "--depth", "1", "--clips",
+               "2x32", "--modes", "infer,train", "--repeats", "2", "--profile-rows", "1",
+               "--json", str(out)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    payload = json.loads(out.read_text())
+    records = payload["records"]
+    assert {(r["mode"], r["impl"]) for r in records} == {
+        (mode, impl) for mode in ("infer", "train") for impl in ("ours", "ours-math", "hf")
+    }
+    for record in records:
+        assert record["status"] == "ok"
+        assert record["seconds_min"] <= record["seconds"] <= record["seconds_max"]
+        assert record["max_abs_diff_vs_hf"] < 1e-4  # same weights, same inputs, same logits
+        assert record["peak_mib"] > 0 and record["minor_faults"] >= 0
+    profile = payload["profile"]
+    for name in ("ours", "hf"):
+        assert 0 < profile["self_cpu_s"][name]["matmul"] < profile["self_cpu_s"][name]["total"]
+    assert "ceiling:" in result.stdout
