@@ -133,7 +133,10 @@ class AxesGrouping:
 
     def split(self, x: Tensor) -> list[Tensor]:
         tokens = math.prod([x.shape[a] for a in self.inner])  # a generator breaks the graph
-        return [x.permute(self.perm).reshape(-1, tokens, x.shape[-1])]
+        # Contiguous, as `reshape` already makes it for batch > 1: with batch 1 it would be a
+        # strided view, which Linear turns into a batched matmul over a broadcast weight, 1.6x
+        # slower in fp32 on CPU, and under CPU bf16 autocast a copy of the weight per group.
+        return [x.permute(self.perm).reshape(-1, tokens, x.shape[-1]).contiguous()]
 
     def merge(self, chunks: list[Tensor], like: Tensor) -> Tensor:
         shape = [like.shape[a] for a in self.perm]
