@@ -20,8 +20,11 @@ loss difference of the first train step. `faults`: the median minor page faults 
 step. With glibc's default malloc an implementation that frees large buffers often gets them
 back as fresh pages, and that varies from run to run; to see compute alone, run with
 `MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=4294967296` (no faults after warm-up).
-On CPU it ends with a profile of one forward of each: the share of time outside matrix
-multiplies, and the ceiling that follows (hf's time over ours' time in matrix multiplies).
+On CPU, each fp32 inference configuration gets a roofline: its FLOPs (the counter of `tsfbench
+flops`, x 2) at the best fp32 GEMM rate of the model's own shapes measured here, each
+implementation's share of that rate, and the most any exact fp32 implementation could gain over
+hf. Then a profile of one forward of each: the share of time outside matrix multiplies, and the
+ceiling that follows (hf's time over ours' time in matrix multiplies).
 
 On CUDA it also prints the model FLOP utilisation of `ours`, divided 8x224, batch 32, bf16
 inference: FLOPs from `count_flops` (multiply-adds x 2) / time / the GPU's dense bf16 peak.
@@ -356,6 +359,64 @@ def profile(models: dict[str, torch.nn.Module], video: torch.Tensor, rows: int) 
     return {"self_cpu_s": seconds, "ceiling_x_hf": ceiling}
 
 
+def model_macs(attention: str, frames: int, size: int, depth: int, batch: int) -> int:
+    """Multiply-adds of one inference step (`tsfbench flops`' counter, on the meta device)."""
+    from tsfbench.measure.flops import analyze
+
+    with torch.device("meta"):
+        model = TimeSformer(attention=attention, frames=frames, size=size, depth=depth)
+        clip = torch.empty(batch, 3, frames, size, size)
+    return int(analyze(model, (clip,)).total())
+
+
+def gemm_peak(tokens: int, dim: int = 768, repeats: int = 5) -> float:
+    """The best fp32 FLOP/s of the model's own GEMM shapes (qkv, fc1, fc2 on every token).
+
+    Nearly all of a step's FLOPs are GEMMs, so no exact fp32 implementation runs faster than
+    its FLOPs at this rate: the bound on any speed-up over `hf` on this machine."""
+    best = 0.0
+    for inner, outer in ((dim, 3 * dim), (dim, 4 * dim), (4 * dim, dim)):
+        a, b = torch.randn(tokens, inner), torch.randn(inner, outer)
+        a @ b  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * tokens * inner * outer / (time.perf_counter() - start))
+    return best
+
+
+def roofline(records: list[dict[str, Any]], attention: str, depth: int) -> list[dict[str, Any]]:
+    """For each CPU fp32 inference configuration: its FLOPs at `gemm_peak`, each
+    implementation's share of that rate, and the most any exact implementation could gain."""
+    rows = []
+    configs = {(r["frames"], r["size"], r["batch"]) for r in records}
+    for frames, size, batch in sorted(configs):
+        runs = {
+            r["impl"]: r["seconds"]
+            for r in records
+            if (r["frames"], r["size"], r["batch"]) == (frames, size, batch)
+            and (r["mode"], r["dtype"], r["status"]) == ("infer", "fp32", "ok")
+        }
+        if "hf" not in runs:
+            continue
+        flops = 2 * model_macs(attention, frames, size, depth, batch)
+        peak = gemm_peak(batch * (frames * (size // 16) ** 2 + 1))
+        least = flops / peak
+        shares = {name: least / seconds for name, seconds in runs.items()}
+        row = {"frames": frames, "size": size, "batch": batch, "gflop": flops / 1e9,
+               "gemm_peak_gflops": peak / 1e9, "seconds_at_peak": least,
+               "share_of_peak": shares, "max_x_hf": runs["hf"] / least}  # fmt: skip
+        listed = ", ".join(f"{name} {100 * share:.0f}%" for name, share in shares.items())
+        print(
+            f"\nroofline, {frames}x{size} batch {batch}: {row['gflop']:.3g} GFLOP at the best fp32 "
+            f"GEMM rate of its shapes here ({row['gemm_peak_gflops']:.0f} GFLOP/s) take "
+            f"{least:.3g} s; share of that rate: {listed}; no exact fp32 implementation can be "
+            f"faster than {row['max_x_hf']:.2f}x hf on this machine"
+        )
+        rows.append(row)
+    return rows
+
+
 def render(records: list[dict[str, Any]]) -> None:
     header = f"{'mode':<6}{'clip':>7}{'batch':>6}{'dtype':>6} {'impl':<14}{'s/step':>9}"
     header += f"{'min..max':>16}{'clips/s':>9}{'peak MiB':>10}{'x hf speed':>11}{'x hf mem':>9}"
@@ -462,6 +523,8 @@ def main() -> None:
             f"\nMFU, {mfu['impl']}, divided 8x224, batch 32, bf16 inference on {mfu['gpu']}: "
             f"{mfu['achieved_tflops']:.0f} TFLOP/s, {share} (target {100 * MFU_TARGET:.0f}%)"
         )
+    if not on_gpu:
+        payload["roofline"] = roofline(records, args.attention, args.depth)
     if args.profile_rows and not on_gpu:
         frames, size = parse_clips(clips)[0]
         models = build_models(args.attention, frames, size, args.depth, device)
