@@ -44,6 +44,21 @@ def test_flops_table_names_the_convention() -> None:
         (["flops", "--size", "230"], "size"),
         (["flops", "--views", "0"], "views"),
         (["flops", "--pos-embed", "time"], "pos_embed"),
+        (["flops", "--frames", ""], "--frames"),  # empty is bad input, not "the default"
+        (["flops", "--size", ""], "--size"),
+        (["flops", "--attention", ""], "--attention"),
+        (["flops", "--frames", "1..1000000000"], "--frames"),  # a typo, not a billion configs
+        (["latency", "--memory-limit", "", "--depth", "1"], "--memory-limit"),
+        (["latency", "--depth", "0"], "depth"),
+        (["latency", "--dim", "64", "--heads", "5"], "heads"),
+        (["latency", "--variant", "slowfast_r50", "--depth", "1"], "3D CNN"),
+        (["memory-sweep", "--predict-only", "--dim", "100"], "dim"),
+        (["accuracy", "none.csv", "--variant", "base,hr"], "--variant"),
+        (["accuracy", "none.csv", "--attention", "all"], "--attention"),
+        (["accuracy", "none.csv", "--frames", "0"], "frames"),
+        (["accuracy", "none.csv", "--batch", "0"], "batch"),
+        (["accuracy", "none.csv", "--workers", "-1"], "workers"),
+        (["accuracy", "none.csv", "--rate", "0"], "rate"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], names: str) -> None:
@@ -120,3 +135,11 @@ def test_memory_sweep_json_rows_and_a_bad_limit() -> None:
     assert row["status"] == "ok" and row["latency_median_ms"] > 0 and row["max_ram_bytes"] > 0
     bad = runner.invoke(app, ["memory-sweep", "--memory-limit", "lots"])
     assert bad.exit_code == 2 and "--memory-limit" in bad.stderr
+
+
+def test_memory_sweep_of_a_3d_cnn_needs_no_attention_option() -> None:
+    args = ["memory-sweep", "--variant", "x3d_s", "--frames", "4", "--size", "32"]
+    result = runner.invoke(app, [*args, "--predict-only", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["model"] == "x3d_s" and row["status"] == "predicted"

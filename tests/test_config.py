@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tsfbench.config import ConfigError, RunConfig, expand, parse_choices, parse_ints
+from tsfbench.config import (
+    ConfigError,
+    RunConfig,
+    check_overrides,
+    expand,
+    parse_choices,
+    parse_ints,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +33,29 @@ def test_parse_ints(text: str, values: list[int]) -> None:
 def test_malformed_ranges_name_the_parameter(text: str) -> None:
     with pytest.raises(ConfigError, match="--frames"):
         parse_ints(text, "--frames")
+
+
+def test_a_range_of_too_many_values_is_refused_before_it_is_built() -> None:
+    with pytest.raises(ConfigError, match=r"--frames: '1\.\.1000000000' gives 1000000000 values"):
+        parse_ints("1..1000000000", "--frames")
+    assert len(parse_ints("1..1000:1", "--frames")) == 1000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "model", "message"),
+    [
+        ({"depth": 0}, "base", "depth: 0; overrides are positive integers"),
+        ({"heads": True}, "base", "heads: True; overrides are positive integers"),
+        ({"dim": 64, "heads": 5}, "base", "dim: 64 is not a multiple of heads 5"),
+        ({"dim": 100}, "base", "dim: 100 is not a multiple of heads 12"),
+        ({"depth": 1}, "x3d_s", "depth: size overrides apply to TimeSformer models only"),
+    ],
+)
+def test_bad_overrides(overrides: dict[str, object], model: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_overrides(overrides, expand([model]))
+    assert str(info.value).startswith(message)
+    check_overrides({"depth": 1, "dim": 64, "heads": 4}, expand(["base"]))  # a tiny model
 
 
 def test_parse_choices() -> None:

@@ -28,7 +28,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from tsfbench import __version__
-from tsfbench.config import ConfigError, expand, parse_choices, parse_ints
+from tsfbench.config import ConfigError, check_overrides, expand, parse_choices, parse_ints
 from tsfbench.models.registry import PRESETS
 from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS
 from tsfbench.store import DEFAULT_STORE
@@ -179,9 +179,9 @@ def flops(
 
     configs = expand(
         parse_choices(variant, "--variant", list(PRESETS)),
-        parse_choices(attention, "--attention", ATTENTIONS) if attention else None,
-        parse_ints(frames, "--frames") if frames else None,
-        parse_ints(size, "--size") if size else None,
+        parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None,
+        parse_ints(frames, "--frames") if frames is not None else None,
+        parse_ints(size, "--size") if size is not None else None,
         pos_embed=pos_embed,
         classes=classes,
         views=views,
@@ -271,16 +271,22 @@ def accuracy(
     from tsfbench.evaluate import accuracy as run_accuracy
     from tsfbench.evaluate import distributed
 
+    models = parse_choices(variant, "--variant", list(PRESETS))
+    schemes = parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None
+    for option, chosen in (("--variant", models), ("--attention", schemes)):
+        if chosen and len(chosen) > 1:
+            raise ConfigError(f"{option}: {', '.join(chosen)}; accuracy evaluates one at a time")
     (config,) = expand(
-        [parse_choices(variant, "--variant", list(PRESETS))[0]],
-        [attention] if attention else None,
-        [frames] if frames else None,
-        [size] if size else None,
+        models,
+        schemes,
+        [frames] if frames is not None else None,
+        [size] if size is not None else None,
         classes=classes,
         views=views,
     )
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     overrides = {name: value for name, value in sizes.items() if value is not None}
+    check_overrides(overrides, [config])
     rank = distributed()[0]
     progress = progress_bar(disable=rank != 0)
     task = None
@@ -348,18 +354,25 @@ def _probe_plan(
     frames: str | None,
     size: str | None,
     settings: dict[str, Any],
+    overrides: dict[str, int],
+    default_attention: str | None = None,
 ) -> tuple[list[Any], Any]:
-    """The configurations and the settings of a probe command, validated."""
+    """The configurations and the settings of a probe command, validated; `default_attention`
+    applies when the option is not given and a model has attention (a 3D CNN has none)."""
     from tsfbench.config import ProbeSettings, parse_memory
 
+    models = parse_choices(variant, "--variant", list(PRESETS))
+    if attention is None and any(PRESETS[model].has_attention for model in models):
+        attention = default_attention
     configs = expand(
-        parse_choices(variant, "--variant", list(PRESETS)),
-        parse_choices(attention, "--attention", ATTENTIONS) if attention else None,
-        parse_ints(frames, "--frames") if frames else None,
-        parse_ints(size, "--size") if size else None,
+        models,
+        parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None,
+        parse_ints(frames, "--frames") if frames is not None else None,
+        parse_ints(size, "--size") if size is not None else None,
     )
+    check_overrides(overrides, configs)
     limit = settings.pop("memory_limit")
-    memory = parse_memory(limit, "--memory-limit") if limit else None
+    memory = parse_memory(limit, "--memory-limit") if limit is not None else None
     probe = ProbeSettings(**settings, memory_limit=memory)
     if probe.target == "cpu":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
@@ -429,11 +442,14 @@ def _probe_command(
     overrides: dict[str, int | None],
     predict_only: bool,
     as_json: bool,
+    default_attention: str | None = None,
 ) -> None:
     from tsfbench.measure.sweep import sweep
 
-    configs, probe = _probe_plan(variant, attention, frames, size, settings)
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    configs, probe = _probe_plan(
+        variant, attention, frames, size, settings, overrides, default_attention
+    )
     with progress_bar() as progress:
         task = progress.add_task(
             f"{configs[0].attention} {configs[0].frames}x{configs[0].size}", total=len(configs)
@@ -482,8 +498,9 @@ def latency(
 def memory_sweep(
     variant: Variants = "base",
     attention: Annotated[
-        str, typer.Option(help="Scheme(s), a comma list, or all.")
-    ] = "joint,divided",
+        str | None,
+        typer.Option(help="Scheme(s), a comma list, or all.", show_default="joint,divided"),
+    ] = None,
     frames: Annotated[str, typer.Option(help="8, 8,16,32 or 8..96[:STEP].")] = "8,16,32,64,96",
     size: SizeRange = None,
     mode: Mode = "train",
@@ -506,7 +523,9 @@ def memory_sweep(
     settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
     settings |= {"checkpointing": checkpointing}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
-    _probe_command(variant, attention, frames, size, settings, sizes, predict_only, as_json)
+    _probe_command(
+        variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided"
+    )
 
 
 StorePath = Annotated[
@@ -613,7 +632,8 @@ def report(
     store: StorePath = DEFAULT_STORE,
     out: Annotated[Path, typer.Option(help="Folder the report is written to.")] = Path("reports"),
     name: Annotated[
-        str | None, typer.Option(help="File name without extension [default: the suite's name].")
+        str | None,
+        typer.Option(help="File name without extension.", show_default="the suite's name"),
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", help="md (tables and plots), csv or json.")
@@ -626,7 +646,7 @@ def report(
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(FORMATS)}")
     built = build_report(load_results(store, suite))
-    title = name or (Path(suite).stem if suite else "tsfbench")
+    title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
     paths = write_report(built, out, name=title, fmt=fmt)
     rows = summary(built)
     if as_json:

@@ -6,16 +6,19 @@ the CLI prints it on one line and exits 2. Past this module, inputs are assumed 
 
 from __future__ import annotations
 
+import inspect
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS, Preset, get_preset
-from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS, default_pos_embed
+from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS, TimeSformer, default_pos_embed
 
 PATCH = 16
+OVERRIDES = ("depth", "dim", "heads")  # model-size overrides: tiny models for CPU demos and tests
+MAX_VALUES = 1000  # values of one option: a range's typo (1..10000) must not build a huge grid
 RANGE_FORMS = "a value (8), a list (8,16,32) or a range A..B[:STEP] (8..96 is 8,16,...,96)"
 
 
@@ -35,11 +38,18 @@ def parse_ints(text: str | int, name: str) -> list[int]:
                 step = int(step_text) if step_text else start
                 if start <= 0 or step <= 0 or stop < start:
                     raise ValueError
+                if len(values) + (stop - start) // step + 1 > MAX_VALUES:
+                    raise ConfigError(
+                        f"{name}: {item!r} gives {(stop - start) // step + 1} values; at most "
+                        f"{MAX_VALUES} in all: check the bounds or give a larger STEP"
+                    )
                 values.extend(range(start, stop + 1, step))
             else:
                 if ":" in item or int(item) <= 0:
                     raise ValueError
                 values.append(int(item))
+        except ConfigError:
+            raise
         except ValueError:
             raise ConfigError(
                 f"{name}: cannot read {item!r}; expected positive integers: {RANGE_FORMS}"
@@ -167,6 +177,29 @@ def expand(
                 )
             )
     return list(dict.fromkeys(configs))
+
+
+def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig]) -> None:
+    """Model-size overrides (depth, dim, heads: tiny TimeSformers for CPU runs), checked before
+    anything is built: positive integers, dim a multiple of heads, and TimeSformer models only."""
+    if not overrides:
+        return
+    for name, value in overrides.items():
+        if name not in OVERRIDES or type(value) is not int or value <= 0:
+            raise ConfigError(
+                f"{name}: {value!r}; overrides are positive integers for {', '.join(OVERRIDES)}"
+            )
+    defaults = inspect.signature(TimeSformer).parameters
+    dim = overrides.get("dim", defaults["dim"].default)
+    heads = overrides.get("heads", defaults["heads"].default)
+    if dim % heads:  # type: ignore[operator]
+        raise ConfigError(f"dim: {dim} is not a multiple of heads {heads}; e.g. dim 64, heads 4")
+    cnn = next((c.model for c in configs if not get_preset(c.model).has_attention), None)
+    if cnn is not None:
+        raise ConfigError(
+            f"{', '.join(overrides)}: size overrides apply to TimeSformer models only; "
+            f"{cnn} is a 3D CNN (use frames / size for a smaller run)"
+        )
 
 
 # --- Runtime probe settings (latency, memory, energy): how a configuration is run ---------------

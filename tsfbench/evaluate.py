@@ -321,6 +321,9 @@ def accuracy(
 
     if subset is not None and per_class is not None:
         raise ConfigError("subset: give either --subset or --per-class, not both")
+    for name, value, least in (("batch", batch, 1), ("workers", workers, 0), ("rate", rate, 1)):
+        if value is not None and value < least:
+            raise ConfigError(f"{name}: {value}; expected an integer >= {least}")
     rank, _ = distributed(distributed_eval)
     if device is None:
         local_rank = int(os.environ.get("LOCAL_RANK", rank))
