@@ -67,6 +67,15 @@ def test_duplicate_tasks_across_grids_are_measured_once(tmp_path: Path) -> None:
         ('measure = ["latency"]\nmodel = "base"\noverrides = {width = 2}', ["overrides", "depth"]),
         ('measure = ["accuracy"]\nmodel = "base"\ndata = "/no/such"', ["data", "synthetic"]),
         ('model = "base"', ["measure", "missing"]),
+        ('measure = ["latency"]\nmodel = "base"\noverrides = {dim = 64, heads = 5}', ["heads"]),
+        ('measure = ["latency"]\nmodel = "x3d_s"\noverrides = {depth = 1}', ["3D CNN"]),
+        ('measure = ["latency"]\nmodel = "base"\ntimeout = -5', ["timeout", "positive"]),
+        ('measure = ["latency"]\nmodel = "base"\ndevice = ["cpu", "cuda"]', ["device", "list"]),
+        ('measure = ["accuracy"]\nmodel = "base"\nsubset = "200%"', ["subset", "200%"]),
+        ('measure = ["accuracy"]\nmodel = "base"\nper_class = -1', ["per_class", ">= 1"]),
+        ('measure = ["accuracy"]\nmodel = "base"\nrate = 0', ["rate", ">= 1"]),
+        ('measure = ["accuracy"]\nmodel = "base"\nworkers = -1', ["workers", ">= 0"]),
+        ('measure = ["flops"]\nmodel = "base"\nclasses = "400"', ["classes", "an integer"]),
     ],
 )
 def test_bad_grids_name_the_file_the_key_and_the_accepted_values(
@@ -77,6 +86,7 @@ def test_bad_grids_name_the_file_the_key_and_the_accepted_values(
         load_suite(path, tmp_path)
     message = str(error.value)
     assert str(path) in message and "[[grid]] 1" in message
+    assert message.count(str(path)) == 1  # named once, not once per layer that saw the error
     for name in names:
         assert name in message
     assert "\n" not in message

@@ -28,15 +28,18 @@ from tsfbench.config import (
     DEVICES,
     DTYPES,
     MODES,
+    OVERRIDES,
     SDPA_BACKENDS,
     ConfigError,
     ProbeSettings,
     RunConfig,
+    check_overrides,
     expand,
     parse_choices,
     parse_ints,
     parse_memory,
 )
+from tsfbench.data.subset import parse_fraction
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.models.timesformer import ATTENTIONS
 from tsfbench.store import digest
@@ -54,7 +57,6 @@ MEASUREMENTS = {
     "accuracy": "accuracy",
 }
 FORMATS = ("kinetics", "ssv2", "diving48", "folder")
-OVERRIDES = ("depth", "dim", "heads")  # model-size overrides: tiny models for CPU demos and tests
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
 ALL = frozenset(MEASUREMENTS.values())
 RUNTIME = frozenset({"runtime"})
@@ -92,6 +94,7 @@ KEYS: dict[str, frozenset[str]] = {
     "checkpoint": ACCURACY,
 }
 TOP_KEYS = ("name", "description", "grid")
+KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
 
 @dataclass(frozen=True)
@@ -171,11 +174,24 @@ class _Grid:
     def typed(self, key: str, kind: type, default: Any) -> Any:
         def check(value: Any) -> Any:
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                name = getattr(kind, "__name__", "number")
-                raise ConfigError(f"{key}: {value!r}; expected a {name}")
+                raise ConfigError(f"{key}: {value!r}; expected {KINDS.get(kind, 'a number')}")
             return value
 
         return self.get(key, check, default)
+
+    def count(self, key: str, default: Any, least: int = 1) -> Any:
+        """An integer of at least `least` (1: positive), or `default` when absent."""
+        value = self.typed(key, int, default)
+        if value is not None and value < least:
+            raise self.fail(key, f"{value}; expected an integer >= {least}")
+        return value
+
+    def choice(self, key: str, allowed: Sequence[str], default: str) -> str:
+        """One of `allowed` (a single value, not a list), or `default` when absent."""
+        chosen = self.choices(key, allowed) or [default]
+        if len(chosen) > 1:
+            raise self.fail(key, f"{chosen}; expected one of {', '.join(allowed)}, not a list")
+        return chosen[0]
 
 
 def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[Task]:
@@ -196,16 +212,18 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
         raise grid.fail("model", f"missing; accepted: {', '.join(PRESETS)}, all")
 
     def configs() -> list[RunConfig]:
+        axes = (  # read first: their errors already name the grid
+            grid.choices("attention", ATTENTIONS),
+            grid.ints("frames"),
+            grid.ints("size"),
+        )
+        scalars = {
+            "pos_embed": grid.typed("pos_embed", str, ""),
+            "classes": grid.typed("classes", int, None),
+            "views": grid.typed("views", int, None),
+        }
         try:
-            return expand(
-                models,
-                grid.choices("attention", ATTENTIONS),
-                grid.ints("frames"),
-                grid.ints("size"),
-                pos_embed=grid.typed("pos_embed", str, ""),
-                classes=grid.typed("classes", int, None),
-                views=grid.typed("views", int, None),
-            )
+            return expand(models, *axes, **scalars)
         except ConfigError as err:
             raise ConfigError(f"{where}: {err}") from None
 
@@ -213,6 +231,11 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
     bad = [key for key in overrides if key not in OVERRIDES]
     if bad or not all(isinstance(value, int) and value > 0 for value in overrides.values()):
         raise grid.fail("overrides", f"{overrides}; accepted: positive integers for {OVERRIDES}")
+    grid_configs = configs()
+    try:
+        check_overrides(overrides, grid_configs)
+    except ConfigError as err:
+        raise grid.fail("overrides", str(err)) from None
     tasks: list[Task] = []
     for measurement in measurements:
         if measurement == "flops":
@@ -244,10 +267,12 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
         "memory_limit": limit,
         "warmup": grid.typed("warmup", int, 3),
         "iterations": grid.typed("iterations", int, 10),
-        "device": (grid.choices("device", DEVICES) or ["auto"])[0],
+        "device": grid.choice("device", DEVICES, "auto"),
         "interval": float(grid.typed("interval", float | int, 0.01)),
     }
     timeout = grid.typed("timeout", float | int, None)
+    if timeout is not None and not timeout > 0:
+        raise grid.fail("timeout", f"{timeout}; expected a positive number of seconds")
     combos = []
     for mode, dtype, batch, backend in axes:
         try:
@@ -260,7 +285,7 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
 
 def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     data = grid.typed("data", str, SYNTHETIC)
-    fmt = (grid.choices("format", FORMATS) or ["kinetics"])[0]
+    fmt = grid.choice("format", FORMATS, "kinetics")
     if data == SYNTHETIC:
         data_path = str(store_dir / SYNTHETIC / "val.csv")  # written on first use
     elif not Path(data).exists():
@@ -268,13 +293,15 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     else:
         data_path = data
     subset = grid.typed("subset", str, None)
-    per_class = grid.typed("per_class", int, None)
+    if subset is not None:
+        grid.get("subset", parse_fraction)
+    per_class = grid.count("per_class", None)
     if subset is not None and per_class is not None:
         raise grid.fail("subset", "give either subset or per_class, not both")
     checkpoint = grid.typed("checkpoint", str, None)
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise grid.fail("checkpoint", f"{checkpoint!r} is not a file")
-    device = (grid.choices("device", DEVICES) or ["auto"])[0]
+    device = grid.choice("device", DEVICES, "auto")
     return {
         "data": data_path,
         "synthetic": data == SYNTHETIC,
@@ -282,9 +309,9 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
         "subset": subset,
         "per_class": per_class,
         "seed": grid.typed("seed", int, 0),
-        "rate": grid.typed("rate", int, None),
+        "rate": grid.count("rate", None),
         "batch": (grid.ints("batch") or [8])[0],
-        "workers": grid.typed("workers", int, 2),
+        "workers": grid.count("workers", 2, least=0),
         "checkpoint": checkpoint,
         "device": None if device == "auto" else device,
     }
