@@ -143,3 +143,18 @@ def test_memory_sweep_of_a_3d_cnn_needs_no_attention_option() -> None:
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert row["model"] == "x3d_s" and row["status"] == "predicted"
+
+
+@pytest.mark.parametrize("args", [["--height", "0"], ["--width", "-2"]])
+def test_synth_refuses_empty_frames(tmp_path, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["synth", str(tmp_path / "s"), *args])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == result.stderr.strip().splitlines()[0]
+    assert "--height/--width" in result.stderr and "positive and even" in result.stderr
+
+
+def test_synth_into_a_file_names_the_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "file").write_text("x")
+    result = runner.invoke(app, ["synth", str(tmp_path / "file"), "--classes", "2"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: root: cannot create") and "writable" in result.stderr

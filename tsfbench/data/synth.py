@@ -91,9 +91,17 @@ def write_synthetic(
     """
     if not 2 <= classes <= len(MOTIONS):
         raise ConfigError(f"--classes: {classes}; expected 2..{len(MOTIONS)}")
-    if height % 2 or width % 2:
-        raise ConfigError(f"--height/--width: {height} x {width}; both must be even (yuv420p)")
+    if height % 2 or width % 2 or height <= 0 or width <= 0:
+        raise ConfigError(
+            f"--height/--width: {height} x {width}; both must be positive and even (yuv420p)"
+        )
     root = Path(root)
+    try:
+        (root / "videos").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"root: cannot create {root / 'videos'} ({error.strerror}); give a writable folder"
+        ) from None
     names = sorted(m[0] for m in MOTIONS[:classes])
     lines = []
     for label, name in enumerate(names):
