@@ -45,3 +45,17 @@ def test_environment_id_ignores_the_commit_and_current_clock_only() -> None:
     assert environment_id(env) == environment_id(same)
     assert environment_id(env) != environment_id(env | {"torch": "2.5"})
     assert environment_id(env) != environment_id(env | {"host": "b"})
+
+
+def test_a_file_that_is_not_a_store_is_a_config_error_and_stays_as_it_was(tmp_path: Path) -> None:
+    import pytest
+
+    from tsfbench.config import ConfigError
+
+    suite, short = tmp_path / "quick.toml", tmp_path / "short"
+    suite.write_text('name = "quick"\n')
+    short.write_text("x")  # SQLite itself would turn this one into a database
+    for path in (suite, short, tmp_path):  # text files, a folder
+        with pytest.raises(ConfigError, match=r"store: cannot open .* as a results database"):
+            Store(path)
+    assert suite.read_text() == 'name = "quick"\n' and short.read_text() == "x"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_STORE = Path("results/tsfbench.sqlite")
+MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 FINAL = ("ok", "oom", "timeout", "predicted")  # an "error" row is retried on resume
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -71,10 +72,22 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
+        try:
+            if self.path.is_file() and self.path.stat().st_size:
+                with self.path.open("rb") as file:  # SQLite would overwrite a short file
+                    if file.read(len(MAGIC)) != MAGIC:
+                        raise sqlite3.DatabaseError("file is not a database")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            from tsfbench.config import ConfigError  # lazily: the store needs no torch
+
+            raise ConfigError(
+                f"store: cannot open {self.path} as a results database ({error}); "
+                f"give a new or existing .sqlite file in a writable folder"
+            ) from None
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

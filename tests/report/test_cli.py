@@ -42,3 +42,20 @@ def test_report_errors_are_one_line_and_exit_2(paper_like: Results, tmp_path: Pa
     bad = runner.invoke(app, ["report", "--store", str(paper_like.store.path), "--format", "pdf"])
     assert bad.exit_code == 2 and bad.stderr.strip().count("\n") == 0
     assert "--format" in bad.stderr and "md, csv, json" in bad.stderr
+
+
+def test_report_into_a_file_or_from_a_non_store_is_one_line(
+    paper_like: Results, tmp_path: Path
+) -> None:
+    store, blocker = str(paper_like.store.path), tmp_path / "a_file"
+    blocker.write_text("x")
+    cases = [
+        (["--store", store, "--out", str(blocker)], "out: cannot create"),
+        (["--store", str(blocker), "--out", str(tmp_path / "r")], "store: cannot open"),
+        (["--store", store, "--out", str(tmp_path / "r"), "--name", ""], "name: ''"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["report", *args])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: {message}")
+        assert result.stderr.strip().count("\n") == 0

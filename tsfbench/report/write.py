@@ -54,6 +54,12 @@ def write_report(
     if not name or Path(name).name != name or name.startswith("."):
         raise ConfigError(f"name: {name!r} must be a plain file name such as 'tsfbench'")
     out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"out: cannot create {out} ({error.strerror}); give a writable folder"
+        ) from None
     if fmt == "csv":
         return [
             atomic_write(out / f"{name}-{table}.csv", frame.to_csv(index=False))
