@@ -28,6 +28,30 @@ def test_bad_label_names_the_line(tmp_path: Path) -> None:
         read_dataset(tmp_path / "val.csv")
 
 
+@pytest.mark.parametrize(
+    ("fmt", "files", "message"),
+    [
+        ("kinetics", {"val.csv": b"\xe9\xff\x00 0\n"}, "val.csv is not a UTF-8 text file"),
+        ("kinetics", {"val.csv": b"a.mp4 -1\n"}, "label -1 is negative"),
+        ("ssv2", {"labels.json": b'["a"]', "validation.json": b'[{"idx": 1}]'}, "id, template"),
+        ("diving48", {"Diving48_V2_test.json": b'{"x": 1}'}, "vid_name, label"),
+        ("diving48", {"Diving48_V2_test.json": b'[{"vid_name": "v", "label": "x"}]'}, "'x'"),
+    ],
+)
+def test_malformed_files_are_one_clear_line(
+    tmp_path: Path, fmt: str, files: dict[str, bytes], message: str
+) -> None:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(ConfigError, match=message):
+        read_dataset(tmp_path / "val.csv" if fmt == "kinetics" else tmp_path, fmt)
+
+
+def test_a_folder_given_as_the_csv_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder; give its CSV, or --format folder"):
+        read_dataset(tmp_path, "kinetics")
+
+
 def test_ssv2_templates_map_through_the_labels_file(tmp_path: Path) -> None:
     (tmp_path / "something-something-v2-labels.json").write_text(
         json.dumps({"Pushing something": "1", "Holding something": "0"})

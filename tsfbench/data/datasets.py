@@ -44,6 +44,14 @@ class VideoSet:
         )
 
 
+def _read_text(path: Path, what: str) -> str:
+    """A text file's contents; a binary or non-UTF-8 file is a `ConfigError` naming it."""
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what}: {path} is not a UTF-8 text file ({error.reason})") from None
+
+
 def read_class_index(path: str | Path) -> list[str]:
     """Class names by id from a class-index file.
 
@@ -54,7 +62,7 @@ def read_class_index(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"class index: {path} does not exist")
-    text = path.read_text()
+    text = _read_text(path, "class index")
     if path.suffix == ".json":
         try:
             data = json.loads(text)
@@ -77,10 +85,13 @@ def _label_id(text: str, ids: dict[str, int] | None, where: str) -> int:
     if ids is not None and text in ids:
         return ids[text]
     try:
-        return int(text)
+        label = int(text)
     except ValueError:
         hint = "not in the class index" if ids is not None else "not an integer; pass a class index"
         raise ConfigError(f"{where}: label {text!r} is {hint}") from None
+    if label < 0:
+        raise ConfigError(f"{where}: label {label} is negative; labels are class ids 0, 1, ...")
+    return label
 
 
 def read_csv(
@@ -92,13 +103,17 @@ def read_csv(
     index, class names. A header line whose label column reads `label` is skipped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"data: {path} is a folder; give its CSV, or --format folder / ssv2 / diving48"
+        )
     if not path.is_file():
         raise ConfigError(f"data: {path} does not exist")
     root = Path(root) if root is not None else path.parent
     classes = read_class_index(class_index) if class_index else None
     ids = {name: i for i, name in enumerate(classes)} if classes else None
     items = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(_read_text(path, "data").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -122,9 +137,22 @@ def _find(root: Path, names: Sequence[str], what: str) -> Path:
     raise ConfigError(f"data: no {what} in {root}; expected one of {', '.join(names)}")
 
 
+def _entries(path: Path, keys: tuple[str, ...]) -> list[dict[str, object]]:
+    """The annotation list of `path`: JSON objects each holding `keys`, else a `ConfigError`."""
+    data = _load_json(path)
+    entries = data if isinstance(data, list) else [data]
+    bad = next((e for e in entries if not isinstance(e, dict) or not set(keys) <= set(e)), None)
+    if bad is not None or not entries:
+        raise ConfigError(
+            f"data: {path}: expected a JSON list of objects with {', '.join(keys)}; "
+            f"got {str(bad if entries else data)[:80]!r}"
+        )
+    return entries
+
+
 def _load_json(path: Path) -> object:
     try:
-        return json.loads(path.read_text())
+        return json.loads(_read_text(path, "data"))
     except json.JSONDecodeError as error:
         raise ConfigError(f"data: {path} is not valid JSON ({error})") from None
 
@@ -146,8 +174,8 @@ def read_ssv2(root: str | Path, split: str = "validation") -> VideoSet:
         (root / d for d in ("20bn-something-something-v2", "videos") if (root / d).is_dir()), root
     )
     items = []
-    for entry in _load_json(annotations):
-        name = entry["template"].replace("[", "").replace("]", "")
+    for entry in _entries(annotations, ("id", "template")):
+        name = str(entry["template"]).replace("[", "").replace("]", "")
         if name not in ids:
             raise ConfigError(f"data: {annotations}: template {name!r} not in {labels.name}")
         items.append(VideoItem(str(videos / f"{entry['id']}.webm"), ids[name]))
@@ -164,9 +192,11 @@ def read_diving48(root: str | Path, split: str = "test") -> VideoSet:
         root, [f"Diving48_V2_{split}.json", f"Diving48_{split}.json"], f"{split} annotations"
     )
     videos = root / "rgb" if (root / "rgb").is_dir() else root
+    entries = _entries(annotations, ("vid_name", "label"))
+    labels = [_label_id(str(entry["label"]), None, f"data: {annotations}") for entry in entries]
     items = [
-        VideoItem(str(videos / f"{entry['vid_name']}.mp4"), int(entry["label"]))
-        for entry in _load_json(annotations)
+        VideoItem(str(videos / f"{entry['vid_name']}.mp4"), label)
+        for entry, label in zip(entries, labels, strict=True)
     ]
     vocab = root / "Diving48_vocab.json"
     if vocab.is_file():
