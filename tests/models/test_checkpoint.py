@@ -61,3 +61,20 @@ def test_pickled_code_is_refused(tmp_path: Path) -> None:
     torch.save({"model_state": {}, "hook": Path("x")}, tmp_path / "c.pt")
     with pytest.raises(ConfigError, match="weights_only"):
         read_state_dict(tmp_path / "c.pt")
+
+
+@pytest.mark.parametrize(
+    "data", [b"not a checkpoint\n", bytes(range(256)) * 4, b"\x80\x02]q\x00(K\x01"]
+)
+def test_a_file_that_is_no_checkpoint_says_so(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / "c.pt").write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        read_state_dict(tmp_path / "c.pt")
+    message = str(info.value)
+    assert message.startswith("checkpoint: ") and "\n" not in message
+    assert "not a PyTorch checkpoint" in message or "cannot read" in message
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        read_state_dict(tmp_path)

@@ -48,18 +48,32 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
     """The weights in a checkpoint file, unwrapped and unprefixed, and the layout they had."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"checkpoint: {path} does not exist")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"checkpoint: {path} {what}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0][:160]
+        # torch's message is a paragraph; the reason follows "WeightsUnpickler error:"
+        text = str(error).partition("WeightsUnpickler error:")[2].strip() or str(error).strip()
+        first = (text or type(error).__name__).splitlines()[0][:160]
+        if first.startswith(("Unsupported operand", "invalid load key")):
+            raise ConfigError(
+                f"checkpoint: {path} is not a PyTorch checkpoint ({first}); "
+                f"give a .pyth / .pt file written by torch.save"
+            ) from None
         raise ConfigError(
             f"checkpoint: {path} holds more than tensors and plain values and is not loaded "
             f"(weights_only=True refused it: {first})"
         ) from None
     except (RuntimeError, EOFError, OSError) as error:
-        first = str(error).strip().splitlines()[0][:160]
+        text = str(error).strip() or type(error).__name__  # a truncated file: a bare EOFError
+        first = text.splitlines()[0].split(". ")[0][:160]
         raise ConfigError(f"checkpoint: cannot read {path} ({first})") from None
+    except Exception as error:  # arbitrary bytes can fail anywhere in torch's legacy reader
+        raise ConfigError(
+            f"checkpoint: {path} is not a PyTorch checkpoint ({type(error).__name__}: "
+            f"{str(error)[:80]}); give a .pyth / .pt file written by torch.save"
+        ) from None
     return unwrap(obj, str(path))
 
 
