@@ -69,6 +69,7 @@ def read_frames(path: str, spec: ViewSpec) -> tuple[Tensor, list[list[int]]]:
         raise VideoError("missing", path)
     import decord  # lazily: the package imports without the decoder
 
+    decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's log: the skip carries the reason
     try:
         reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=spec.threads)
         length, fps = len(reader), float(reader.get_avg_fps() or 30.0)
