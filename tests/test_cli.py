@@ -52,6 +52,7 @@ def test_flops_table_names_the_convention() -> None:
         (["latency", "--depth", "0"], "depth"),
         (["latency", "--dim", "64", "--heads", "5"], "heads"),
         (["latency", "--variant", "slowfast_r50", "--depth", "1"], "3D CNN"),
+        (["latency", "--variant", "x3d_s", "--mode", "train", "--checkpointing"], "3D CNN"),
         (["memory-sweep", "--predict-only", "--dim", "100"], "dim"),
         (["accuracy", "none.csv", "--variant", "base,hr"], "--variant"),
         (["accuracy", "none.csv", "--attention", "all"], "--attention"),
@@ -158,3 +159,19 @@ def test_synth_into_a_file_names_the_folder(tmp_path) -> None:  # type: ignore[n
     result = runner.invoke(app, ["synth", str(tmp_path / "file"), "--classes", "2"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: root: cannot create") and "writable" in result.stderr
+
+
+def test_predict_only_says_what_it_compares_with() -> None:
+    """Under a limit it names the largest that fits; with no capacity known it asks for one."""
+    import torch
+
+    args = ["memory-sweep", "--frames", "2,4", "--size", "32", "--depth", "1", "--dim", "64"]
+    args += ["--heads", "4", "--attention", "divided", "--predict-only"]
+    limited = runner.invoke(app, [*args, "--memory-limit", "1GiB"])
+    assert limited.exit_code == 0, limited.output
+    assert "largest predicted to fit, divided: 4 x 32" in limited.stdout
+    assert "ran in its own process" not in limited.stdout  # nothing ran
+    if not torch.cuda.is_available():  # a GPU's own memory is the capacity there
+        unlimited = runner.invoke(app, args)
+        assert unlimited.exit_code == 0, unlimited.output
+        assert "give --memory-limit" in unlimited.stdout and "largest" not in unlimited.stdout

@@ -48,7 +48,7 @@ def test_a_range_of_too_many_values_is_refused_before_it_is_built() -> None:
         ({"heads": True}, "base", "heads: True; overrides are positive integers"),
         ({"dim": 64, "heads": 5}, "base", "dim: 64 is not a multiple of heads 5"),
         ({"dim": 100}, "base", "dim: 100 is not a multiple of heads 12"),
-        ({"depth": 1}, "x3d_s", "depth: size overrides apply to TimeSformer models only"),
+        ({"depth": 1}, "x3d_s", "depth: TimeSformer models only; x3d_s is a 3D CNN"),
     ],
 )
 def test_bad_overrides(overrides: dict[str, object], model: str, message: str) -> None:

@@ -69,6 +69,11 @@ def test_duplicate_tasks_across_grids_are_measured_once(tmp_path: Path) -> None:
         ('model = "base"', ["measure", "missing"]),
         ('measure = ["latency"]\nmodel = "base"\noverrides = {dim = 64, heads = 5}', ["heads"]),
         ('measure = ["latency"]\nmodel = "x3d_s"\noverrides = {depth = 1}', ["3D CNN"]),
+        (
+            'measure = ["latency"]\nmodel = ["base", "x3d_s"]\nmode = "train"\n'
+            "checkpointing = true",
+            ["checkpointing", "x3d_s", "3D CNN"],
+        ),
         ('measure = ["latency"]\nmodel = "base"\ntimeout = -5', ["timeout", "positive"]),
         ('measure = ["latency"]\nmodel = "base"\ndevice = ["cpu", "cuda"]', ["device", "list"]),
         ('measure = ["accuracy"]\nmodel = "base"\nsubset = "200%"', ["subset", "200%"]),

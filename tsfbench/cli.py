@@ -28,7 +28,14 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from tsfbench import __version__
-from tsfbench.config import ConfigError, check_overrides, expand, parse_choices, parse_ints
+from tsfbench.config import (
+    ConfigError,
+    check_overrides,
+    expand,
+    parse_choices,
+    parse_ints,
+    timesformer_only,
+)
 from tsfbench.models.registry import PRESETS
 from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS
 from tsfbench.store import DEFAULT_STORE
@@ -374,6 +381,8 @@ def _probe_plan(
     limit = settings.pop("memory_limit")
     memory = parse_memory(limit, "--memory-limit") if limit is not None else None
     probe = ProbeSettings(**settings, memory_limit=memory)
+    if probe.checkpointing:
+        timesformer_only("--checkpointing", configs, "drop --checkpointing for it")
     if probe.target == "cpu":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
     return configs, probe
@@ -415,8 +424,10 @@ def _render_probes(records: list[dict[str, Any]], predict_only: bool, as_json: b
     }
     shown = {k: v for k, v in columns.items() if any(r.get(k) is not None for r in records)}
     caption = (
-        "Each configuration ran in its own process; peaks reset before each. RSS includes the"
-        " runtime; Predicted counts tensor bytes (allocator peak)."
+        "Predicted without running (FakeTensorMode): tensor bytes at the allocator's peak."
+        if predict_only
+        else "Each configuration ran in its own process; peaks reset before each. RSS includes"
+        " the runtime; Predicted counts tensor bytes (allocator peak)."
     )
     render(records, shown, "Runtime", caption)
     for record in records:
@@ -427,10 +438,13 @@ def _render_probes(records: list[dict[str, Any]], predict_only: bool, as_json: b
                 highlight=False,
                 soft_wrap=True,
             )
+    if predict_only and all(record.get("predicted_fits") is None for record in records):
+        stdout.print("fits: no device memory to compare with; give --memory-limit, e.g. 24GiB")
+        return
     for scheme, best in largest_fitting(records, predicted=predict_only).items():
-        what = "predicted to fit" if predict_only else "ran"
+        what = "predicted to fit" if predict_only else "that ran"
         fits = f"{best['frames']} x {best['size']}" if best else "nothing"
-        stdout.print(f"largest that {what}, {scheme}: {fits}", highlight=False)
+        stdout.print(f"largest {what}, {scheme}: {fits}", highlight=False)
 
 
 def _probe_command(

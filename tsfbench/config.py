@@ -194,12 +194,15 @@ def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig
     heads = overrides.get("heads", defaults["heads"].default)
     if dim % heads:  # type: ignore[operator]
         raise ConfigError(f"dim: {dim} is not a multiple of heads {heads}; e.g. dim 64, heads 4")
+    timesformer_only(", ".join(overrides), configs, "use frames / size for a smaller run")
+
+
+def timesformer_only(option: str, configs: Iterable[RunConfig], instead: str) -> None:
+    """Options that change how a TimeSformer is built or run (size overrides, activation
+    checkpointing) refuse a 3D CNN before anything runs, not as an error row afterwards."""
     cnn = next((c.model for c in configs if not get_preset(c.model).has_attention), None)
     if cnn is not None:
-        raise ConfigError(
-            f"{', '.join(overrides)}: size overrides apply to TimeSformer models only; "
-            f"{cnn} is a 3D CNN (use frames / size for a smaller run)"
-        )
+        raise ConfigError(f"{option}: TimeSformer models only; {cnn} is a 3D CNN ({instead})")
 
 
 # --- Runtime probe settings (latency, memory, energy): how a configuration is run ---------------

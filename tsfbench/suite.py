@@ -28,7 +28,6 @@ from tsfbench.config import (
     DEVICES,
     DTYPES,
     MODES,
-    OVERRIDES,
     SDPA_BACKENDS,
     ConfigError,
     ProbeSettings,
@@ -38,6 +37,7 @@ from tsfbench.config import (
     parse_choices,
     parse_ints,
     parse_memory,
+    timesformer_only,
 )
 from tsfbench.data.subset import parse_fraction
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
@@ -211,44 +211,44 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
     if not models:
         raise grid.fail("model", f"missing; accepted: {', '.join(PRESETS)}, all")
 
-    def configs() -> list[RunConfig]:
-        axes = (  # read first: their errors already name the grid
-            grid.choices("attention", ATTENTIONS),
-            grid.ints("frames"),
-            grid.ints("size"),
-        )
-        scalars = {
-            "pos_embed": grid.typed("pos_embed", str, ""),
-            "classes": grid.typed("classes", int, None),
-            "views": grid.typed("views", int, None),
-        }
-        try:
-            return expand(models, *axes, **scalars)
-        except ConfigError as err:
-            raise ConfigError(f"{where}: {err}") from None
-
-    overrides = grid.typed("overrides", dict, {})
-    bad = [key for key in overrides if key not in OVERRIDES]
-    if bad or not all(isinstance(value, int) and value > 0 for value in overrides.values()):
-        raise grid.fail("overrides", f"{overrides}; accepted: positive integers for {OVERRIDES}")
-    grid_configs = configs()
+    axes = (  # read first: their errors already name the grid
+        grid.choices("attention", ATTENTIONS),
+        grid.ints("frames"),
+        grid.ints("size"),
+    )
+    scalars = {
+        "pos_embed": grid.typed("pos_embed", str, ""),
+        "classes": grid.typed("classes", int, None),
+        "views": grid.typed("views", int, None),
+    }
     try:
-        check_overrides(overrides, grid_configs)
+        configs = expand(models, *axes, **scalars)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    overrides = grid.typed("overrides", dict, {})
+    try:
+        check_overrides(overrides, configs)
     except ConfigError as err:
         raise grid.fail("overrides", str(err)) from None
     tasks: list[Task] = []
     for measurement in measurements:
         if measurement == "flops":
-            tasks += [Task("flops", config) for config in configs()]
+            tasks += [Task("flops", config) for config in configs]
         elif measurement == "runtime":
+            probes = _probe_settings(grid)
+            if any(settings["checkpointing"] for settings in probes):
+                try:
+                    timesformer_only("checkpointing", configs, "give the 3D CNNs a grid without it")
+                except ConfigError as err:
+                    raise grid.fail("checkpointing", str(err).partition(": ")[2]) from None
             tasks += [
                 Task("runtime", config, settings, overrides)
-                for settings in _probe_settings(grid)
-                for config in configs()
+                for settings in probes
+                for config in configs
             ]
         else:
             settings = _accuracy_settings(grid, store_dir)
-            tasks += [Task("accuracy", config, settings, overrides) for config in configs()]
+            tasks += [Task("accuracy", config, settings, overrides) for config in configs]
     return tasks
 
 
