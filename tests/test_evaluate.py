@@ -123,3 +123,19 @@ def test_two_gloo_ranks_equal_one_process(data: Path, checkpoint: Path, tmp_path
     for key in TIMING | {"world_size"}:
         one.pop(key), two.pop(key)
     assert one == two
+
+
+def test_without_decord_accuracy_says_how_to_install_it(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decord has wheels for x86_64 only; its absence is one line, not a worker's traceback."""
+    from importlib import util
+
+    from tsfbench.config import ConfigError
+
+    find_spec = util.find_spec
+    monkeypatch.setattr(
+        util, "find_spec", lambda name: None if name == "decord" else find_spec(name)
+    )
+    with pytest.raises(ConfigError, match="pip install decord"):
+        accuracy(CONFIG, data, workers=0, **TINY)

@@ -10,6 +10,7 @@ split into decode clips/s (the loader's capacity) and model clips/s, to show whi
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Callable
@@ -321,6 +322,11 @@ def accuracy(
 
     if subset is not None and per_class is not None:
         raise ConfigError("subset: give either --subset or --per-class, not both")
+    if importlib.util.find_spec("decord") is None:  # checked here, not in a loader worker
+        raise ConfigError(
+            "decord: not installed, and accuracy needs it to decode videos; `pip install decord` "
+            "(wheels for x86_64 only)"
+        )
     for name, value, least in (("batch", batch, 1), ("workers", workers, 0), ("rate", rate, 1)):
         if value is not None and value < least:
             raise ConfigError(f"{name}: {value}; expected an integer >= {least}")
