@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ warmup = 0
 iterations = 1
 device = "cpu"
 """
+SCRIPT = str(Path(sys.executable).with_name("tsfbench"))  # the console script of this venv
 TINY_FLOPS = """
 name = "tiny-flops"
 [[grid]]
@@ -72,6 +74,56 @@ def test_a_killed_run_resumes_and_measures_every_task_exactly_once(tmp_path: Pat
     assert sum(summary.statuses.values()) == len(suite.tasks) - len(before)
     assert {row.task: row.created for row in after if row.task in before} == before
     assert all(row.status == "ok" and row.record["latency_median_ms"] > 0 for row in after)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups in /proc")
+def test_ctrl_c_exits_130_in_one_message_and_keeps_finished_tasks(tmp_path: Path) -> None:
+    """Ctrl-C signals the whole process group; it lands here just as the second task's child
+    starts (importing torch), which must neither print a traceback nor outlive the run."""
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_RUNTIME)
+    store_path = tmp_path / "r.sqlite"
+    child = subprocess.Popen(
+        [SCRIPT, "run", str(suite_path), "--store", str(store_path)],  # as users start it
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    store = Store(store_path)
+    deadline = time.monotonic() + 120
+    while not store.rows() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.01)
+    while len(members(child.pid)) < 2 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.01)  # until the next task's child exists
+    time.sleep(0.3)  # and is importing
+    os.killpg(child.pid, signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert "Traceback" not in err and "interrupted" in err and "resume" in err
+    assert 1 <= len(store.rows()) < len(load_suite(suite_path, tmp_path).tasks)
+    assert group_empties(child.pid, within=15), "a child outlived the interrupted run"
+
+
+def members(group: int) -> list[int]:
+    """Live processes of process group `group` (Linux /proc; zombies excluded)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile
+        if fields[0] != "Z" and int(fields[2]) == group:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def group_empties(group: int, within: float) -> bool:
+    """Whether process group `group` has no live process left within `within` seconds."""
+    deadline = time.monotonic() + within
+    while members(group) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not members(group)
 
 
 def test_force_redoes_finished_tasks(tmp_path: Path) -> None:
@@ -136,6 +188,7 @@ def test_a_synthetic_accuracy_task_generates_its_videos_once_and_evaluates(
     assert row.record["evaluated"] == 4 and row.record["temporal_clips"] == 1
     assert row.record["overrides"] == {"depth": 1, "dim": 32, "heads": 2}
     assert (tmp_path / "synthetic" / "val.csv").is_file()
+    assert (tmp_path / "synthetic").stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700
     assert not list(tmp_path.glob(".synthetic-*"))  # no scratch copy left behind
 
 

@@ -63,6 +63,7 @@ def ensure_synthetic(csv: Path) -> None:
         return
     csv.parent.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=csv.parent.parent))
+    scratch.chmod(0o755)  # mkdtemp's 0700 would make the shared set readable by its owner only
     write_synthetic(scratch)
     try:
         scratch.rename(csv.parent)

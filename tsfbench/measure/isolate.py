@@ -7,10 +7,12 @@ the child (a signal, the kernel's OOM killer) becomes the `status` of that confi
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import resource
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -78,10 +80,29 @@ def _child(
     except BaseException as exc:  # everything the child raises is the configuration's outcome
         outcome = classify(exc)
     try:
-        conn.send(outcome)
-    except Exception as exc:  # an unpicklable value
-        conn.send(classify(exc))
-    conn.close()
+        try:
+            conn.send(outcome)
+        except (BrokenPipeError, EOFError):
+            return  # the parent is gone (interrupted): nobody to answer
+        except Exception as exc:  # an unpicklable value
+            conn.send(classify(exc))
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Processes started inside inherit an ignored SIGINT, which a spawned Python keeps, so
+    Ctrl-C reaches only this process, and it stops them: no child prints a traceback from
+    the middle of its imports or of a send to a closed pipe."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; Ctrl-C is delivered there anyway
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_isolated(
@@ -103,7 +124,8 @@ def run_isolated(
     process = context.Process(
         target=_child, args=(theirs, target, args, memory_limit, device, prepare)
     )
-    process.start()
+    with sigint_ignored():
+        process.start()
     theirs.close()
     try:
         if ours.poll(timeout):
@@ -117,6 +139,9 @@ def run_isolated(
             return Outcome("error", f"timed out after {timeout:g} s")
         process.join()
         return Outcome("error", died(process.exitcode))
+    except BaseException:  # Ctrl-C: the child ignores it, so it is stopped here
+        process.kill()
+        raise
     finally:
         ours.close()
         process.join(timeout=10)

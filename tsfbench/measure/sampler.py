@@ -89,14 +89,18 @@ def _sample(conn: Connection, pid: int, interval: float, gpu_uuid: str | None) -
                 if value is not None:
                     peaks[key] = max(peaks[key] or 0, value)
 
-    sample()
-    conn.send("ready")
-    while not conn.poll(interval):  # the timeout of poll is the sampling interval
+    try:
         sample()
-    conn.recv()
-    sample()
-    conn.send(peaks)
-    conn.close()
+        conn.send("ready")
+        while not conn.poll(interval):  # the timeout of poll is the sampling interval
+            sample()
+        conn.recv()
+        sample()
+        conn.send(peaks)
+    except (BrokenPipeError, EOFError):
+        pass  # the measured process is gone (killed, interrupted): nobody to answer
+    finally:
+        conn.close()
 
 
 class Monitor:
@@ -114,7 +118,10 @@ class Monitor:
             args=(theirs, os.getpid(), self.interval, self.gpu_uuid),
             daemon=True,
         )
-        self._process.start()
+        from tsfbench.measure.isolate import sigint_ignored  # lazily: the monitor needs no torch
+
+        with sigint_ignored():  # Ctrl-C stops the measured process; its __exit__ stops this one
+            self._process.start()
         theirs.close()
         self._conn.recv()  # "ready": the first sample is taken before the work starts
         return self
