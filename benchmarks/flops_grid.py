@@ -6,6 +6,7 @@ on real tensors (measured side by side, on a subset small enough to run on a lap
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -53,6 +54,7 @@ def count_seconds(config: RunConfig, device: str) -> tuple[float, int]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help only
     seconds, peak_gib, rows = grid_in_a_child()
     print(f"grid: {rows} configurations in {seconds:.1f} s")
     print(f"peak RSS {peak_gib:.2f} GiB (summed over tsfbench and its worker processes)")
