@@ -139,3 +139,12 @@ def test_without_decord_accuracy_says_how_to_install_it(
     )
     with pytest.raises(ConfigError, match="pip install decord"):
         accuracy(CONFIG, data, workers=0, **TINY)
+
+
+def test_a_label_beyond_the_head_says_how_many_classes_to_give(data: Path) -> None:
+    from dataclasses import replace
+
+    from tsfbench.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"label 3, the model 2 classes; give --classes 4"):
+        accuracy(replace(CONFIG, classes=2), data, workers=0, **TINY)

@@ -80,6 +80,7 @@ def test_duplicate_tasks_across_grids_are_measured_once(tmp_path: Path) -> None:
         ('measure = ["accuracy"]\nmodel = "base"\nper_class = -1', ["per_class", ">= 1"]),
         ('measure = ["accuracy"]\nmodel = "base"\nrate = 0', ["rate", ">= 1"]),
         ('measure = ["accuracy"]\nmodel = "base"\nworkers = -1', ["workers", ">= 0"]),
+        ('measure = ["accuracy"]\nmodel = "base"\nbatch = [8, 16]', ["batch", "takes one"]),
         ('measure = ["flops"]\nmodel = "base"\nclasses = "400"', ["classes", "an integer"]),
     ],
 )

@@ -143,7 +143,10 @@ def evaluate(
     """
     labels = max((item.label for item in videos.items), default=0)
     if labels >= classes:  # checked on every rank before any collective, so none hangs
-        raise ConfigError(f"classes: the data has label {labels}, the model {classes} classes")
+        raise ConfigError(
+            f"classes: the data has label {labels}, the model {classes} classes; "
+            f"give --classes {labels + 1} or more (a checkpoint's head fixes it)"
+        )
     rank, world = distributed(join)
     device = torch.device(device)
     local = shard(videos.items, rank, world)

@@ -302,6 +302,9 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise grid.fail("checkpoint", f"{checkpoint!r} is not a file")
     device = grid.choice("device", DEVICES, "auto")
+    batches = grid.ints("batch") or [8]
+    if len(batches) > 1:  # a runtime axis; accuracy would silently take the first
+        raise grid.fail("batch", f"{batches}; accuracy takes one (runtime batches: a grid apart)")
     return {
         "data": data_path,
         "synthetic": data == SYNTHETIC,
@@ -310,7 +313,7 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
         "per_class": per_class,
         "seed": grid.typed("seed", int, 0),
         "rate": grid.count("rate", None),
-        "batch": (grid.ints("batch") or [8])[0],
+        "batch": batches[0],
         "workers": grid.count("workers", 2, least=0),
         "checkpoint": checkpoint,
         "device": None if device == "auto" else device,
@@ -356,7 +359,7 @@ def parse_shard(text: str) -> tuple[int, int]:
         shard = (-1, 0)
     if not 0 <= shard[0] < shard[1]:
         raise ConfigError(
-            f"shard: cannot read {text!r}; expected i/n with 0 <= i < n, e.g. 0/4 "
+            f"shard: {text!r}; expected i/n with 0 <= i < n, e.g. 0/4 "
             "(SLURM: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with ids from 0)"
         )
     return shard
