@@ -407,8 +407,9 @@ def roofline(records: list[dict[str, Any]], attention: str, depth: int) -> list[
                "gemm_peak_gflops": peak / 1e9, "seconds_at_peak": least,
                "share_of_peak": shares, "max_x_hf": runs["hf"] / least}  # fmt: skip
         listed = ", ".join(f"{name} {100 * share:.0f}%" for name, share in shares.items())
+        gflop = f"{row['gflop']:,.0f}" if row["gflop"] >= 10 else f"{row['gflop']:.3g}"
         print(
-            f"\nroofline, {frames}x{size} batch {batch}: {row['gflop']:.3g} GFLOP at the best fp32 "
+            f"\nroofline, {frames}x{size} batch {batch}: {gflop} GFLOP at the best fp32 "
             f"GEMM rate of its shapes here ({row['gemm_peak_gflops']:.0f} GFLOP/s) take "
             f"{least:.3g} s; share of that rate: {listed}; no exact fp32 implementation can be "
             f"faster than {row['max_x_hf']:.2f}x hf on this machine"
