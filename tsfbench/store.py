@@ -78,9 +78,7 @@ class Store:
                     if file.read(len(MAGIC)) != MAGIC:
                         raise sqlite3.DatabaseError("file is not a database")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(SCHEMA)
+            self._create()
         except (OSError, sqlite3.Error) as error:
             from tsfbench.config import ConfigError  # lazily: the store needs no torch
 
@@ -88,6 +86,21 @@ class Store:
                 f"store: cannot open {self.path} as a results database ({error}); "
                 f"give a new or existing .sqlite file in a writable folder"
             ) from None
+
+    def _create(self, attempts: int = 100) -> None:
+        """WAL journaling and the table. Switching a new file to WAL can fail with "database is
+        locked" at once, without SQLite's busy wait, when another process (a shard started at
+        the same moment) is creating it too: retried, as the other one finishes in milliseconds."""
+        for attempt in range(attempts):
+            try:
+                with self._connect() as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(SCHEMA)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
