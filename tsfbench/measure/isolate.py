@@ -98,6 +98,8 @@ def sigint_ignored() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers; Ctrl-C is delivered there anyway
         return
+    # A Ctrl-C during these few milliseconds is lost (masking cannot keep it: another thread
+    # of this process would take it while ignored); pressing again works.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
