@@ -53,10 +53,12 @@ def runtime_record(
     peak_bytes: int = 2 * 2**30,
     dtype: str = "fp16",
     device: str = "cuda",
+    backend: str = "sdpa",
     **cfg: Any,
 ) -> dict[str, Any]:
     """What `measure.sweep.measure` returns: config, settings, prediction, figures, status."""
-    settings = ProbeSettings(dtype=dtype, device="cpu").as_dict() | {"device": device}
+    settings = ProbeSettings(dtype=dtype, backend=backend, device="cpu").as_dict()
+    settings |= {"device": device}
     figures: dict[str, Any] = {
         **Latency(
             latency_ms, latency_ms, latency_ms, latency_ms, 0.0, 10, 1e3 / latency_ms

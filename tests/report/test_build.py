@@ -144,6 +144,21 @@ def test_accuracy_is_compared_only_on_a_dataset_the_paper_reports(results: Resul
     assert accuracy.loc["hr", "top1_delta_pt"] == pytest.approx(-0.7)
 
 
+def test_sdpa_and_math_runs_of_one_configuration_pair_up(results: Results, tmp_path: Path) -> None:
+    results.runtime(latency_ms=100.0, peak_bytes=2 * 2**30)
+    results.runtime(latency_ms=150.0, peak_bytes=5 * 2**30, backend="math")
+    results.runtime(latency_ms=400.0, dtype="fp32")  # no math twin: no pair
+    results.runtime(latency_ms=90.0, attention="joint", backend="math")  # no SDPA twin
+    report = report_of(results)
+    (pair,) = report.backends.to_dict("records")
+    assert (pair["attention"], pair["run_any_backend"]) == ("divided", "infer fp16 b1 cuda")
+    assert pair["speedup"] == 1.5 and pair["memory_ratio"] == 0.4
+    text = write_report(report, tmp_path)[0].read_text()
+    section = text.split("## Implementation: SDPA vs eager attention")[1].split("## ")[0]
+    assert "| 100.0 | 150.0 | 1.50x | 2.000 | 5.000 | 0.40x |" in section
+    assert "backends" in report.tables()
+
+
 def test_csv_and_json_hold_the_tables(paper_like: Results, tmp_path: Path) -> None:
     report = report_of(paper_like)
     csvs = write_report(report, tmp_path, name="t", fmt="csv")

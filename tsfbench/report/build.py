@@ -57,6 +57,7 @@ class Report:
     curves: pd.DataFrame  # Figure 3 points: figure, series, x, y, status, source
     shrunken: pd.DataFrame  # rows of models with overrides: never compared with the paper
     failures: pd.DataFrame  # rows whose status is oom, timeout or error
+    backends: pd.DataFrame  # SDPA vs the eager `math` attention, same configuration and run
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
@@ -65,6 +66,7 @@ class Report:
         """The machine-readable tables by name (what csv and json write)."""
         names = ("environments", "schemes", "models", "accuracy", "configs", "curves")
         tables = {name: getattr(self, name) for name in names}
+        tables |= {"backends": self.backends}
         return tables | {"shrunken": self.shrunken, "failures": self.failures}
 
 
@@ -177,6 +179,12 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
         for row in rows.to_dict("records")
     ]
     out["env"] = rows["environment"].map(env_labels)
+    out["backend"] = rows["backend"].map(lambda value: value if isinstance(value, str) else "sdpa")
+    # The run but for its attention backend: rows that differ only in it pair up (`_backends`)
+    out["run_any_backend"] = [
+        _run_label({**row, "backend": "sdpa"}, env_labels[row["environment"]] if many else None)
+        for row in rows.to_dict("records")
+    ]
     out["runtime_status"] = rows["status"]
     for column in figures:
         out[column] = rows[column].astype(float)
@@ -184,6 +192,20 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     out["peak_memory_gib"] = [value for value, _ in memory]
     out["memory_kind"] = [kind for _, kind in memory]
     return out
+
+
+def _backends(configs: pd.DataFrame) -> pd.DataFrame:
+    """Each configuration and run measured with SDPA and with the eager `math` reference (the
+    released code's softmax(QK^T)V): what the implementation, not the architecture, costs."""
+    ok = configs[(configs["runtime_status"] == "ok") & configs["model"].isin(TIMESFORMER)]
+    pairs = ok[ok["backend"] == "sdpa"].merge(
+        ok[ok["backend"] == "math"], on=[*KEY, "run_any_backend"], suffixes=("", "_math")
+    )
+    pairs["speedup"] = pairs["latency_median_ms_math"] / pairs["latency_median_ms"]
+    pairs["memory_ratio"] = pairs["peak_memory_gib"] / pairs["peak_memory_gib_math"]
+    columns = ["latency_median_ms", "peak_memory_gib"]
+    columns = [*columns, *(f"{c}_math" for c in columns), "speedup", "memory_ratio"]
+    return pairs[[*KEY, "run_any_backend", *columns, "memory_kind"]].reset_index(drop=True)
 
 
 def _accuracy_label(row: Mapping[str, Any]) -> str:
@@ -413,6 +435,7 @@ def build_report(frame: pd.DataFrame) -> Report:
         curves=_curves(configs),
         shrunken=_shrunken(frame[shrunk]),
         failures=_failures(frame),
+        backends=_backends(configs),
         statuses=frame["status"].value_counts().to_dict(),
         suites=sorted({str(s) for s in frame["suite"] if not _missing(s) and s}),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -95,6 +95,10 @@ def _num(value: Any, digits: int = 1) -> str:
     return NONE if _missing(value) else f"{float(value):,.{digits}f}"
 
 
+def _times(ratio: Any) -> str:
+    return NONE if _missing(ratio) else f"{float(ratio):.2f}x"
+
+
 def _diff(value: Any, paper: Any) -> float:
     return math.nan if _missing(value) or _missing(paper) else float(value) - float(paper)
 
@@ -263,6 +267,16 @@ def _environment_rows(frame: pd.DataFrame) -> list[list[str]]:
     ]
 
 
+def _backend_rows(frame: pd.DataFrame) -> list[list[str]]:
+    return [
+        [r["model"], r["attention"], f"{r['frames']} x {r['size']}", r["run_any_backend"],
+         _num(r["latency_median_ms"]), _num(r["latency_median_ms_math"]),
+         _times(r["speedup"]), _num(r["peak_memory_gib"], 3),
+         _num(r["peak_memory_gib_math"], 3), _times(r["memory_ratio"])]
+        for r in frame.to_dict("records")
+    ]  # fmt: skip
+
+
 def _section(title: str, frame: pd.DataFrame, note: str, body: Callable[[], str]) -> list[str]:
     return [] if frame.empty else [f"## {title}", "", note, "", body(), ""]
 
@@ -319,6 +333,16 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         lines += ["## Figure 3: joint vs divided attention", ""]
         lines += [f"![{FIGURES[f][0]}]({file})" for f, file in images.items()]
         lines += ["", _oom_note(report.curves), ""]
+    header = ["model", "attention", "frames x size", "run", "latency (ms): SDPA", "math"]
+    header += ["math / SDPA", "peak memory (GiB): SDPA", "math", "SDPA / math"]
+    lines += _section(
+        "Implementation: SDPA vs eager attention",
+        report.backends,
+        "The same model, weights and run with fused SDPA kernels and with the released code's "
+        "explicit softmax(QK^T)V (`backend = math`): the difference is the implementation's, "
+        "not the architecture's. `benchmarks/vs_reference.py` adds `transformers`' model.",
+        lambda: _table(header, _backend_rows(report.backends), keep=4),
+    )
     header = ["measurement", "model", "attention", "frames x size", "overrides", "status"]
     header += ["params (M)", "GFLOPs / view", "latency (ms)", "peak memory (GiB)", "top-1 (%)"]
     lines += _section(
