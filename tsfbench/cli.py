@@ -672,6 +672,7 @@ def report(
         "attention": "attention",
         "frames": "Frames",
         "size": "Size",
+        "run": "run",
         "params_m": "Params M",
         "gflops_per_view": "GFLOPs/view",
         "gflops_per_view_paper": "paper",
