@@ -239,8 +239,8 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
             if any(settings["checkpointing"] for settings in probes):
                 try:
                     timesformer_only("checkpointing", configs, "give the 3D CNNs a grid without it")
-                except ConfigError as err:
-                    raise grid.fail("checkpointing", str(err).partition(": ")[2]) from None
+                except ConfigError as err:  # it names the key already
+                    raise ConfigError(f"{where}: {err}") from None
             tasks += [
                 Task("runtime", config, settings, overrides)
                 for settings in probes

@@ -172,23 +172,20 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     figures = ["latency_median_ms", "latency_p90_ms", "throughput", "energy_j_per_clip", "power_w"]
     rows = _with_columns(rows, [*SETTINGS, *figures, "predicted_peak_bytes"])
     rows = _latest(rows, [*KEY, *SETTINGS, "environment"])
-    many = len(env_labels) > 1
+    records = rows.to_dict("records")
+    envs = [env_labels[row["environment"]] if len(env_labels) > 1 else None for row in records]
     out = rows[KEY].copy()
-    out["run"] = [
-        _run_label(row, env_labels[row["environment"]] if many else None)
-        for row in rows.to_dict("records")
-    ]
+    out["run"] = [_run_label(row, env) for row, env in zip(records, envs, strict=True)]
     out["env"] = rows["environment"].map(env_labels)
     out["backend"] = rows["backend"].map(lambda value: value if isinstance(value, str) else "sdpa")
     # The run but for its attention backend: rows that differ only in it pair up (`_backends`)
     out["run_any_backend"] = [
-        _run_label({**row, "backend": "sdpa"}, env_labels[row["environment"]] if many else None)
-        for row in rows.to_dict("records")
+        _run_label({**row, "backend": "sdpa"}, env) for row, env in zip(records, envs, strict=True)
     ]
     out["runtime_status"] = rows["status"]
     for column in figures:
         out[column] = rows[column].astype(float)
-    memory = [_peak_memory(row) for row in rows.to_dict("records")]
+    memory = [_peak_memory(row) for row in records]
     out["peak_memory_gib"] = [value for value, _ in memory]
     out["memory_kind"] = [kind for _, kind in memory]
     return out
