@@ -83,14 +83,20 @@ def environment_summary(env: Mapping[str, Any] | None = None) -> dict[str, Any]:
 def predicted(
     config: RunConfig, settings: ProbeSettings, overrides: Mapping[str, object] | None = None
 ) -> dict[str, Any]:
-    """Predicted peak bytes, and whether it fits the memory limit (or the GPU) if known."""
+    """Predicted peak bytes, and whether it fits the memory limit (or the GPU) if known.
+
+    Runs in the sweep's parent, so nothing here may create a CUDA context (see
+    `predict.no_device_context`): the GPU's size comes from NVML.
+    """
+    from tsfbench.measure.predict import gpu_total_memory
+
     try:
         peak: int | None = predict_peak(config, settings, overrides=overrides)
     except Exception:  # an op without a fake kernel: no prediction, never a failed sweep
         peak = None
     capacity = settings.memory_limit
     if capacity is None and settings.target == "cuda":
-        capacity = torch.cuda.get_device_properties(0).total_memory
+        capacity = gpu_total_memory(0)
     fits = None if peak is None or capacity is None else peak <= capacity
     return {"predicted_peak_bytes": peak, "predicted_fits": fits}
 

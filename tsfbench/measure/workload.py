@@ -36,6 +36,7 @@ class Workload:
     step: Callable[[], None]
     model: nn.Module
     inputs: tuple[torch.Tensor, ...]
+    optimizer: torch.optim.Optimizer | None = None  # train: its state is the step's too
 
 
 def kernel_context(backend: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
@@ -94,4 +95,4 @@ def build_workload(
         grad_scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-    return Workload(train, model, (clip, labels))
+    return Workload(train, model, (clip, labels), optimizer)
