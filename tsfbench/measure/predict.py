@@ -22,14 +22,17 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+from torch import nn
 from torch._subclasses import fake_tensor
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.measure.workload import Workload, build_workload
 from tsfbench.models.registry import build_model
+
+_DEVICE = torch.ops.prim.device.default
 
 
 class _StorageRef(weakref.ref):
@@ -85,7 +88,12 @@ class LiveBytes(TorchDispatchMode):
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict | None = None
     ) -> Any:
-        out = func(*args, **(kwargs or {}))
+        if func is _DEVICE and isinstance(args[0], FakeTensor):
+            # Two ops in three of a fake step ask a tensor its device (autograd, device guards).
+            # Answered here as FakeTensorMode would outside a kernel: 10% of the prediction.
+            out = args[0].fake_device
+        else:
+            out = func(*args, **(kwargs or {}))
         self.add(tree_flatten(out)[0])
         if self.first is None:
             self.first = self.current
@@ -138,7 +146,7 @@ def predict_peak(
     tracker = LiveBytes()
     eager = replace(settings, compile=False) if settings.compile else settings
     with no_device_context(), FakeTensorMode(allow_non_fake_inputs=True):
-        model = meta.to_empty(device=device)
+        model = _fake_on(meta, device)
         work = build_workload(config, eager, device, model=model, scaler=False)
         tracker.add([*model.parameters(), *model.buffers(), *work.inputs])
         if steps <= 1:
@@ -156,6 +164,24 @@ def predict_peak(
                 work.step()
             return tracker.peak
     return _all_steps(config, eager, device, overrides, steps)
+
+
+def _fake_on(meta: nn.Module, device: torch.device) -> nn.Module:
+    """`meta` with every parameter and buffer replaced by an empty (fake) tensor of the same
+    shape and strides on `device`: what `to_empty` gives, 3-4x faster under FakeTensorMode
+    (no conversion of each meta tensor into the mode, no swap of tensor contents)."""
+    for module in meta.modules():
+        for name, param in module._parameters.items():
+            if param is not None:
+                empty = torch.empty_strided(param.shape, param.stride(), dtype=param.dtype,
+                                            device=device)  # fmt: skip
+                module._parameters[name] = nn.Parameter(empty, param.requires_grad)
+        for name, buffer in module._buffers.items():
+            if buffer is not None:
+                module._buffers[name] = torch.empty_strided(
+                    buffer.shape, buffer.stride(), dtype=buffer.dtype, device=device
+                )
+    return meta
 
 
 def _as_after_one_step(work: Workload, tracker: LiveBytes) -> list[bool]:
@@ -185,7 +211,7 @@ def _all_steps(
     meta = build_model(config, "meta", **(overrides or {}))
     tracker = LiveBytes()
     with no_device_context(), FakeTensorMode(allow_non_fake_inputs=True):
-        model = meta.to_empty(device=device)
+        model = _fake_on(meta, device)
         work = build_workload(config, settings, device, model=model, scaler=False)
         tracker.add([*model.parameters(), *model.buffers(), *work.inputs])
         with tracker:
