@@ -88,13 +88,15 @@ class LiveBytes(TorchDispatchMode):
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict | None = None
     ) -> Any:
-        if func is _DEVICE and isinstance(args[0], FakeTensor):
-            # Two ops in three of a fake step ask a tensor its device (autograd, device guards).
-            # Answered here as FakeTensorMode would outside a kernel: 10% of the prediction.
-            out = args[0].fake_device
+        fake = args[0] if func is _DEVICE and isinstance(args[0], FakeTensor) else None
+        if fake is not None and not fake.fake_mode.in_kernel_invocation:
+            # Two ops in three of a fake step ask a tensor its device (autograd, device guards):
+            # answered here as FakeTensorMode would, 10% of the prediction's time.
+            out = fake.fake_device
+            self.peak = max(self.peak, self.current)
         else:
             out = func(*args, **(kwargs or {}))
-        self.add(tree_flatten(out)[0])
+            self.add((out,) if isinstance(out, torch.Tensor) else tree_flatten(out)[0])
         if self.first is None:
             self.first = self.current
         self.settle()
