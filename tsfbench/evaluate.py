@@ -69,10 +69,41 @@ def distributed(join: bool = True) -> tuple[int, int]:
     if not join:
         return 0, 1
     if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            # Each rank on its own GPU before NCCL forms a communicator (it rejects two ranks
+            # on one GPU); the counts and rates are CPU tensors, reduced by gloo.
+            gpu = torch.device("cuda", _local_gpu())
+            torch.cuda.set_device(gpu)
+            dist.init_process_group("cpu:gloo,cuda:nccl", device_id=gpu)
+        else:
+            dist.init_process_group("gloo")
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _local_gpu() -> int:
+    """This rank's GPU: its LOCAL_RANK-th visible one. Every rank of the node checks the
+    node's rank count, so that none hangs waiting for a rank that stopped here."""
+    local = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", 0)))
+    ranks = max(int(os.environ.get("LOCAL_WORLD_SIZE", 0)), local + 1)
+    gpus = torch.cuda.device_count()
+    if ranks > gpus:
+        raise ConfigError(
+            f"nproc-per-node: {ranks} ranks on this node but {gpus} GPU(s) visible; start at "
+            f"most {gpus} (torchrun --nproc-per-node {gpus}), one GPU per rank"
+        )
+    return local
+
+
+def default_device() -> torch.device:
+    """The current CUDA device, or the CPU: `distributed` made it LOCAL_RANK's GPU when it
+    joined a group; otherwise it is the first visible GPU, which for a rank of `tsfbench run`
+    is the one GPU `runner.bind_rank_gpu` left it (asking for cuda:LOCAL_RANK there would
+    name a GPU that rank cannot see)."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def _worker_init(_: int) -> None:
@@ -333,10 +364,9 @@ def accuracy(
     for name, value, least in (("batch", batch, 1), ("workers", workers, 0), ("rate", rate, 1)):
         if value is not None and value < least:
             raise ConfigError(f"{name}: {value}; expected an integer >= {least}")
-    rank, _ = distributed(distributed_eval)
+    distributed(distributed_eval)
     if device is None:
-        local_rank = int(os.environ.get("LOCAL_RANK", rank))
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+        device = default_device()
     videos = read_dataset(data, format, class_index=class_index)
     fraction = parse_fraction(subset) if subset is not None else None
     videos = select_subset(videos, fraction=fraction, per_class=per_class, seed=seed)
