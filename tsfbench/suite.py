@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +279,9 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
             settings = ProbeSettings(mode, dtype, batch, backend, **scalars)
         except ConfigError as err:
             raise ConfigError(f"{grid.where}: {err}") from None
-        combos.append(settings.as_dict() | {"timeout": timeout})
+        # `device` as written (`auto`), not as this process resolves it: the key must not
+        # change with the rank or machine that loads the suite (resume, shards, reports)
+        combos.append(asdict(settings) | {"timeout": timeout})
     return combos
 
 
