@@ -88,6 +88,7 @@ import json, sys, torch
 from tsfbench.config import RunConfig
 from tsfbench.evaluate import accuracy
 torch.set_num_threads(1)
+torch.backends.cudnn.allow_tf32 = False  # on a GPU: fp32 convolutions, as on the CPU
 config = RunConfig(frames=4, size=32, classes=4, views=3)
 result = accuracy(config, sys.argv[1], checkpoint=sys.argv[2], batch=3, workers=0, rate=2,
                   dim=64, depth=2, heads=4, drop_path=0.0)
@@ -105,11 +106,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_ranks_equal_one_process(data: Path, checkpoint: Path, tmp_path: Path) -> None:
+def one_and_two_ranks(
+    data: Path, checkpoint: Path, tmp_path: Path, hide_gpus: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The records of one process and of two `torchrun` ranks (rank 0's), timing left out."""
     script = tmp_path / "run.py"
     script.write_text(RUNNER)
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["CUDA_VISIBLE_DEVICES"] = ""
+    if hide_gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ""
     single, double = tmp_path / "one.json", tmp_path / "two.json"
     subprocess.run(
         [sys.executable, str(script), str(data), str(checkpoint), str(single)], env=env, check=True
@@ -123,7 +128,29 @@ def test_two_gloo_ranks_equal_one_process(data: Path, checkpoint: Path, tmp_path
     assert (one["world_size"], two["world_size"]) == (1, 2)
     for key in TIMING | {"world_size"}:
         one.pop(key), two.pop(key)
+    return one, two
+
+
+def test_two_gloo_ranks_equal_one_process(data: Path, checkpoint: Path, tmp_path: Path) -> None:
+    one, two = one_and_two_ranks(data, checkpoint, tmp_path, hide_gpus=True)
     assert one == two
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="the NCCL path needs two GPUs")
+def test_two_nccl_ranks_on_two_gpus_equal_one_process(
+    data: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    one, two = one_and_two_ranks(data, checkpoint, tmp_path, hide_gpus=False)
+    assert one["device"] == two["device"] == "cuda:0"  # rank 0 on GPU 0 (rank 1 on GPU 1)
+    assert one == two
+
+
+@pytest.mark.gpu
+def test_accuracy_on_a_gpu_runs_on_the_current_cuda_device(data: Path, checkpoint: Path) -> None:
+    result = accuracy(CONFIG, data, checkpoint=checkpoint, batch=5, workers=2, rate=2, **TINY)
+    assert result["device"] == f"cuda:{torch.cuda.current_device()}"
+    assert (result["evaluated"], result["clips"]) == (12, 36)
 
 
 def test_without_decord_accuracy_says_how_to_install_it(

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from tsfbench.cli import app
@@ -303,8 +304,6 @@ def test_a_task_key_does_not_depend_on_the_device_a_rank_resolved(
 ) -> None:
     """`device = "auto"` is the same task on a rank with a GPU and on one without: shards split
     one list, resume finds the rows, and a report built elsewhere finds them too."""
-    import torch
-
     suite_path = tmp_path / "tiny.toml"
     suite_path.write_text(TINY_RUNTIME.replace('device = "cpu"', 'device = "auto"'))
     keys = {}
@@ -312,3 +311,50 @@ def test_a_task_key_does_not_depend_on_the_device_a_rank_resolved(
         monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
         keys[cuda] = [task.key for task in load_suite(suite_path, tmp_path).tasks]
     assert keys[True] == keys[False] and len(set(keys[True])) == 4
+
+
+ACCURACY_SUITE = """
+[[grid]]
+measure = ["accuracy"]
+model = "base"
+frames = [2, 4]
+size = 32
+classes = 4
+per_class = 1
+batch = 4
+workers = 0
+overrides = { depth = 1, dim = 32, heads = 2 }
+"""
+
+
+@pytest.mark.gpu
+def test_a_rank_of_run_counts_gpus_with_nvml_and_evaluates_on_the_one_it_sees(
+    tmp_path: Path,
+) -> None:
+    """Rank 0 of a 2-node job (one rank per node), CUDA_VISIBLE_DEVICES unset: NVML counts the
+    GPUs, the rank is bound to GPU 0 and its accuracy task runs there as cuda:0."""
+    suite_path = tmp_path / "acc.toml"
+    suite_path.write_text(ACCURACY_SUITE)
+    store_path = tmp_path / "r.sqlite"
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env |= {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"}
+    command = [sys.executable, "-m", "tsfbench", "run", str(suite_path), "--store", str(store_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = Store(store_path).rows("accuracy")
+    assert [(row.status, row.record["device"]) for row in rows] == [("ok", "cuda:0")]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="two ranks need two GPUs")
+def test_torchrun_ranks_of_run_evaluate_accuracy_each_on_its_own_gpu(tmp_path: Path) -> None:
+    """Rank 1 sees only its GPU, as cuda:0: asking for cuda:1 there was an invalid ordinal."""
+    suite_path = tmp_path / "acc.toml"
+    suite_path.write_text(ACCURACY_SUITE)
+    store_path = tmp_path / "r.sqlite"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    command += ["-m", "tsfbench", "run", str(suite_path), "--store", str(store_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = Store(store_path).rows("accuracy")
+    assert sorted((row.status, row.record["device"]) for row in rows) == [("ok", "cuda:0")] * 2
