@@ -1,0 +1,629 @@
+"""The first minutes on a GPU: one command that answers every open GPU question (issue 13).
+
+    python benchmarks/gpu_acceptance.py OUT              # one NVIDIA GPU; at most ~8 minutes
+    python benchmarks/gpu_acceptance.py OUT --cpu-smoke  # tiny configurations on the CPU (CI)
+
+Everything lands under OUT: `summary.md` (each target, its goal, the measured value and
+pass / fail / not run with the reason, then every phase's wall time), `summary.json` (the same,
+for programs), `env.json`, the JSON records of each phase, `report/` (the markdown report of the
+quick suite with its plots), `store/` (its SQLite store) and `logs/` (each command's output).
+
+Phases, in order; each runs in its own process group under its own time budget, and a phase
+that fails or overruns is recorded as `fail` with a one-line reason while the next one starts:
+1. `pytest`: `pytest -m gpu tests` (the smoke run: `tests/gpu`, collected and skipped);
+2. `vs_reference`: `benchmarks/vs_reference.py`, divided, bf16 inference at batch 8 on 8x224
+   and 16x448, with its MFU run (divided 8x224, batch 32, bf16): ours >= 1.5x `transformers`'
+   clips/s at 8x224, <= 0.6x its peak memory at 16x448, MFU >= 45%;
+3. `memory`: `tsfbench memory-sweep --json`, joint and divided, train, 8, 16, 32 frames at 224:
+   the predicted peak against `max_allocated`, within 10% on every row;
+4. `figure3`: the paper's Figure 3 clip lengths (8, 32, 64, 96 frames at 224), train, under
+   `--memory-limit 32GiB`, SDPA and the eager `math` attention, joint and divided, through
+   `tsfbench.measure.sweep.measure` (a child per configuration); a series stops at its first
+   non-`ok` row, since longer clips need more memory. The largest clip that runs; with `math`
+   (the released code's attention) it is compared with the paper's V100 (joint out of memory
+   from 32 frames, divided never);
+5. `quick`: `tsfbench run suites/quick.toml` into OUT/store, then `tsfbench report` into
+   OUT/report.
+`--cpu-smoke` runs the same phases and the same commands with tiny configurations (depth 2,
+width 64, 4 heads, 2 frames at 32 px; `vs_reference` one ViT-Base block at 2x32 and 2x64; a
+three-grid suite instead of quick.toml) and `CUDA_VISIBLE_DEVICES=""`; CUDA-only targets show
+as "not run: no GPU".
+
+Why 8 minutes (an estimate, not a measurement: no GPU has run this yet). The phase budgets
+(`BUDGETS`, seconds) sum to 455 s, and a phase past its budget is killed, so the run ends within
+about 7.8 minutes whatever happens; the estimate is that each phase finishes inside its budget
+on an H100 / H200 host (16 cores or more). Nearly all of the wall time is process start-up, not
+GPU work, and the smoke run measures exactly that part. On this 2-core CPU (busy with other
+jobs) the smoke run's phases took: pytest 31 s (one process: torch, collection), vs_reference
+31 s (one process, transformers imported), memory 46 s (the CLI plus 2 measured children),
+figure3 63 s (a worker plus 4 children), quick 75 s (run: 3 runtime children, FLOPs, an
+accuracy pass on 4 videos; report: 19 s), i.e. about 10-15 s per Python process that imports
+torch, with a child per configuration. A 16-core host with an idle CPU starts such a process
+in 2-4 s, a third to a quarter of that, and a child's CUDA context adds about 1 s. Per phase on
+the GPU: pytest: about 25 tests, each a tiny model and a few children, and `torch.compile` of
+a two-block model (20-40 s): 60-100 s of budget 110. vs_reference: one process; its
+heaviest step, `transformers`' 16x448 batch 8 bf16 forward, is about 27 TFLOP, 0.1-0.2 s at
+200-400 TFLOP/s; 3 implementations x 2 clips x 7 steps + MFU: 30-50 s of 70. memory: 6
+children of 4 steps; the largest, joint 32x224 fp32 training (~8 TFLOP a step with TF32 off,
+at 30-60 TFLOP/s), is 0.2-0.3 s a step: 6 x (5-8 s start-up + parent's prediction) = 40-55 s
+of 60. figure3: at most 14 children of 2 steps (joint 96x224 with the efficient kernel, ~46
+TFLOP fp32, 1-3 s a step, is the slowest; joint math stops at its first OOM): 14 x 6-8 s =
+85-110 s of 115. quick: 44 FLOPs counts over the cores (10-15 s), 8 runtime children of 4
+steps at 8x224 (5-7 s each), one synthetic accuracy pass (~10 s), report with plots (10 s):
+70-90 s of 100. Total 285-405 s. If a phase overruns on a slower host, `--budget-scale 1.5`
+gives every phase half as much again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# No torch at module level: the spawned children of the figure3 worker re-import this module as
+# their `__main__`, and the parent never touches CUDA (a context would hold GPU memory).
+
+ROOT = Path(__file__).resolve().parents[1]
+PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
+NO_GPU = "not run: no GPU"
+PHASES = ("pytest", "vs_reference", "memory", "figure3", "quick")
+# Seconds per phase on the GPU (see the module docstring); their sum bounds the run
+BUDGETS = {"pytest": 110, "vs_reference": 70, "memory": 60, "figure3": 115, "quick": 100}
+SMOKE_BUDGETS = {"pytest": 120, "vs_reference": 120, "memory": 150, "figure3": 200, "quick": 240}
+TINY = {"depth": 2, "dim": 64, "heads": 4}
+MEMORY_FRAMES, SMOKE_MEMORY_FRAMES = "8,16,32", "2"
+FIGURE3_FRAMES, SMOKE_FIGURE3_FRAMES = (8, 32, 64, 96), (2,)
+FIGURE3_LIMIT = "32GiB"
+# The paper's V100 (Sec. 4.2, Figure 3) with the released code's eager attention
+PAPER_LARGEST = {"joint": 8, "divided": 96}
+SPEED_GOAL, MEMORY_GOAL, PREDICTION_GOAL = 1.5, 0.6, 0.10
+
+
+@dataclass
+class Target:
+    """One line of summary.md: what is checked, against what, and how it came out."""
+
+    name: str
+    goal: str
+    value: str = "-"
+    result: str = ""  # pass | fail | not run
+    note: str = ""
+
+    def set(self, result: str, value: str = "-", note: str = "") -> None:
+        self.result, self.value, self.note = result, value, note
+
+
+@dataclass
+class PhaseRecord:
+    name: str
+    budget_s: float
+    status: str = NOT_RUN  # pass (it ran to the end) | fail
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # user + system seconds of its processes (load-independent, unlike wall)
+    reason: str = ""
+    commands: list[str] = field(default_factory=list)
+
+
+class PhaseFailed(Exception):
+    """A phase cannot go on; the message is the one-line reason shown in summary.md."""
+
+
+@dataclass
+class Context:
+    out: Path
+    smoke: bool
+    cuda: bool
+    env: dict[str, Any]
+    phase: PhaseRecord
+    deadline: float = 0.0  # time.monotonic() at which this phase's budget is spent
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def run(self, argv: list[str], log: str, stdout: Path | None = None) -> int:
+        """`argv` in its own process group, killed with all its children past the phase's
+        budget; its output goes to logs/`log`.log (stdout to `stdout` when given)."""
+        timeout = self.remaining()
+        if timeout < 1:
+            raise PhaseFailed("no time left in the phase's budget")
+        self.phase.commands.append(" ".join(argv))
+        logs = self.out / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / f"{log}.log", "w") as err, open(stdout or os.devnull, "w") as std:
+            sink = std if stdout else err
+            process = subprocess.Popen(
+                argv, cwd=ROOT, stdout=sink, stderr=err, env=child_env(self.smoke),
+                start_new_session=True,
+            )  # fmt: skip
+            try:
+                return process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the process and every child it started
+                process.wait()
+                raise PhaseFailed(
+                    f"`{log}` timed out after {timeout:.0f} s (phase budget "
+                    f"{self.phase.budget_s:.0f} s)"
+                ) from None
+
+    def check(self, rc: int, log: str) -> None:
+        """A non-zero exit is the phase's failure, with the log's last line as the reason."""
+        if rc != 0:
+            lines = (self.out / "logs" / f"{log}.log").read_text(errors="replace").splitlines()
+            last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+            raise PhaseFailed(f"`{log}` exited with {rc}: {last[:300]}")
+
+
+def child_env(smoke: bool) -> dict[str, str]:
+    """The children's environment: this checkout first on the path; no GPU in the smoke run."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if smoke:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def tsfbench(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tsfbench", *args]
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise PhaseFailed(f"{path.name} was not written")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise PhaseFailed(f"{path.name} is not JSON ({error})") from None
+
+
+def gib(value: float | None) -> str:
+    return "-" if value is None else f"{value / 2**30:.2f} GiB"
+
+
+# --- Phases ----------------------------------------------------------------------------------
+
+
+def phase_pytest(ctx: Context, targets: dict[str, Target]) -> None:
+    """`pytest -m gpu`, summed up from its JUnit XML: passed, failed, skipped."""
+    xml = ctx.out / "pytest.xml"
+    paths = ["tests/gpu"] if ctx.smoke else ["tests"]
+    argv = [sys.executable, "-m", "pytest", "-m", "gpu", *paths, "-q", "-p", "no:cacheprovider",
+            f"--junitxml={xml}"]  # fmt: skip
+    rc = ctx.run(argv, "pytest", stdout=ctx.out / "logs" / "pytest-stdout.log")
+    if not xml.is_file():
+        raise PhaseFailed(f"pytest exited with {rc} without writing {xml.name}")
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    failed: list[str] = []
+    for suite in ET.parse(xml).getroot().iter("testsuite"):
+        for key in counts:
+            counts[key] += int(suite.get(key, 0))
+        for case in suite.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.append(f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}")
+    bad = counts["failures"] + counts["errors"]
+    passed = counts["tests"] - bad - counts["skipped"]
+    value = f"{passed} passed, {bad} failed, {counts['skipped']} skipped"
+    target = targets["pytest -m gpu"]
+    if bad:
+        target.set(FAIL, value, "failed: " + ", ".join(failed[:6]) + (" ..." if bad > 6 else ""))
+    elif passed == 0 and not ctx.cuda:
+        target.set(NOT_RUN, value, f"no GPU ({counts['tests']} collected, all skipped)")
+    elif passed == 0:
+        target.set(FAIL, value, f"pytest exited with {rc}: nothing ran")
+    else:
+        target.set(PASS, value, "skipped: see logs/pytest-stdout.log" if counts["skipped"] else "")
+
+
+def phase_vs_reference(ctx: Context, targets: dict[str, Target]) -> None:
+    """benchmarks/vs_reference.py as a user runs it; the targets from its --json records."""
+    path = ctx.out / "vs_reference.json"
+    if ctx.smoke:  # one clip for both targets: each clip builds three models
+        clips, batch, depth = ("2x32", "2x32"), 2, "1"
+    else:
+        clips, batch, depth = ("8x224", "16x448"), 8, "12"
+    argv = [sys.executable, "benchmarks/vs_reference.py", "--attention", "divided",
+            "--clips", ",".join(dict.fromkeys(clips)), "--batches", str(batch), "--modes", "infer",
+            "--dtypes", "bf16", "--depth", depth, "--repeats", "1" if ctx.smoke else "5",
+            "--profile-rows", "0", "--json", str(path)]  # fmt: skip
+    ctx.check(ctx.run(argv, "vs_reference"), "vs_reference")
+    payload = read_json(path)
+
+    def row(impl: str, clip: str) -> dict[str, Any]:
+        frames, size = map(int, clip.split("x"))
+        for record in payload["records"]:
+            if (record["impl"], record["frames"], record["size"], record["batch"]) == (
+                impl, frames, size, batch
+            ) and (record["mode"], record["dtype"]) == ("infer", "bf16"):  # fmt: skip
+                return record
+        raise PhaseFailed(f"no {impl} record for {clip} batch {batch} in {path.name}")
+
+    for name, clip, key, goal in (
+        ("speed", clips[0], "clips_per_s", SPEED_GOAL),
+        ("memory", clips[1], "peak_mib", MEMORY_GOAL),
+    ):
+        ours, hf = row("ours", clip), row("hf", clip)
+        target = targets[f"vs_reference {name}"]
+        if ours["status"] != "ok" or hf["status"] != "ok":
+            target.set(FAIL, "-", f"ours {ours['status']}, hf {hf['status']} at {clip}")
+            continue
+        ratio = ours[key] / hf[key] if hf[key] else None
+        shown = "-" if ratio is None else f"{ratio:.2f}x hf ({ours[key]:.1f} vs {hf[key]:.1f})"
+        if not ctx.cuda:
+            target.set(NOT_RUN, shown, f"no GPU (CPU smoke, depth 1, {clip} batch {batch})")
+        elif ratio is None:
+            target.set(FAIL, shown, f"hf's {key} is 0")
+        else:
+            met = ratio >= goal if name == "speed" else ratio <= goal
+            target.set(PASS if met else FAIL, shown)
+    mfu = targets["vs_reference MFU"]
+    if not ctx.cuda:
+        mfu.set(NOT_RUN, "-", "no GPU (vs_reference runs MFU with CUDA only)")
+        return
+    record = payload.get("mfu")
+    if not record:
+        raise PhaseFailed(f"{path.name} has no 'mfu' record")
+    achieved = f"{record['achieved_tflops']:.0f} TFLOP/s on {record['gpu']}"
+    if record.get("mfu") is None:
+        mfu.set(NOT_RUN, achieved, f"no dense bf16 peak known for {record['gpu']!r}")
+    else:
+        value = f"{100 * record['mfu']:.1f}% ({achieved})"
+        mfu.set(PASS if record["mfu"] >= record.get("target", 0.45) else FAIL, value)
+
+
+def phase_memory(ctx: Context, targets: dict[str, Target]) -> None:
+    """`tsfbench memory-sweep --json`: predicted peak against measured max_allocated per row."""
+    path = ctx.out / "memory_sweep.json"
+    size, frames = ("32", SMOKE_MEMORY_FRAMES) if ctx.smoke else ("224", MEMORY_FRAMES)
+    argv = tsfbench("memory-sweep", "--attention", "joint,divided", "--frames", frames,
+                    "--size", size, "--mode", "train", "--json")  # fmt: skip
+    if ctx.smoke:
+        argv += ["--iterations", "1", *(f"--{k}={v}" for k, v in TINY.items())]
+    ctx.check(ctx.run(argv, "memory_sweep", stdout=path), "memory_sweep")
+    records = read_json(path)
+    for record in records:
+        name = f"prediction {record['attention']} {record['frames']}x{record['size']} train"
+        target = targets.setdefault(name, Target(name, f"within {100 * PREDICTION_GOAL:.0f}%"))
+        predicted, measured = record["predicted_peak_bytes"], record["max_allocated_bytes"]
+        if record["status"] != "ok":
+            target.set(FAIL, "-", f"{record['status']}: {record['error']}")
+        elif predicted is None:
+            target.set(FAIL, "-", "no prediction (an op without a fake kernel)")
+        elif measured is None:
+            target.set(NOT_RUN, f"predicted {gib(predicted)}", "no GPU (no max_allocated)")
+        else:
+            error = predicted / measured - 1
+            value = f"{100 * error:+.1f}% ({gib(predicted)} vs {gib(measured)})"
+            target.set(PASS if abs(error) <= PREDICTION_GOAL else FAIL, value)
+    if records:  # the placeholder stands for the rows only until there are some
+        del targets["prediction rows"]
+
+
+def figure3_worker(out: Path, smoke: bool, seconds: float) -> None:
+    """In its own process: every Figure 3 series, a child per configuration, one JSON line per
+    record as soon as it is measured (a killed worker keeps what it measured)."""
+    from tsfbench.config import ProbeSettings, RunConfig, parse_memory
+    from tsfbench.environment import environment
+    from tsfbench.measure.sweep import measure
+
+    deadline = time.monotonic() + seconds
+    frames, size = (SMOKE_FIGURE3_FRAMES, 32) if smoke else (FIGURE3_FRAMES, 224)
+    overrides = TINY if smoke else None
+    env = environment()
+    with open(out / "figure3.jsonl", "w") as sink:
+        for backend, attention in figure3_series():
+            settings = ProbeSettings(
+                mode="train", backend=backend, memory_limit=parse_memory(FIGURE3_LIMIT),
+                warmup=1, iterations=1,
+            )  # fmt: skip
+            for count in frames:
+                timeout = min(90.0, deadline - time.monotonic())
+                if timeout < 5:
+                    return
+                config = RunConfig(attention=attention, frames=count, size=size)
+                record = measure(config, settings, overrides=overrides, env=env, timeout=timeout)
+                sink.write(json.dumps(record, default=str) + "\n")
+                sink.flush()
+                if record["status"] != "ok":
+                    break  # a longer clip needs more memory: it cannot run either
+
+
+def figure3_series() -> Iterator[tuple[str, str]]:
+    for backend in ("sdpa", "math"):
+        for attention in ("joint", "divided"):
+            yield backend, attention
+
+
+def phase_figure3(ctx: Context, targets: dict[str, Target]) -> None:
+    path = ctx.out / "figure3.jsonl"
+    argv = [sys.executable, str(Path(__file__).resolve()), str(ctx.out), "--worker", "figure3",
+            "--worker-seconds", f"{max(ctx.remaining() - 10, 1):.0f}"]  # fmt: skip
+    if ctx.smoke:
+        argv.append("--cpu-smoke")
+    failure: PhaseFailed | None = None
+    try:
+        ctx.check(ctx.run(argv, "figure3"), "figure3")
+    except PhaseFailed as error:  # keep what the worker measured before it failed
+        failure = error
+    lines = path.read_text().splitlines() if path.is_file() else []
+    records = [json.loads(line) for line in lines]
+    (ctx.out / "figure3.json").write_text(json.dumps(records, indent=2))
+    frames = SMOKE_FIGURE3_FRAMES if ctx.smoke else FIGURE3_FRAMES
+    for backend, attention in figure3_series():
+        rows = [r for r in records if (r["backend"], r["attention"]) == (backend, attention)]
+        target = targets[f"figure3 {attention} {backend}"]
+        if not rows:
+            target.set(FAIL, "-", str(failure or "not measured"))
+            continue
+        ran = [r["frames"] for r in rows if r["status"] == "ok"]
+        stopped = next((r for r in rows if r["status"] != "ok"), None)
+        largest = f"{max(ran)} frames" if ran else "none"
+        value = largest + (f" ({stopped['frames']}: {stopped['status']})" if stopped else "")
+        agreed = sum(
+            r["predicted_fits"] == (r["status"] == "ok")
+            for r in rows
+            if r["predicted_fits"] is not None and r["status"] in ("ok", "oom")
+        )
+        note = f"prediction agreed on {agreed} of {len(rows)} rows"
+        if stopped is not None and stopped["status"] != "oom":
+            target.set(FAIL, value, f"{stopped['status']}: {stopped['error']}")
+        elif stopped is None and len(rows) < len(frames):
+            target.set(FAIL, value, f"unfinished: {failure or 'the worker stopped'}")
+        elif not ctx.cuda:
+            target.set(NOT_RUN, value, f"no GPU (CPU smoke, address-space limit); {note}")
+        elif backend == "math":
+            paper = PAPER_LARGEST[attention]
+            met = bool(ran) and max(ran) == paper
+            target.set(PASS if met else FAIL, value, note)
+        else:
+            target.set(PASS, value, note)
+    if failure is not None:
+        raise failure
+
+
+def smoke_suite(out: Path) -> Path:
+    """The quick suite's kinds of grid (FLOPs, runtime with SDPA and math, synthetic accuracy)
+    at a size the smoke run affords."""
+    tiny = "{ " + ", ".join(f"{k} = {v}" for k, v in TINY.items()) + " }"
+    text = f"""name = "quick-smoke"
+[[grid]]
+measure = ["flops"]
+model = "base"
+attention = "divided"
+
+[[grid]]
+measure = ["latency", "memory", "energy"]
+model = "base"
+attention = "divided"
+backend = ["sdpa", "math"]
+frames = 2
+size = 32
+overrides = {tiny}
+warmup = 1
+iterations = 2
+
+[[grid]]
+measure = ["accuracy"]
+model = "base"
+attention = "divided"
+frames = 2
+size = 32
+overrides = {tiny}
+data = "synthetic"
+classes = 4
+per_class = 1
+batch = 3
+workers = 0
+"""
+    path = out / "quick-smoke.toml"
+    path.write_text(text)
+    return path
+
+
+def phase_quick(ctx: Context, targets: dict[str, Target]) -> None:
+    """`tsfbench run` of the quick suite into OUT/store, then `tsfbench report` of it."""
+    suite = smoke_suite(ctx.out) if ctx.smoke else ROOT / "suites" / "quick.toml"
+    store = ctx.out / "store" / "tsfbench.sqlite"
+    store.parent.mkdir(exist_ok=True)
+    summary_path = ctx.out / "quick_run.json"
+    started = time.monotonic()
+    rc = ctx.run(tsfbench("run", str(suite), "--store", str(store), "--json"), "run", summary_path)
+    ctx.check(rc, "run")
+    summary = read_json(summary_path)
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
+    value = f"{summary['tasks']} tasks: {statuses}; {time.monotonic() - started:.0f} s"
+    failures = summary["failures"]
+    shown = "; ".join(f"{f['task']}: {f['status']} {f['error']}"[:160] for f in failures[:3])
+    targets["quick run"].set(FAIL if failures else PASS, value, shown)
+    report_dir = ctx.out / "report"
+    argv = tsfbench("report", str(suite), "--store", str(store), "--out", str(report_dir),
+                    "--name", "quick", "--json")  # fmt: skip
+    ctx.check(ctx.run(argv, "report", ctx.out / "report.json"), "report")
+    files = read_json(ctx.out / "report.json")["files"]
+    plots = sum(file.endswith(".png") for file in files)
+    targets["quick report"].set(PASS, f"report/quick.md and {plots} plots")
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    run: Callable[[Context, dict[str, Target]], None]
+    targets: tuple[tuple[str, str], ...]  # (name, goal) known before it runs
+
+
+def phases() -> list[Phase]:
+    memory_goal = f"within {100 * PREDICTION_GOAL:.0f}% of max_allocated"
+    figure3 = tuple(
+        (
+            f"figure3 {attention} {backend}",
+            f"paper (V100, released code): {PAPER_LARGEST[attention]} frames"
+            if backend == "math"
+            else "measured: every row ok or oom",
+        )
+        for backend, attention in figure3_series()
+    )
+    return [
+        Phase("pytest", phase_pytest, (("pytest -m gpu", "all pass"),)),
+        Phase(
+            "vs_reference",
+            phase_vs_reference,
+            (
+                ("vs_reference speed", f">= {SPEED_GOAL}x hf clips/s, bf16 infer 8x224 b8"),
+                ("vs_reference memory", f"<= {MEMORY_GOAL}x hf peak, bf16 infer 16x448 b8"),
+                ("vs_reference MFU", ">= 45%, divided 8x224 b32 bf16 infer"),
+            ),
+        ),
+        Phase("memory", phase_memory, (("prediction rows", memory_goal),)),
+        Phase("figure3", phase_figure3, figure3),
+        Phase(
+            "quick",
+            phase_quick,
+            (("quick run", "every task ok"), ("quick report", "written with plots")),
+        ),
+    ]
+
+
+# --- Driver ----------------------------------------------------------------------------------
+
+
+def environment_facts(out: Path, smoke: bool) -> dict[str, Any]:
+    """`tsfbench env --json` in a child (this process never imports torch); {} if it fails."""
+    try:
+        done = subprocess.run(
+            tsfbench("env", "--json"), cwd=ROOT, env=child_env(smoke), capture_output=True,
+            text=True, timeout=120, check=True,
+        )  # fmt: skip
+        env = json.loads(done.stdout)
+    except (subprocess.SubprocessError, json.JSONDecodeError, OSError):
+        env = {}
+    (out / "env.json").write_text(json.dumps(env, indent=2))
+    return env
+
+
+def children_cpu() -> float:
+    """CPU seconds of every finished child process (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_phase(phase: Phase, ctx: Context, targets: dict[str, Target]) -> None:
+    own = {name: targets.setdefault(name, Target(name, goal)) for name, goal in phase.targets}
+    start, cpu = time.monotonic(), children_cpu()
+    ctx.deadline = start + ctx.phase.budget_s
+    print(f"[{phase.name}] budget {ctx.phase.budget_s:.0f} s ...", flush=True)
+    try:
+        phase.run(ctx, targets)
+        ctx.phase.status = PASS
+    except PhaseFailed as error:
+        ctx.phase.status, ctx.phase.reason = FAIL, str(error)
+    except Exception as error:  # a bug or surprise in one phase must not stop the others
+        ctx.phase.status = FAIL
+        first = str(error).splitlines()[0] if str(error) else ""
+        ctx.phase.reason = f"{type(error).__name__}: {first}"
+    ctx.phase.wall_s, ctx.phase.cpu_s = time.monotonic() - start, children_cpu() - cpu
+    for target in own.values():
+        if not target.result:
+            target.set(FAIL, "-", f"phase {phase.name} failed: {ctx.phase.reason}")
+    line = f"[{phase.name}] {ctx.phase.status} in {ctx.phase.wall_s:.1f} s"
+    line += f" (CPU {ctx.phase.cpu_s:.1f} s)"
+    print(line + (f": {ctx.phase.reason}" if ctx.phase.reason else ""), flush=True)
+
+
+def write_summary(
+    out: Path, env: dict[str, Any], smoke: bool, records: list[PhaseRecord],
+    targets: list[Target], wall: float,
+) -> None:  # fmt: skip
+    where = ", ".join(env.get("gpus") or []) or f"CPU ({env.get('cpu', 'unknown')})"
+    counts = {result: sum(t.result == result for t in targets) for result in (PASS, FAIL, NOT_RUN)}
+    budget = sum(r.budget_s for r in records)
+    lines = [
+        "# GPU acceptance" + (" (CPU smoke run: tiny configurations)" if smoke else ""),
+        "",
+        f"{where}; torch {env.get('torch')}, CUDA {env.get('cuda')}, driver "
+        f"{env.get('nvml_driver')}, commit {env.get('git_commit')}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"**{counts[PASS]} pass, {counts[FAIL]} fail, {counts[NOT_RUN]} not run**; "
+        f"wall time {wall:.0f} s (phase budgets {budget:.0f} s).",
+        "",
+        "| target | goal | measured | result | note |",
+        "|---|---|---|---|---|",
+    ]
+    cell = lambda text: str(text).replace("|", "/").replace("\n", " ")  # noqa: E731
+    for t in targets:
+        shown = f"**{t.result}**" if t.result == FAIL else t.result
+        lines.append(f"| {cell(t.name)} | {cell(t.goal)} | {cell(t.value)} | {shown} | "
+                     f"{cell(t.note)} |")  # fmt: skip
+    lines += ["", "| phase | status | wall s | CPU s | budget s | reason |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in records:
+        lines.append(f"| {r.name} | {r.status} | {r.wall_s:.1f} | {r.cpu_s:.1f} | "
+                     f"{r.budget_s:.0f} | {cell(r.reason)} |")  # fmt: skip
+    lines += [
+        "",
+        "Files: `env.json`, `pytest.xml`, `vs_reference.json`, `memory_sweep.json`, "
+        "`figure3.json`, `quick_run.json`, `report/quick.md` (and its plots), "
+        "`store/tsfbench.sqlite`, `logs/` (each command's output).",
+        "",
+    ]
+    (out / "summary.md").write_text("\n".join(lines))
+    payload = {
+        "smoke": smoke,
+        "wall_s": wall,
+        "env": env,
+        "phases": [asdict(r) for r in records],
+        "targets": [asdict(t) for t in targets],
+    }
+    (out / "summary.json").write_text(json.dumps(payload, indent=2))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="folder for every file the run writes")
+    parser.add_argument("--cpu-smoke", action="store_true", help="tiny configurations, no GPU")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"subset of {PHASES}")
+    parser.add_argument("--budget-scale", type=float, default=1.0, help="x every phase budget")
+    parser.add_argument("--worker", choices=("figure3",), help=argparse.SUPPRESS)
+    parser.add_argument("--worker-seconds", type=float, default=60.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker == "figure3":
+        figure3_worker(args.out, args.cpu_smoke, args.worker_seconds)
+        return 0
+    chosen = [name for name in args.phases.split(",") if name]
+    unknown = [name for name in chosen if name not in PHASES]
+    if unknown or not chosen:
+        parser.error(f"--phases: unknown {unknown[0] if unknown else '(none)'}; accepted: "
+                     f"{', '.join(PHASES)}")  # fmt: skip
+    if not args.budget_scale > 0:
+        parser.error("--budget-scale: must be positive, e.g. 1.5")
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    env = environment_facts(args.out, args.cpu_smoke)
+    cuda = bool(env.get("cuda_available")) and not args.cpu_smoke
+    if not cuda and not args.cpu_smoke:
+        print("no CUDA GPU visible: CUDA-only targets will be 'not run'; for CI use --cpu-smoke")
+    budgets = SMOKE_BUDGETS if args.cpu_smoke else BUDGETS
+    targets: dict[str, Target] = {}
+    records = []
+    for phase in phases():
+        if phase.name not in chosen:
+            continue
+        record = PhaseRecord(phase.name, budgets[phase.name] * args.budget_scale)
+        records.append(record)
+        run_phase(phase, Context(args.out, args.cpu_smoke, cuda, env, record), targets)
+    wall = time.monotonic() - started
+    write_summary(args.out, env, args.cpu_smoke, records, list(targets.values()), wall)
+    print(f"wall time {wall:.1f} s; " + ", ".join(f"{r.name} {r.wall_s:.1f} s" for r in records))
+    print(f"wrote {args.out / 'summary.md'}")
+    return 1 if any(target.result == FAIL for target in targets.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
