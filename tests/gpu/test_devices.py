@@ -122,10 +122,8 @@ def test_two_ranks_join_on_their_own_gpus_and_reduce_cpu_and_gpu_tensors(
         env=environ, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    ranks = sorted(
-        (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
-        key=lambda out: out["rank"],
-    )
+    lines = [line[line.index("{") :] for line in done.stdout.splitlines() if '{"rank"' in line]
+    ranks = sorted((json.loads(line) for line in lines), key=lambda out: out["rank"])
     assert [(r["world"], r["device"], r["cpu"], r["gpu"]) for r in ranks] == [
         (2, r["local"], 3, 3.0) for r in ranks
     ]

@@ -81,7 +81,7 @@ def test_activation_checkpointing_trains_with_every_kernel(
 def test_activation_checkpointing_lowers_the_peak_on_the_gpu() -> None:
     config = RunConfig(attention="divided", frames=8, size=128)
     overrides = {"depth": 4, "dim": 64, "heads": 4}
-    plain = ProbeSettings(mode="train", batch=4, warmup=1, iterations=1)
+    plain = ProbeSettings(mode="train", batch=8, warmup=1, iterations=1)
     peaks = {
         checkpointing: probe(config, replace(plain, checkpointing=checkpointing), overrides)[
             "max_allocated_bytes"
@@ -129,9 +129,9 @@ def test_the_compiled_model_gives_the_eager_logits(tiny: dict[str, object]) -> N
 def test_a_memory_limit_makes_a_run_that_fits_the_card_oom(tiny: dict[str, object]) -> None:
     """The limit emulates a smaller card: the large run fits the real one, not the limit, and
     a small run still fits the limit (an `error` here means the limit itself failed)."""
-    large = RunConfig(attention="joint", frames=16, size=224)  # 3137 tokens, batch 4, math
+    large = RunConfig(attention="joint", frames=16, size=224)  # 3137 tokens: 1.3 GB a matrix
     limit = parse_memory("1GiB")
-    free = ProbeSettings(mode="train", batch=4, backend="math", warmup=1, iterations=1)
+    free = ProbeSettings(mode="train", batch=8, backend="math", warmup=1, iterations=1)
     capped = replace(free, memory_limit=limit)
     unlimited = measure(large, free, overrides=tiny, env={})
     assert unlimited["status"] == "ok", unlimited["error"]
