@@ -70,6 +70,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -83,7 +84,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
-NO_GPU = "not run: no GPU"
 PHASES = ("pytest", "vs_reference", "memory", "figure3", "quick")
 # Seconds per phase on the GPU (see the module docstring); their sum bounds the run
 BUDGETS = {"pytest": 130, "vs_reference": 55, "memory": 60, "figure3": 115, "quick": 90}
@@ -100,6 +100,7 @@ FIGURE3_LIMIT = "32GiB"
 # The paper's V100 (Sec. 4.2, Figure 3) with the released code's eager attention
 PAPER_LARGEST = {"joint": 8, "divided": 96}
 SPEED_GOAL, MEMORY_GOAL, PREDICTION_GOAL = 1.5, 0.6, 0.10
+STOP = threading.Event()  # Ctrl-C: phases running in pool threads kill their commands and stop
 
 
 @dataclass
@@ -147,6 +148,8 @@ class Context:
         """`argv` in its own process group, killed with all its children past the phase's
         budget; its output goes to logs/`log`.log (stdout to `stdout` when given)."""
         timeout = self.remaining()
+        if STOP.is_set():
+            raise PhaseFailed("interrupted")
         if timeout < 1:
             raise PhaseFailed("no time left in the phase's budget")
         self.phase.commands.append(" ".join(argv))
@@ -159,19 +162,23 @@ class Context:
                 start_new_session=True,
             )  # fmt: skip
             deadline = time.monotonic() + timeout
-            while True:  # wait4, not Popen.wait: the CPU time of this command and its children
-                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-                if pid:
+            try:
+                while not STOP.is_set() and time.monotonic() < deadline:
+                    # wait4, not Popen.wait: the CPU time of this command and its children
+                    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                    if pid:
+                        self.phase.cpu_s += usage.ru_utime + usage.ru_stime
+                        process.returncode = os.waitstatus_to_exitcode(status)
+                        return process.returncode
+                    time.sleep(0.05)
+            finally:  # past the budget, interrupted or Ctrl-C: no process may outlive the phase
+                if process.returncode is None:
+                    os.killpg(process.pid, signal.SIGKILL)  # it and every child it started
+                    _, _, usage = os.wait4(process.pid, 0)
                     self.phase.cpu_s += usage.ru_utime + usage.ru_stime
-                    process.returncode = os.waitstatus_to_exitcode(status)
-                    return process.returncode
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            os.killpg(process.pid, signal.SIGKILL)  # the process and every child it started
-            _, _, usage = os.wait4(process.pid, 0)
-            self.phase.cpu_s += usage.ru_utime + usage.ru_stime
-            process.returncode = -signal.SIGKILL
+                    process.returncode = -signal.SIGKILL
+            if STOP.is_set():
+                raise PhaseFailed("interrupted")
             raise PhaseFailed(
                 f"`{log}` timed out after {timeout:.0f} s (phase budget "
                 f"{self.phase.budget_s:.0f} s)"
@@ -221,7 +228,7 @@ def phase_pytest(ctx: Context, targets: dict[str, Target]) -> None:
     xml = ctx.out / "pytest.xml"
     paths = ["tests/gpu"] if ctx.smoke else ["tests"]
     argv = [sys.executable, "-m", "pytest", "-m", "gpu", *paths, "-q", "-p", "no:cacheprovider",
-            f"--junitxml={xml}"]  # fmt: skip
+            "--durations=10", f"--junitxml={xml}"]  # fmt: skip
     rc = ctx.run(argv, "pytest", stdout=ctx.out / "logs" / "pytest-stdout.log")
     if not xml.is_file():
         raise PhaseFailed(f"pytest exited with {rc} without writing {xml.name}")
@@ -314,6 +321,8 @@ def phase_memory(ctx: Context, targets: dict[str, Target]) -> None:
         argv += ["--iterations", "1", *(f"--{k}={v}" for k, v in TINY.items())]
     ctx.check(ctx.run(argv, "memory_sweep", stdout=path), "memory_sweep")
     records = read_json(path)
+    if not records:
+        raise PhaseFailed(f"{path.name} holds no rows")
     for record in records:
         name = f"prediction {record['attention']} {record['frames']}x{record['size']} train"
         target = targets.setdefault(name, Target(name, f"within {100 * PREDICTION_GOAL:.0f}%"))
@@ -328,8 +337,7 @@ def phase_memory(ctx: Context, targets: dict[str, Target]) -> None:
             error = predicted / measured - 1
             value = f"{100 * error:+.1f}% ({gib(predicted)} vs {gib(measured)})"
             target.set(PASS if abs(error) <= PREDICTION_GOAL else FAIL, value)
-    if records:  # the placeholder stands for the rows only until there are some
-        del targets["prediction rows"]
+    del targets["prediction rows"]  # it stood for the rows until there were some
 
 
 def figure3_worker(out: Path, smoke: bool, seconds: float) -> None:
@@ -380,7 +388,7 @@ def phase_figure3(ctx: Context, targets: dict[str, Target]) -> None:
         rows = [r for r in records if (r["backend"], r["attention"]) == (backend, attention)]
         target = targets[f"figure3 {attention} {backend}"]
         if not rows:
-            target.set(FAIL, "-", str(failure or "not measured"))
+            target.set(FAIL, "-", str(failure or "not measured: the phase's budget ran out"))
             continue
         ran = [r["frames"] for r in rows if r["status"] == "ok"]
         stopped = next((r for r in rows if r["status"] != "ok"), None)
@@ -541,13 +549,17 @@ def run_phase(phase: Phase, ctx: Context, targets: dict[str, Target]) -> None:
         ctx.phase.status = FAIL
         first = str(error).splitlines()[0] if str(error) else ""
         ctx.phase.reason = f"{type(error).__name__}: {first}"
-    ctx.phase.wall_s = time.monotonic() - start
-    for target in own.values():
-        if not target.result:
-            target.set(FAIL, "-", f"phase {phase.name} failed: {ctx.phase.reason}")
-    line = f"[{phase.name}] {ctx.phase.status} in {ctx.phase.wall_s:.1f} s"
-    line += f" (CPU {ctx.phase.cpu_s:.1f} s)"
-    print(line + (f": {ctx.phase.reason}" if ctx.phase.reason else ""), flush=True)
+    except KeyboardInterrupt:
+        ctx.phase.status, ctx.phase.reason = FAIL, "interrupted"
+        raise
+    finally:
+        ctx.phase.wall_s = time.monotonic() - start
+        for target in own.values():
+            if not target.result:
+                target.set(FAIL, "-", f"phase {phase.name} failed: {ctx.phase.reason}")
+        line = f"[{phase.name}] {ctx.phase.status} in {ctx.phase.wall_s:.1f} s"
+        line += f" (CPU {ctx.phase.cpu_s:.1f} s)"
+        print(line + (f": {ctx.phase.reason}" if ctx.phase.reason else ""), flush=True)
 
 
 def write_summary(
@@ -625,7 +637,11 @@ def main() -> int:
                      "more only with --cpu-smoke")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    env = environment_facts(args.out, args.cpu_smoke)
+    try:
+        env = environment_facts(args.out, args.cpu_smoke)
+    except KeyboardInterrupt:  # nothing ran yet: nothing to summarise
+        print("interrupted before the first phase")
+        return 130
     cuda = bool(env.get("cuda_available")) and not args.cpu_smoke
     if not cuda and not args.cpu_smoke:
         print("no CUDA GPU visible: CUDA-only targets will be 'not run'; for CI use --cpu-smoke")
@@ -633,20 +649,43 @@ def main() -> int:
     chosen_phases = [phase for phase in phases(args.cpu_smoke) if phase.name in chosen]
     records = [PhaseRecord(p.name, budgets[p.name] * args.budget_scale) for p in chosen_phases]
     targets: list[dict[str, Target]] = [{} for _ in chosen_phases]
-    # The smoke run checks code paths, not timings, so its phases may share the CPU: on this
-    # 2-core machine two at a time take about half the wall time of one after the other.
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [
-            pool.submit(run_phase, phase, Context(args.out, args.cpu_smoke, cuda, env, record), own)
-            for phase, record, own in zip(chosen_phases, records, targets, strict=True)
-        ]
-    for future in futures:
-        future.result()  # run_phase catches what a phase raises; anything else is a bug here
+    runs = [
+        (phase, Context(args.out, args.cpu_smoke, cuda, env, record), own)
+        for phase, record, own in zip(chosen_phases, records, targets, strict=True)
+    ]
+    interrupted = False
+    if jobs == 1:  # in this thread, where Ctrl-C arrives
+        try:
+            for run in runs:
+                run_phase(*run)
+        except KeyboardInterrupt:
+            interrupted = True
+    else:  # the smoke run checks code paths, not timings: on 2 cores, about half the wall time
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        futures = [pool.submit(run_phase, *run) for run in runs]
+        try:
+            for future in futures:
+                future.result()  # run_phase catches what a phase raises
+        except KeyboardInterrupt:
+            interrupted = True
+            STOP.set()  # each running phase kills its command's process group within 50 ms
+        while True:
+            try:
+                pool.shutdown(cancel_futures=True)
+                break
+            except KeyboardInterrupt:  # pressed again: the phases are stopping already
+                interrupted = True
+    for record in records:
+        if record.status == NOT_RUN and interrupted:
+            record.reason = "interrupted before it started"
     wall = time.monotonic() - started
     listed = [target for own in targets for target in own.values()]
     write_summary(args.out, env, args.cpu_smoke, records, listed, wall)
     print(f"wall time {wall:.1f} s; " + ", ".join(f"{r.name} {r.wall_s:.1f} s" for r in records))
     print(f"wrote {args.out / 'summary.md'}")
+    if interrupted:
+        print("interrupted: summary.md holds the phases that ran")
+        return 130
     return 1 if any(target.result == FAIL for target in listed) else 0
 
 
