@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from tsfbench.environment import environment, nvml_facts
+from tsfbench.environment import cuda_uuids, environment, nvml_facts
+from tsfbench.measure.sampler import nvml_handle
 from tsfbench.store import environment_id
 
 # The host's GPUs as NVML numbers them: UUID -> (SM clock, max SM clock, power limit mW).
@@ -115,3 +116,13 @@ def test_without_a_gpu_in_use_the_host_gpus_leave_the_environment_id_unchanged(
     assert nvml_facts() == {}
     assert "gpu_sm_clock_mhz" not in with_host_gpus
     assert environment_id(with_host_gpus) == environment_id(without_nvml)
+
+
+@pytest.mark.gpu
+def test_a_real_gpu_has_its_facts_one_entry_per_visible_device() -> None:
+    facts = nvml_facts()
+    assert facts["nvml_driver"]
+    for key in ("gpu_sm_clock_mhz", "gpu_max_sm_clock_mhz", "gpu_power_limit_w"):
+        assert len(facts[key]) == torch.cuda.device_count()
+    for uuid in cuda_uuids():  # every device torch uses is found by its UUID (raises if not)
+        assert nvml_handle(uuid) is not None

@@ -237,3 +237,25 @@ def test_the_monitor_reports_its_own_cpu_time() -> None:
     assert 0 < cost["cpu_s"] <= cost["wall_s"] * 1.5
     assert cost["wall_s"] >= 0.1
     assert monitor.peaks["notes"] == {}  # no GPU asked for: nothing missing
+
+
+@pytest.mark.gpu
+def test_a_real_gpu_is_found_and_its_memory_sampled() -> None:
+    import torch
+
+    from tsfbench.measure.energy import gpu_uuid
+
+    uuid = gpu_uuid("cuda")
+    assert uuid is not None and nvml_handle(uuid) is not None  # GPU- or MIG- prefix
+    with Monitor(0.005, gpu_uuid=uuid) as monitor:
+        block = torch.ones(2**30, dtype=torch.uint8, device="cuda")  # 1 GiB
+        torch.cuda.synchronize()
+        time.sleep(0.2)
+        del block
+    peaks = monitor.peaks
+    assert "global_vram" not in peaks["notes"] and peaks["global_vram"] >= 2**30
+    # Our process's share, or, in a container (NVML gives host PIDs), the reason it is missing
+    if peaks["process_vram"] is None:
+        assert "process_vram" in peaks["notes"]
+    else:
+        assert peaks["process_vram"] >= 2**30
