@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
@@ -128,7 +129,7 @@ class Sampler:
             except Exception as error:  # no driver, no library, unknown device
                 self.notes["nvml"] = f"no NVML device {gpu_uuid} ({describe(error)})"
 
-    def _figure(self, name: str, read: Any) -> None:
+    def _figure(self, name: str, read: Callable[[], int | None]) -> None:
         try:
             value = read()
         except Exception as error:
