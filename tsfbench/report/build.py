@@ -170,7 +170,7 @@ def _peak_memory(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
 
 def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     figures = ["latency_median_ms", "latency_p90_ms", "throughput", "energy_j_per_clip", "power_w"]
-    rows = _with_columns(rows, [*SETTINGS, *figures, "predicted_peak_bytes"])
+    rows = _with_columns(rows, [*SETTINGS, *figures, "predicted_peak_bytes", "memory_note"])
     rows = _latest(rows, [*KEY, *SETTINGS, "environment"])
     records = rows.to_dict("records")
     envs = [env_labels[row["environment"]] if len(env_labels) > 1 else None for row in records]
@@ -188,6 +188,7 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     memory = [_peak_memory(row) for row in records]
     out["peak_memory_gib"] = [value for value, _ in memory]
     out["memory_kind"] = [kind for _, kind in memory]
+    out["memory_note"] = rows["memory_note"]  # why a memory figure is missing (NVML)
     return out
 
 

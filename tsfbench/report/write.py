@@ -298,6 +298,7 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "- Peak memory: the process's GPU memory (NVML, else the torch allocator's peak) on a GPU, "
         "the resident set size on a CPU. A run is `mode dtype batch device`; runs with other "
         "settings or on other machines are separate rows, never averaged.",
+        *_memory_notes(report.configs),
         "",
         "## Environments",
         "",
@@ -370,6 +371,25 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         lambda: _table(header, _config_rows(report.configs), keep=4),
     )
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _memory_notes(configs: pd.DataFrame) -> list[str]:
+    """A footnote per memory figure that some rows lack (`memory_note`: `figure: why; ...`),
+    e.g. NVML's process memory inside a container, whose PIDs NVML does not know."""
+    if "memory_note" not in configs:
+        return []
+    rows: dict[str, int] = {}
+    why: dict[str, str] = {}
+    for note in configs["memory_note"].dropna():
+        for part in str(note).split("; "):
+            figure, _, reason = part.partition(": ")
+            rows[figure] = rows.get(figure, 0) + 1
+            why.setdefault(figure, reason)
+    return [
+        f"- `{figure}` missing or partial in {n} row(s): {why[figure]}. Peak memory is then the "
+        "next figure available (NVML process, torch reserved, torch allocated, NVML device)."
+        for figure, n in rows.items()
+    ]
 
 
 def _oom_note(curves: pd.DataFrame) -> str:
