@@ -39,7 +39,9 @@ from tsfbench.config import (
     parse_memory,
     timesformer_only,
 )
+from tsfbench.data.datasets import dataset_identity
 from tsfbench.data.subset import parse_fraction
+from tsfbench.models.checkpoint import hf_setup, is_hf_folder
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.models.timesformer import ATTENTIONS
 from tsfbench.store import digest
@@ -86,6 +88,7 @@ KEYS: dict[str, frozenset[str]] = {
     "device": RUNTIME | ACCURACY,
     "data": ACCURACY,
     "format": ACCURACY,
+    "dataset": ACCURACY,
     "subset": ACCURACY,
     "per_class": ACCURACY,
     "seed": ACCURACY,
@@ -247,7 +250,7 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
                 for config in configs
             ]
         else:
-            settings = _accuracy_settings(grid, store_dir)
+            settings = _accuracy_settings(grid, store_dir, configs)
             tasks += [Task("accuracy", config, settings, overrides) for config in configs]
     return tasks
 
@@ -283,11 +286,17 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
     return combos
 
 
-def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
+def _accuracy_settings(
+    grid: _Grid, store_dir: Path, configs: Sequence[RunConfig]
+) -> dict[str, Any]:
     data = grid.typed("data", str, SYNTHETIC)
     fmt = grid.choice("format", FORMATS, "kinetics")
+    dataset = grid.get("dataset", lambda value: dataset_identity(data, fmt, value))
     if data == SYNTHETIC:
         data_path = str(store_dir / SYNTHETIC / "val.csv")  # written on first use
+        if dataset not in (None, SYNTHETIC):
+            raise grid.fail("dataset", f"{dataset!r}, but data is the synthetic set; leave it out")
+        dataset = SYNTHETIC
     elif not Path(data).exists():
         raise grid.fail("data", f"{data!r} does not exist; give a dataset path or 'synthetic'")
     else:
@@ -299,8 +308,11 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     if subset is not None and per_class is not None:
         raise grid.fail("subset", "give either subset or per_class, not both")
     checkpoint = grid.typed("checkpoint", str, None)
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise grid.fail("checkpoint", f"{checkpoint!r} is not a file")
+    if checkpoint is not None and is_hf_folder(checkpoint):  # checked now, not after the run
+        for config in configs:
+            grid.get("checkpoint", lambda value, config=config: hf_setup(config, value, {}))
+    elif checkpoint is not None and not Path(checkpoint).is_file():
+        raise grid.fail("checkpoint", f"{checkpoint!r} is not a file or transformers folder")
     device = grid.choice("device", DEVICES, "auto")
     batches = grid.ints("batch") or [8]
     if len(batches) > 1:  # a runtime axis; accuracy would silently take the first
@@ -309,6 +321,7 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
         "data": data_path,
         "synthetic": data == SYNTHETIC,
         "format": fmt,
+        "dataset": dataset,
         "subset": subset,
         "per_class": per_class,
         "seed": grid.typed("seed", int, 0),
