@@ -310,7 +310,10 @@ def _accuracy_settings(
     checkpoint = grid.typed("checkpoint", str, None)
     if checkpoint is not None and is_hf_folder(checkpoint):  # checked now, not after the run
         for config in configs:
-            grid.get("checkpoint", lambda value, config=config: hf_setup(config, value, {}))
+            try:
+                hf_setup(config, checkpoint, {})
+            except ConfigError as err:  # names its key: checkpoint, attention or classes
+                raise ConfigError(f"{grid.where}: {err}") from None
     elif checkpoint is not None and not Path(checkpoint).is_file():
         raise grid.fail("checkpoint", f"{checkpoint!r} is not a file or transformers folder")
     device = grid.choice("device", DEVICES, "auto")
