@@ -358,6 +358,7 @@ def accuracy(
     columns_shown = {
         "model": "model",
         "attention": "attention",
+        "dataset": "dataset",
         "evaluated": "Videos",
         "skipped": "Skipped",
         "views": "Views",
