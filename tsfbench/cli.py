@@ -703,6 +703,7 @@ def report(
         "latency_median_ms": "Median ms",
         "peak_memory_gib": "Peak GiB",
         "top1": "Top-1 %",
+        "dataset": "on",
     }
     render(rows, columns, "Report summary", f"Full report: {paths[0]}")
     stderr.print(f"wrote {', '.join(map(str, paths))}")

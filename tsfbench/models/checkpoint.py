@@ -308,7 +308,7 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> LoadReport:
     A folder is a `transformers` one: its `config.json` must describe `model`'s scheme."""
     if is_hf_folder(path):
         hf = read_hf_config(path)
-        scheme = getattr(model, "attention", None)
+        scheme = model.attention if isinstance(model, TimeSformer) else "not a TimeSformer"
         if scheme != hf.attention:
             raise ConfigError(
                 f"checkpoint: {path} holds a {hf.attention} TimeSformer, the model is {scheme}; "

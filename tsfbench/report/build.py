@@ -463,7 +463,7 @@ def build_report(frame: pd.DataFrame) -> Report:
 SUMMARY = [
     "model", "attention", "frames", "size", "run", "params_m", "gflops_per_view",
     "gflops_per_view_paper", "gflops_per_view_delta_pct", "tflops", "latency_median_ms",
-    "peak_memory_gib", "runtime_status", "top1", "top1_paper",
+    "peak_memory_gib", "runtime_status", "top1", "top1_paper", "dataset",
 ]  # fmt: skip
 
 
