@@ -86,7 +86,9 @@ def test_the_result_records_the_dataset_it_measured(data: Path, tmp_path: Path) 
     run = {"per_class": 1, "workers": 0, "rate": 2, **TINY}
     synthetic = accuracy(CONFIG, data, **run)
     assert synthetic["dataset"] == "synthetic"  # the marker `tsfbench synth` left
-    assert synthetic["class_names"] == str(data.parent / "classids.json")  # found beside the CSV
+    assert synthetic["class_names_from"] == str(
+        data.parent / "classids.json"
+    )  # found beside the CSV
     names = json.loads((data.parent / "classids.json").read_text())
     assert {c["class"] for c in synthetic["per_class"]} <= set(names)
     # the same videos listed elsewhere: a Kinetics-style CSV is not taken for any dataset

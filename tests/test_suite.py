@@ -128,7 +128,12 @@ def test_a_transformers_checkpoint_folder_is_checked_when_the_suite_loads(tmp_pa
     config["attention_type"] = "divided_space_time"
     (folder / "config.json").write_text(json.dumps(config))
     (task,) = load_suite(write(tmp_path, grid), tmp_path).tasks
-    assert task.settings["checkpoint"] == str(folder)
+    assert task.settings["checkpoint"] == str(folder) and not task.overrides
+    # a smaller body is stored with its sizes, so the report keeps it apart from the paper's
+    config |= {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+    (folder / "config.json").write_text(json.dumps(config | {"intermediate_size": 256}))
+    (task,) = load_suite(write(tmp_path, grid), tmp_path).tasks
+    assert task.overrides == {"depth": 2, "dim": 64, "heads": 4}
 
 
 @pytest.mark.parametrize(

@@ -374,7 +374,7 @@ def accuracy(
         "data": str(data),
         "format": format,
         "dataset": dataset,
-        "class_names": videos.names_from,
+        "class_names_from": videos.names_from,
         "subset": str(subset) if subset is not None else "",
         "per_class_subset": per_class or 0,
         "seed": seed,

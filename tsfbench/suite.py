@@ -250,8 +250,9 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
                 for config in configs
             ]
         else:
-            settings = _accuracy_settings(grid, store_dir, configs)
-            tasks += [Task("accuracy", config, settings, overrides) for config in configs]
+            settings = _accuracy_settings(grid, store_dir)
+            sized = _checkpoint_sizes(grid, settings["checkpoint"], configs, overrides)
+            tasks += [Task("accuracy", config, settings, sized) for config in configs]
     return tasks
 
 
@@ -286,9 +287,24 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
     return combos
 
 
-def _accuracy_settings(
-    grid: _Grid, store_dir: Path, configs: Sequence[RunConfig]
-) -> dict[str, Any]:
+def _checkpoint_sizes(
+    grid: _Grid, checkpoint: str | None, configs: Sequence[RunConfig], overrides: Mapping[str, int]
+) -> Mapping[str, Any]:
+    """The overrides of a grid whose checkpoint is a `transformers` folder: its `config.json`
+    must fit every configuration (checked now, not after the run) and fixes the model's size,
+    so a smaller-than-base model is stored, and reported, as the shrunken model it is."""
+    sized: Mapping[str, Any] = overrides
+    if checkpoint is None or not is_hf_folder(checkpoint):
+        return sized
+    for config in configs:
+        try:
+            sized = hf_setup(config, checkpoint, overrides)[0]
+        except ConfigError as err:  # names its key: checkpoint, attention, classes or a size
+            raise ConfigError(f"{grid.where}: {err}") from None
+    return sized
+
+
+def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     data = grid.typed("data", str, SYNTHETIC)
     fmt = grid.choice("format", FORMATS, "kinetics")
     dataset = grid.get("dataset", lambda value: dataset_identity(data, fmt, value))
@@ -308,13 +324,7 @@ def _accuracy_settings(
     if subset is not None and per_class is not None:
         raise grid.fail("subset", "give either subset or per_class, not both")
     checkpoint = grid.typed("checkpoint", str, None)
-    if checkpoint is not None and is_hf_folder(checkpoint):  # checked now, not after the run
-        for config in configs:
-            try:
-                hf_setup(config, checkpoint, {})
-            except ConfigError as err:  # names its key: checkpoint, attention or classes
-                raise ConfigError(f"{grid.where}: {err}") from None
-    elif checkpoint is not None and not Path(checkpoint).is_file():
+    if checkpoint is not None and not (Path(checkpoint).is_file() or is_hf_folder(checkpoint)):
         raise grid.fail("checkpoint", f"{checkpoint!r} is not a file or transformers folder")
     device = grid.choice("device", DEVICES, "auto")
     batches = grid.ints("batch") or [8]

@@ -116,11 +116,9 @@ class HFConfig:
         classes. Options given stay, and are checked against it by `hf_setup`."""
         from tsfbench.models.registry import PRESETS
 
-        preset = next(
-            (p.name for p in PRESETS.values()
-             if p.family == "timesformer" and (p.frames, p.size) == (self.frames, self.size)),
-            "base",
-        )  # fmt: skip
+        clip = (self.frames, self.size)
+        same = [p.name for p in PRESETS.values() if p.family == "timesformer"]
+        preset = next((n for n in same if (PRESETS[n].frames, PRESETS[n].size) == clip), "base")
         found = {"variant": preset, "attention": self.attention, "frames": self.frames}
         found |= {"size": self.size, "classes": self.classes}
         return {name: found[name] if value is None else value for name, value in given.items()}
