@@ -83,6 +83,40 @@ def test_subset_is_stored_with_the_result(data: Path) -> None:
     assert again["video_list"] == result["video_list"]
 
 
+def test_the_result_records_the_dataset_it_measured(data: Path, tmp_path: Path) -> None:
+    run = {"per_class": 1, "workers": 0, "rate": 2, **TINY}
+    synthetic = accuracy(CONFIG, data, **run)
+    assert synthetic["dataset"] == "synthetic"  # the marker `tsfbench synth` left
+    assert synthetic["class_names_from"] == str(
+        data.parent / "classids.json"
+    )  # found beside the CSV
+    names = json.loads((data.parent / "classids.json").read_text())
+    assert {c["class"] for c in synthetic["per_class"]} <= set(names)
+    # the same videos listed elsewhere: a Kinetics-style CSV is not taken for any dataset
+    lines = [line.split() for line in data.read_text().splitlines()]
+    copy = tmp_path / "val.csv"
+    copy.write_text("".join(f"{data.parent / path} {label}\n" for path, label in lines))
+    assert accuracy(CONFIG, copy, **run)["dataset"] == "other"
+    declared = accuracy(CONFIG, copy, dataset="k400", **run)
+    assert declared["dataset"] == "k400" and declared["evaluated"] == synthetic["evaluated"] == 4
+
+
+def test_an_unknown_or_contradicted_dataset_is_one_line_and_exit_2(data: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tsfbench.cli import app
+
+    args = ["accuracy", str(data), "--frames", "4", "--size", "32", "--classes", "4"]
+    for name, message in (
+        ("kinetics", "error: dataset: unknown 'kinetics'; accepted: k400, k600, ssv2, diving48, "
+         "synthetic, other"),
+        ("k400", f"error: dataset: 'k400', but {data} is the synthetic set"),
+    ):  # fmt: skip
+        result = CliRunner().invoke(app, [*args, "--dataset", name])
+        assert result.exit_code == 2
+        assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
+
+
 RUNNER = """
 import json, sys, torch
 from tsfbench.config import RunConfig

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from tsfbench.config import ConfigError, RunConfig
-from tsfbench.data.datasets import VideoSet, read_dataset
+from tsfbench.data.datasets import VideoSet, dataset_identity, read_dataset
 from tsfbench.data.subset import parse_fraction, select_subset, shard
 from tsfbench.data.video import SKIP_REASONS, VideoViews, ViewSpec
 from tsfbench.models.registry import build_model, get_preset
@@ -332,6 +332,7 @@ def accuracy(
     data: str | Path,
     *,
     format: str = "kinetics",
+    dataset: str | None = None,
     checkpoint: str | Path | None = None,
     class_index: str | Path | None = None,
     subset: str | float | None = None,
@@ -349,10 +350,16 @@ def accuracy(
 ) -> dict[str, Any]:
     """The whole `tsfbench accuracy` run as a flat record: read, subset, build, load, evaluate.
 
+    `dataset` is what the data is (`datasets.DATASETS`), recorded so that a report compares
+    only declared paper datasets with the paper; undeclared, it is `synthetic` for a set
+    `tsfbench synth` wrote and `other` otherwise. A `transformers` checkpoint folder fixes the
+    model's size and gives the class names the data's labels are mapped to.
     `model` skips the build (tests, or a caller holding one); `overrides` go to `build_model`;
     `distributed_eval=False` keeps each `torchrun` rank to itself (see `distributed`).
     """
-    from tsfbench.models.checkpoint import load_checkpoint
+    from tsfbench.models.checkpoint import hf_setup, is_hf_folder, load_checkpoint
+
+    dataset = dataset_identity(data, format, dataset)
 
     if subset is not None and per_class is not None:
         raise ConfigError("subset: give either --subset or --per-class, not both")
@@ -367,7 +374,10 @@ def accuracy(
     distributed(distributed_eval)
     if device is None:
         device = default_device()
-    videos = read_dataset(data, format, class_index=class_index)
+    labels: tuple[str, ...] = ()
+    if checkpoint is not None and is_hf_folder(checkpoint):
+        overrides, labels = hf_setup(config, checkpoint, overrides)
+    videos = read_dataset(data, format, class_index=class_index, labels=labels or None)
     fraction = parse_fraction(subset) if subset is not None else None
     videos = select_subset(videos, fraction=fraction, per_class=per_class, seed=seed)
     spec = view_spec(config, format, views)
@@ -393,6 +403,8 @@ def accuracy(
         **config.as_dict(),
         "data": str(data),
         "format": format,
+        "dataset": dataset,
+        "class_names_from": videos.names_from,
         "subset": str(subset) if subset is not None else "",
         "per_class_subset": per_class or 0,
         "seed": seed,

@@ -313,7 +313,8 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
     lines += _section(
         "Table 1: attention schemes (TimeSformer, 8 x 224)",
         report.schemes,
-        "Paper Table 1: K400 top-1 as the target where no accuracy was measured.",
+        "Paper Table 1: K400 top-1 as the target where no accuracy was measured; a top-1 "
+        "measured on another dataset is shown with its name and no paper value.",
         lambda: _table(header, _scheme_rows(report.schemes), keep=2),
     )
     header = ["model", "frames x size", *COST, *RUNTIME, "top-1 (%)"]
@@ -327,7 +328,9 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
     lines += _section(
         "Accuracy",
         report.accuracy,
-        "Compared with the paper only on a dataset it reports (K400, K600, SSv2, Diving-48).",
+        "Compared with the paper only on a declared dataset it reports (K400, K600, SSv2, "
+        "Diving-48; `--dataset` or a suite's `dataset`) at its test protocol (all classes, "
+        "the paper's views and frame rate).",
         lambda: _table([*header, "released top-1"], _accuracy_rows(report.accuracy), keep=4),
     )
     if images:
