@@ -50,7 +50,7 @@ def probe(
                 with latency.track():
                     work.step()
     return {
-        **latency.latency(settings.batch).as_record(),
+        **latency.latency(settings.batch, work.notes).as_record(),
         **memory.memory.as_record(),
         **energy.energy.as_record(),
     }
