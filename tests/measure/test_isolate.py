@@ -11,7 +11,7 @@ import torch
 
 from tsfbench.config import ProbeSettings, RunConfig, parse_memory
 from tsfbench.measure.isolate import limit_memory, run_isolated
-from tsfbench.measure.sweep import FIGURES, largest_fitting, measure, sweep
+from tsfbench.measure.sweep import FIGURES, largest_fitting, measure, miniature, sweep
 
 
 def test_a_value_comes_back() -> None:
@@ -78,6 +78,12 @@ def test_an_unavailable_kernel_is_an_error_row_not_a_crash(tiny: dict[str, objec
     assert record["error"]
     assert all(record[key] is None for key in FIGURES if key not in settings.as_dict())
     assert record["iterations"] == settings.iterations  # the setting survives a failed run
+
+
+def test_the_miniature_run_of_a_compiled_config_compiles_in_a_warmup_step() -> None:
+    config = RunConfig(attention="divided", frames=8, size=224)
+    _, small, _ = miniature(config, ProbeSettings(compile=True, device="cpu"))
+    assert (small.compile, small.warmup, small.iterations) == (True, 1, 1)
 
 
 def test_predict_only_runs_nothing(tiny: dict[str, object]) -> None:
