@@ -266,3 +266,18 @@ def test_a_suite_file_selects_the_tasks_it_lists(results: Results, tmp_path: Pat
     results.store.put(Row("flops", task.key, "env", "quick", "ok", 1.0, row))
     frame = load_results(results.store, suite=str(suite))
     assert list(frame["task"]) == [task.key]  # whichever suite measured it
+
+
+def test_a_runs_notes_reach_its_report_row(results: Results, tmp_path: Path) -> None:
+    """fp16 training: the row says its steps include the gradient scaler's sync."""
+    from tsfbench.config import ProbeSettings, RunConfig
+    from tsfbench.measure.latency import Latency
+    from tsfbench.measure.workload import SCALER_NOTE
+
+    record = RunConfig().as_dict() | ProbeSettings(mode="train", dtype="fp16").as_dict()
+    record |= Latency(100.0, 90.0, 110.0, 100.0, 5.0, 10, 10.0, SCALER_NOTE).as_record()
+    results.add("runtime", record | {"status": "ok", "error": None})
+    report = report_of(results)
+    assert list(report.schemes["notes"]) == [SCALER_NOTE]
+    text = write_report(report, tmp_path, name="t")[0].read_text()
+    assert f"({SCALER_NOTE})" in text

@@ -171,7 +171,9 @@ def _peak_memory(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
 
 def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     figures = ["latency_median_ms", "latency_p90_ms", "throughput", "energy_j_per_clip", "power_w"]
-    rows = _with_columns(rows, [*SETTINGS, *figures, "predicted_peak_bytes", "memory_note"])
+    rows = _with_columns(
+        rows, [*SETTINGS, *figures, "predicted_peak_bytes", "memory_note", "notes"]
+    )
     rows = _latest(rows, [*KEY, *SETTINGS, "environment"])
     records = rows.to_dict("records")
     envs = [env_labels[row["environment"]] if len(env_labels) > 1 else None for row in records]
@@ -184,6 +186,7 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
         _run_label({**row, "backend": "sdpa"}, env) for row, env in zip(records, envs, strict=True)
     ]
     out["runtime_status"] = rows["status"]
+    out["notes"] = rows["notes"]  # what the figures include beyond the model (a sync per step)
     for column in figures:
         out[column] = rows[column].astype(float)
     memory = [_peak_memory(row) for row in records]

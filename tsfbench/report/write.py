@@ -130,8 +130,9 @@ def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
         return [NONE] * 5
     if status not in ("ok", "predicted"):
         return [row["run"], status.upper(), NONE, NONE, NONE]
+    notes = row.get("notes")
     return [
-        row["run"],
+        row["run"] if _missing(notes) else f"{row['run']} ({notes})",
         _num(row["latency_median_ms"]),
         _num(row["throughput"], 2),
         _num(row["peak_memory_gib"], 2) + (" (predicted)" if status == "predicted" else ""),
