@@ -39,9 +39,13 @@ class Memory:
     max_process_vram: int | None = None  # NVML: used by this process and its children
     max_reserved: int | None = None  # torch caching allocator: reserved
     max_allocated: int | None = None  # torch caching allocator: allocated
+    # Why a figure that applies is missing or may have missed its peak, `figure: reason; ...`
+    # (an NVML query that failed, no process of ours in NVML's list); None when all is well.
+    note: str | None = None
 
-    def as_record(self) -> dict[str, int | None]:
-        return {f"{k}_bytes": v for k, v in asdict(self).items()}
+    def as_record(self) -> dict[str, int | str | None]:
+        figures = {f"{k}_bytes": v for k, v in asdict(self).items() if k != "note"}
+        return figures | {"memory_note": self.note}
 
 
 def reset_peak_rss() -> bool:
@@ -84,12 +88,14 @@ class MemoryTracker:
                 torch.cuda.synchronize(self.device)
         peaks: dict[str, Any] = sampler.peaks if sampler else {}
         ram = max(peaks.get("ram") or 0, peak_rss() if hwm else 0) or None
+        notes = peaks.get("notes") or {}
         self.memory = Memory(
             max_ram=ram,
             max_global_vram=peaks.get("global_vram"),
             max_process_vram=peaks.get("process_vram"),
             max_reserved=torch.cuda.max_memory_reserved(self.device) if cuda else None,
             max_allocated=torch.cuda.max_memory_allocated(self.device) if cuda else None,
+            note="; ".join(f"{figure}: {why}" for figure, why in notes.items()) or None,
         )
 
 

@@ -50,7 +50,7 @@ def probe(
                 with latency.track():
                     work.step()
     return {
-        **latency.latency(settings.batch).as_record(),
+        **latency.latency(settings.batch, work.notes).as_record(),
         **memory.memory.as_record(),
         **energy.energy.as_record(),
     }
@@ -63,7 +63,8 @@ def miniature(
     CPU memory cap, it maps what any step needs (lazy imports, thread stacks, malloc arenas), so
     the cap is left for the configuration itself. A 3D CNN keeps its layers (they are its
     architecture) and gets the smallest clip it accepts."""
-    small = replace(settings, batch=1, warmup=0, iterations=1, memory_limit=None)
+    warmup = 1 if settings.compile else 0  # a compiled step is never timed cold (ProbeSettings)
+    small = replace(settings, batch=1, warmup=warmup, iterations=1, memory_limit=None)
     preset = get_preset(config.model)
     if not preset.has_attention:
         frames = max(preset.min_frames, preset.frame_multiple)

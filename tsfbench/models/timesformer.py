@@ -54,6 +54,9 @@ ATTENTIONS = ("space", "joint", "divided", "local_global", "axial")
 POS_EMBEDS = ("none", "space", "space_time")
 POS_INTERPOLATIONS = ("nearest", "linear", "bicubic")
 BACKENDS = ("sdpa", "math")
+# Fused SDPA kernels (flash, memory-efficient) put the batch on a CUDA grid axis capped at 65,535
+# blocks; time attention's batch is B x H' x W' groups (B >= 84 at 448 px), so it is split.
+MAX_SDPA_BATCH = 65_535
 
 
 def default_pos_embed(attention: str) -> str:
@@ -76,11 +79,19 @@ class Attention(nn.Module):
         groups, tokens, dim = x.shape
         qkv = self.qkv(x).view(groups, tokens, 3, self.heads, dim // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        if self.backend == "sdpa":
-            out = F.scaled_dot_product_attention(q, k, v)
-        else:  # the eager reference: softmax(QK^T / sqrt(d)) V, as in the released code
-            out = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1) @ v
+        if groups <= MAX_SDPA_BATCH:
+            out = self.attend(q, k, v)
+        else:  # groups are independent: slices of at most MAX_SDPA_BATCH give the same output
+            slices = zip(*(t.split(MAX_SDPA_BATCH) for t in (q, k, v)), strict=True)
+            out = torch.cat([self.attend(*qkv_slice) for qkv_slice in slices])
         return self.proj(out.transpose(1, 2).reshape(groups, tokens, dim))
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """(groups, heads, tokens, D / heads) each -> the attention output, same shape."""
+        if self.backend == "sdpa":
+            return F.scaled_dot_product_attention(q, k, v)
+        # the eager reference: softmax(QK^T / sqrt(d)) V, as in the released code
+        return ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1) @ v
 
 
 class Mlp(nn.Module):
