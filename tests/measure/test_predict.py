@@ -165,3 +165,13 @@ def test_predicting_for_the_gpu_leaves_no_cuda_context() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "False"
+
+
+def test_local_global_predicts_training_after_inference_in_one_process() -> None:
+    """A sweep predicts every configuration in one process: the lattice indices cached by an
+    earlier (fake, inference) prediction must not break a later training one."""
+    config = RunConfig(attention="local_global", frames=3, size=48)
+    tiny = {"depth": 2, "dim": 64, "heads": 4}
+    infer = predict_peak(config, ProbeSettings(mode="infer", device="cpu"), "cpu", tiny)
+    train = predict_peak(config, ProbeSettings(mode="train", device="cpu"), "cpu", tiny)
+    assert train > infer > 0

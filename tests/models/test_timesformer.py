@@ -269,3 +269,14 @@ def test_every_linear_gets_a_contiguous_batch_of_tokens(attention: str) -> None:
     with torch.inference_mode():
         model(torch.randn(1, 3, 4, 32, 32))
     assert strided == []
+
+
+def test_local_global_trains_after_an_inference_pass_of_another_model() -> None:
+    """The lattice indices are cached per scheme, not per model: an inference pass must not
+    leave inference tensors that a later training pass would have to save for backward."""
+    config = dict(attention="local_global", frames=3, size=48, depth=2, dim=64, heads=4)
+    with torch.inference_mode():
+        TimeSformer(**config).eval()(torch.randn(1, 3, 3, 48, 48))
+    model = TimeSformer(**config).train()
+    model(torch.randn(1, 3, 3, 48, 48)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

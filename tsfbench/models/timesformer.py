@@ -41,6 +41,7 @@ code drops rows of its regrouped tensors; that only matters in training, and is 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch._guards import detect_fake_mode
 from torch.utils.checkpoint import checkpoint
 
 ATTENTIONS = ("space", "joint", "divided", "local_global", "axial")
@@ -184,16 +186,23 @@ class LatticeGrouping:
     def _index(self, grid: Sequence[int], device: torch.device) -> tuple[Tensor, Tensor, list]:
         """Token order grouped by region, its inverse, and runs of equal-sized regions."""
         grid = tuple(int(n) for n in grid)
-        key = (*grid, str(device))
+        # The cache is shared by every model of the scheme, so its tensors must suit any pass:
+        # never inference tensors (a training pass cannot save them for backward), and fake
+        # ones (a memory prediction) only for the fake mode that made them.
+        eager = not torch.compiler.is_compiling()
+        fake = detect_fake_mode() if eager else None
+        key = (*grid, str(device), id(fake))
         if key not in self._cache:
-            ids = torch.arange(math.prod(grid)).view(grid)
-            groups = sorted((ids[region].flatten() for region in self.regions(grid)), key=len)
-            order = torch.cat(groups)
-            runs: dict[int, int] = {}  # group length -> how many groups of that length
-            for group in groups:
-                runs[len(group)] = runs.get(len(group), 0) + 1
-            inverse = torch.argsort(order)
-            self._cache[key] = (order.to(device), inverse.to(device), list(runs.items()))
+            with torch.inference_mode(False) if eager else contextlib.nullcontext():
+                ids = torch.arange(math.prod(grid)).view(grid)
+                regions = self.regions(grid)
+                groups = sorted((ids[region].flatten() for region in regions), key=len)
+                order = torch.cat(groups)
+                runs: dict[int, int] = {}  # group length -> how many groups of that length
+                for group in groups:
+                    runs[len(group)] = runs.get(len(group), 0) + 1
+                inverse = torch.argsort(order)
+                self._cache[key] = (order.to(device), inverse.to(device), list(runs.items()))
         return self._cache[key]
 
     def split(self, x: Tensor) -> list[Tensor]:
