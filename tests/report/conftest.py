@@ -73,6 +73,26 @@ def runtime_record(
     return record | figures | {"status": status, "error": error}
 
 
+def predicted_record(
+    gib: float | None,
+    backend: str = "sdpa",
+    mode: str = "train",
+    limit_gib: float = 32,
+    cpu_alloc_gib: float | None = None,
+    device: str = "cpu",
+    **cfg: Any,
+) -> dict[str, Any]:
+    """What a `predict_only` runtime task stores: the prediction, no figures."""
+    record = runtime_record("predicted", backend=backend, device=device, dtype="fp32", **cfg)
+    limit = int(limit_gib * 2**30)
+    peak = None if gib is None else int(gib * 2**30)
+    record |= {"mode": mode, "memory_limit": limit, "predicted_peak_bytes": peak, "error": None}
+    record["predicted_fits"] = None if peak is None else peak <= limit
+    if cpu_alloc_gib is not None:
+        record["measured_cpu_alloc_bytes"] = int(cpu_alloc_gib * 2**30)
+    return record
+
+
 def accuracy_record(top1: float, top5: float, classes: int = 400, **cfg: Any) -> dict[str, Any]:
     """What `evaluate.accuracy` returns (the figures that matter here)."""
     return config(classes=classes, **cfg) | {
@@ -113,6 +133,10 @@ class Results:
         options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
         self.add("runtime", runtime_record(status, **cfg), **options)
 
+    def predicted(self, gib: float | None, **cfg: Any) -> None:
+        options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
+        self.add("runtime", predicted_record(gib, **cfg), **options)
+
     def accuracy(self, top1: float, top5: float, **cfg: Any) -> None:
         options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
         self.add("accuracy", accuracy_record(top1, top5, **cfg), **options)
@@ -145,4 +169,40 @@ def paper_like(results: Results) -> Results:
         results.runtime("oom" if attention == "joint" and size == 448 else "ok",
                         attention=attention, size=size)  # fmt: skip
     results.accuracy(77.5, 93.0)
+    return results
+
+
+# Predicted train peaks (GiB, batch 1, fp32) by (attention, backend) at 8 / 16 / 32 frames: the
+# issue's first measurement; the size axis (8 frames at 336 / 448) made up in proportion
+ISSUE_PEAKS = {
+    ("joint", "math"): (3.13, 8.67, 28.99),
+    ("divided", "math"): (2.37, 3.83, 6.79),
+    ("joint", "sdpa"): (1.55, 2.45, 4.25),
+    ("divided", "sdpa"): (2.19, 3.47, 6.03),
+}
+ISSUE_SIZES = {
+    ("joint", "math"): (10.2, 30.5),
+    ("divided", "math"): (3.9, 6.9),
+    ("joint", "sdpa"): (2.6, 4.4),
+    ("divided", "sdpa"): (3.5, 6.1),
+}
+
+
+def add_figure3(results: Results, peaks: dict = ISSUE_PEAKS, sizes: dict = ISSUE_SIZES) -> None:
+    """Predicted Figure 3 memory (frames 8, 16, 32 at 224; crops 336, 448 at 8 frames) and
+    the GFLOPs of joint and divided at those frames."""
+    for (attention, backend), values in peaks.items():
+        for frames, gib in zip((8, 16, 32), values, strict=True):
+            results.predicted(gib, attention=attention, backend=backend, frames=frames)
+        for size, gib in zip((336, 448), sizes[attention, backend], strict=True):
+            results.predicted(gib, attention=attention, backend=backend, size=size)
+    gflops = {"joint": (179.7, 406.3, 1094.2), "divided": (196.1, 392.2, 784.4)}
+    for attention, values in gflops.items():
+        for frames, value in zip((8, 16, 32), values, strict=True):
+            results.flops(value, 121_566_352, attention=attention, frames=frames)
+
+
+@pytest.fixture
+def figure3(results: Results) -> Results:
+    add_figure3(results)
     return results
