@@ -103,10 +103,27 @@ def accuracy_record(top1: float, top5: float, classes: int = 400, **cfg: Any) ->
     }  # fmt: skip
 
 
+# Predicted train peaks (GiB, batch 1, fp32) by (attention, backend) at 8 / 16 / 32 frames: the
+# issue's first measurement; the size axis (8 frames at 336 / 448) made up in proportion
+ISSUE_PEAKS = {
+    ("joint", "math"): (3.13, 8.67, 28.99),
+    ("divided", "math"): (2.37, 3.83, 6.79),
+    ("joint", "sdpa"): (1.55, 2.45, 4.25),
+    ("divided", "sdpa"): (2.19, 3.47, 6.03),
+}
+ISSUE_SIZES = {
+    ("joint", "math"): (10.2, 30.5),
+    ("divided", "math"): (3.9, 6.9),
+    ("joint", "sdpa"): (2.6, 4.4),
+    ("divided", "sdpa"): (3.5, 6.1),
+}
+
+
 class Results:
     """A results store that tests fill one record at a time, as `runner.run_suite` does."""
 
     env = GPU_ENV
+    ISSUE_PEAKS, ISSUE_SIZES = ISSUE_PEAKS, ISSUE_SIZES
 
     def __init__(self, path: Path) -> None:
         self.store = Store(path)
@@ -136,6 +153,23 @@ class Results:
     def predicted(self, gib: float | None, **cfg: Any) -> None:
         options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
         self.add("runtime", predicted_record(gib, **cfg), **options)
+
+    def figure3(
+        self,
+        peaks: dict[tuple[str, str], tuple[float, ...]] = ISSUE_PEAKS,
+        sizes: dict[tuple[str, str], tuple[float, ...]] = ISSUE_SIZES,
+    ) -> None:
+        """Predicted Figure 3 memory (frames 8, 16, 32 at 224; crops 336, 448 at 8 frames) and
+        the GFLOPs of joint and divided at those frames."""
+        for (attention, backend), values in peaks.items():
+            for frames, gib in zip((8, 16, 32), values, strict=True):
+                self.predicted(gib, attention=attention, backend=backend, frames=frames)
+            for size, gib in zip((336, 448), sizes[attention, backend], strict=True):
+                self.predicted(gib, attention=attention, backend=backend, size=size)
+        gflops = {"joint": (179.7, 406.3, 1094.2), "divided": (196.1, 392.2, 784.4)}
+        for attention, values in gflops.items():
+            for frames, value in zip((8, 16, 32), values, strict=True):
+                self.flops(value, 121_566_352, attention=attention, frames=frames)
 
     def accuracy(self, top1: float, top5: float, **cfg: Any) -> None:
         options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
@@ -172,37 +206,7 @@ def paper_like(results: Results) -> Results:
     return results
 
 
-# Predicted train peaks (GiB, batch 1, fp32) by (attention, backend) at 8 / 16 / 32 frames: the
-# issue's first measurement; the size axis (8 frames at 336 / 448) made up in proportion
-ISSUE_PEAKS = {
-    ("joint", "math"): (3.13, 8.67, 28.99),
-    ("divided", "math"): (2.37, 3.83, 6.79),
-    ("joint", "sdpa"): (1.55, 2.45, 4.25),
-    ("divided", "sdpa"): (2.19, 3.47, 6.03),
-}
-ISSUE_SIZES = {
-    ("joint", "math"): (10.2, 30.5),
-    ("divided", "math"): (3.9, 6.9),
-    ("joint", "sdpa"): (2.6, 4.4),
-    ("divided", "sdpa"): (3.5, 6.1),
-}
-
-
-def add_figure3(results: Results, peaks: dict = ISSUE_PEAKS, sizes: dict = ISSUE_SIZES) -> None:
-    """Predicted Figure 3 memory (frames 8, 16, 32 at 224; crops 336, 448 at 8 frames) and
-    the GFLOPs of joint and divided at those frames."""
-    for (attention, backend), values in peaks.items():
-        for frames, gib in zip((8, 16, 32), values, strict=True):
-            results.predicted(gib, attention=attention, backend=backend, frames=frames)
-        for size, gib in zip((336, 448), sizes[attention, backend], strict=True):
-            results.predicted(gib, attention=attention, backend=backend, size=size)
-    gflops = {"joint": (179.7, 406.3, 1094.2), "divided": (196.1, 392.2, 784.4)}
-    for attention, values in gflops.items():
-        for frames, value in zip((8, 16, 32), values, strict=True):
-            results.flops(value, 121_566_352, attention=attention, frames=frames)
-
-
 @pytest.fixture
 def figure3(results: Results) -> Results:
-    add_figure3(results)
+    results.figure3()
     return results
