@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,3 +145,21 @@ def test_predicted_and_measured_cpu_allocations_stand_side_by_side(
         section
     )
     assert "| 0.500 | 0.520 | -3.8% |" in section
+
+
+def test_the_predict_vs_measured_benchmark_prints_both_and_the_error(tmp_path: Path) -> None:
+    """A one-block model (a benchmark test, not a figure): the script runs the suite keys end
+    to end and prints one row per configuration."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "predict_vs_measured.py"
+    args = ["--depth", "1", "--frames", "2", "--size", "32", "--attention", "divided"]
+    args += ["--modes", "train", "--store", str(tmp_path / "s.sqlite")]
+    command = [sys.executable, str(script), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    [row] = [line.split() for line in result.stdout.splitlines() if line.startswith("divided")]
+    predicted, measured, error = float(row[-4]), float(row[-3]), float(row[-2].rstrip("%"))
+    assert predicted > 0 and measured > 0
+    assert error == pytest.approx(
+        (predicted / measured - 1) * 100, abs=0.1 + 100 * 0.0005 / measured
+    )
+    assert "failures: none" in result.stdout
