@@ -277,7 +277,7 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
     if timeout is not None and not timeout > 0:
         raise grid.fail("timeout", f"{timeout}; expected a positive number of seconds")
     # Only when set, so that the tasks of suites without them keep their keys (resume)
-    extra = {}
+    extra: dict[str, bool] = {}
     if grid.typed("predict_only", bool, False):
         extra["predict_only"] = True
     if grid.typed("cpu_allocations", bool, False):

@@ -18,6 +18,7 @@ import math
 import re
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -56,7 +57,7 @@ def _label(points: pd.DataFrame, short: dict[str, str], backends: bool) -> str:
     return ", ".join(words) + (" (predicted)" if (points["status"] == "predicted").any() else "")
 
 
-def _limit_line(ax: object, data: pd.DataFrame) -> float:
+def _limit_line(ax: Axes, data: pd.DataFrame) -> float:
     """The memory limits of the plotted runs (32 GiB: the paper's V100) as lines; the highest."""
     measured = data[data["source"] == "measured"]
     limits = sorted({float(v) for v in measured["limit_gib"].dropna()})
