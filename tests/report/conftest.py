@@ -58,7 +58,7 @@ def runtime_record(
 ) -> dict[str, Any]:
     """What `measure.sweep.measure` returns: config, settings, prediction, figures, status."""
     settings = ProbeSettings(dtype=dtype, backend=backend, device="cpu").as_dict()
-    settings |= {"device": device}
+    settings |= {"device": device} | {k: cfg.pop(k) for k in ("mode", "memory_limit") if k in cfg}
     figures: dict[str, Any] = {
         **Latency(
             latency_ms, latency_ms, latency_ms, latency_ms, 0.0, 10, 1e3 / latency_ms

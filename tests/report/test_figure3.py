@@ -163,3 +163,19 @@ def test_the_predict_vs_measured_benchmark_prints_both_and_the_error(tmp_path: P
         (predicted / measured - 1) * 100, abs=0.1 + 100 * 0.0005 / measured
     )
     assert "failures: none" in result.stdout
+
+
+def test_a_prediction_and_a_measurement_of_the_same_run_are_both_plotted(
+    results: Results,
+) -> None:
+    """A GPU machine running the quick suite (predicted) and then paper.toml (measured) with the
+    same settings: the measurement checks the prediction, it does not replace it."""
+    results.predicted(4.25, attention="joint", frames=32, device="cuda")
+    run = {"mode": "train", "memory_limit": 32 * 2**30, "dtype": "fp32", "peak_bytes": 5 * 2**30}
+    results.runtime(attention="joint", frames=32, **run)  # newer
+    curves = build_report(load_results(results.store.path)).curves
+    memory = curves[(curves["figure"] == "memory_vs_frames") & (curves["source"] == "measured")]
+    assert sorted(zip(memory["status"], memory["y"], strict=True)) == [
+        ("ok", pytest.approx(5.0)),
+        ("predicted", pytest.approx(4.25)),
+    ]

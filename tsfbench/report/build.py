@@ -174,7 +174,9 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     figures = ["latency_median_ms", "latency_p90_ms", "throughput", "energy_j_per_clip", "power_w"]
     memory = ["predicted_peak_bytes", "measured_cpu_alloc_bytes"]
     rows = _with_columns(rows, [*SETTINGS, *figures, *memory])
-    rows = _latest(rows, [*KEY, *SETTINGS, "environment"])
+    # A prediction and a measurement of the same run are both kept: the plot sets them side by side
+    rows = rows.assign(predicted=rows["status"] == "predicted")
+    rows = _latest(rows, [*KEY, *SETTINGS, "environment", "predicted"])
     records = rows.to_dict("records")
     envs = [env_labels[row["environment"]] if len(env_labels) > 1 else None for row in records]
     out = rows[KEY].copy()
