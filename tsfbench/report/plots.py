@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from tsfbench.report.reference import ATTENTIONS, PAPER_GPU, PAPER_GPU_BYTES
 
@@ -37,12 +38,16 @@ FIGURES = {  # name: (title, x label, y label)
 }
 
 
-def _short_runs(runs: list[str]) -> dict[str, str]:
-    """Each run label without the words every run of the plot shares (`fp32 b1 cpu`): the
-    legend then says only what differs. `cap N GiB` is one word."""
+def _short_runs(runs: list[str]) -> tuple[dict[str, str], str]:
+    """Each run label without the words every run of the plot shares (`fp32 b1 cpu`), and
+    those words (the legend's title): the entries then say only what differs. `cap N GiB` is
+    one word."""
+    if not runs:
+        return {}, ""
     words = {run: re.findall(r"cap \S+ GiB|\S+", run) for run in runs}
-    common = set.intersection(*(set(w) for w in words.values())) if len(runs) > 1 else set()
-    return {run: " ".join(w for w in words[run] if w not in common) for run in runs}
+    common = set.intersection(*(set(w) for w in words.values()))
+    short = {run: " ".join(w for w in words[run] if w not in common) for run in runs}
+    return short, " ".join(w for w in words[runs[0]] if w in common)
 
 
 def _label(points: pd.DataFrame, short: dict[str, str], backends: bool) -> str:
@@ -90,7 +95,7 @@ def draw(curves: pd.DataFrame, figure: str) -> Figure:
     series_names = sorted(
         measured["series"].unique(), key=lambda s: (order.get(s.split(",")[0].split()[0], 9), s)
     )
-    short = _short_runs(sorted({r for r in measured["pair"] if isinstance(r, str)}))
+    short, shared = _short_runs(sorted({r for r in measured["pair"] if isinstance(r, str)}))
     backends = measured["backend"].dropna().nunique() > 1
     styles: dict[str, int] = {}  # a scheme's colour everywhere; its runs differ by line style
     for series in series_names:
@@ -127,6 +132,9 @@ def draw(curves: pd.DataFrame, figure: str) -> Figure:
     if memory and highest / lowest > LOG_SPAN:  # quadratic next to linear: both readable
         ax.set_yscale("log")
         ax.set_ylim(lowest / 1.5, max(highest, limit) * 4)  # room for the OOM marks on top
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 1, 2, 5, 10, 20...: readable
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     elif highest > 0:  # headroom: the OOM marks sit above the highest point
         ax.set_ylim(0, max(highest, limit) * 1.25)
     ax.set(
@@ -136,7 +144,11 @@ def draw(curves: pd.DataFrame, figure: str) -> Figure:
     )
     ax.grid(alpha=0.3, which="both" if memory else "major")
     if memory:  # many runs: the legend beside the axes, not over the curves
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        title = f"runs: {shared}" if shared else None
+        ax.legend(
+            fontsize="small", title=title, title_fontsize="small", loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )  # fmt: skip
     else:
         ax.legend(fontsize="small")
     fig.tight_layout()
