@@ -86,6 +86,9 @@ def test_duplicate_tasks_across_grids_are_measured_once(tmp_path: Path) -> None:
         ('measure = ["accuracy"]\nmodel = "base"\ndataset = "kinetics"', ["dataset", "k400"]),
         ('measure = ["accuracy"]\nmodel = "base"\ndataset = "k400"', ["dataset", "synthetic"]),
         ('measure = ["flops"]\nmodel = "base"\ndataset = "k400"', ["dataset", "accuracy"]),
+        ('measure = ["memory"]\nmodel = "base"\npredict_only = 1', ["predict_only", "true or"]),
+        ('measure = ["memory"]\nmodel = "base"\ncpu_allocations = true', ["predict_only = true"]),
+        ('measure = ["flops"]\nmodel = "base"\npredict_only = true', ["predict_only", "latency"]),
     ],
 )
 def test_bad_grids_name_the_file_the_key_and_the_accepted_values(
@@ -191,3 +194,72 @@ def test_torchrun_ranks_split_a_shard(monkeypatch: pytest.MonkeyPatch, tmp_path:
 def test_bad_shards_are_rejected(text: str) -> None:
     with pytest.raises(ConfigError, match="shard"):
         parse_shard(text)
+
+
+PREDICT = """
+[[grid]]
+measure = ["memory"]
+model = "base"
+attention = "divided"
+frames = 2
+size = 32
+overrides = { depth = 1, dim = 32, heads = 2 }
+device = "cpu"
+mode = ["infer", "train"]
+"""
+
+
+def test_predict_only_is_a_setting_of_its_tasks_and_leaves_other_keys_alone(
+    tmp_path: Path,
+) -> None:
+    plain = load_suite(write(tmp_path, PREDICT), tmp_path).tasks
+    off = load_suite(write(tmp_path, PREDICT + "predict_only = false\n"), tmp_path).tasks
+    assert [t.key for t in off] == [t.key for t in plain]  # stores made before it still resume
+    assert not any("predict_only" in t.settings for t in plain)
+    predicted = load_suite(write(tmp_path, PREDICT + "predict_only = true\n"), tmp_path).tasks
+    assert all(t.settings["predict_only"] for t in predicted)
+    assert not {t.key for t in predicted} & {t.key for t in plain}
+    assert predicted[0].describe().endswith("infer fp32 b1 predicted (depth=1, dim=32, heads=2)")
+
+
+def test_a_predict_only_grid_stores_predictions_and_checks_them_on_the_cpu(
+    tmp_path: Path,
+) -> None:
+    from tsfbench.runner import run_suite
+    from tsfbench.store import Store
+
+    text = PREDICT + 'predict_only = true\ncpu_allocations = true\nmemory_limit = "4GiB"\n'
+    suite = load_suite(write(tmp_path, text), tmp_path)
+    summary = run_suite(suite, Store(tmp_path / "r.sqlite"))
+    assert summary.statuses == {"predicted": 2}
+    frame = Store(tmp_path / "r.sqlite").frame()
+    assert frame["latency_median_ms"].isna().all()  # no step ran in a probe
+    assert (frame["predicted_peak_bytes"] > 0).all()
+    # Measured in a child; at this tiny size the heap holds mostly the runtime's own buffers
+    # (tens of MB against hundreds of KB of tensors), so only full-size rows are compared
+    # (benchmarks/predict_vs_measured.py)
+    assert (frame["measured_cpu_alloc_bytes"] > 0).all()
+
+
+def test_the_quick_suite_predicts_figure_3s_training_memory_against_32_gib(
+    tmp_path: Path,
+) -> None:
+    tasks = [
+        t
+        for t in load_suite(SUITES / "quick.toml", tmp_path).tasks
+        if t.settings.get("predict_only")
+    ]
+    points = {
+        (t.config.attention, t.settings["backend"], t.config.frames, t.config.size) for t in tasks
+    }
+    axes = [(f, 224) for f in (8, 16, 32, 64, 96)] + [(8, s) for s in (336, 448, 560)]
+    assert points == {
+        (attention, backend, frames, size)
+        for attention in ("joint", "divided")
+        for backend in ("sdpa", "math")
+        for frames, size in axes
+    }
+    assert len(tasks) == len(points)
+    assert {
+        (t.settings["mode"], t.settings["memory_limit"], t.settings["batch"]) for t in tasks
+    } == {("train", 32 * 2**30, 1)}

@@ -16,12 +16,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tsfbench.config import ConfigError
 from tsfbench.environment import environment
 from tsfbench.store import Row, Store, environment_id
 from tsfbench.suite import Suite, Task, shard, torchrun_rank
+
+if TYPE_CHECKING:
+    from tsfbench.config import ProbeSettings
 
 Progress = Callable[[int, int, Task, str], None]  # (done, total, task, status)
 
@@ -126,11 +129,41 @@ def _runtime_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, 
     from tsfbench.measure.sweep import measure
 
     settings = dict(task.settings)
-    timeout = settings.pop("timeout")
+    timeout = settings.pop("timeout")  # the rest are ProbeSettings' but for the two checks
+    predict_only = settings.pop("predict_only", False)
+    check = settings.pop("cpu_allocations", False)
+    probe = ProbeSettings(**settings)
     record = measure(
-        task.config, ProbeSettings(**settings), overrides=task.overrides, env=env, timeout=timeout
+        task.config,
+        probe,
+        overrides=task.overrides,
+        env=env,
+        timeout=timeout,
+        predict_only=predict_only,
     )
+    if check:
+        record |= _cpu_allocations(task, probe, record, timeout)
     return record["status"], record
+
+
+def _cpu_allocations(
+    task: Task, settings: ProbeSettings, record: Mapping[str, Any], timeout: float | None
+) -> dict[str, Any]:
+    """The glibc heap's peak over the same steps on the CPU (`measured_cpu_alloc_bytes`), to
+    check a CPU prediction against: in a child, so that its GBs and its heap high-water mark
+    do not stay in this process. Skipped (None) off the CPU or where the prediction says the
+    step would not fit the memory limit."""
+    from tsfbench.measure.isolate import run_isolated
+    from tsfbench.measure.memory import measure_cpu_allocations
+
+    if record["device"] != "cpu" or record.get("predicted_fits") is False:
+        return {"measured_cpu_alloc_bytes": None}
+    outcome = run_isolated(
+        measure_cpu_allocations, task.config, settings, dict(task.overrides), timeout=timeout
+    )
+    if outcome.status != "ok":
+        return {"measured_cpu_alloc_bytes": None, "error": f"cpu allocations: {outcome.error}"}
+    return {"measured_cpu_alloc_bytes": outcome.value}
 
 
 def plan(

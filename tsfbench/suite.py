@@ -85,6 +85,8 @@ KEYS: dict[str, frozenset[str]] = {
     "iterations": RUNTIME,
     "interval": RUNTIME,
     "timeout": RUNTIME,
+    "predict_only": RUNTIME,
+    "cpu_allocations": RUNTIME,
     "device": RUNTIME | ACCURACY,
     "data": ACCURACY,
     "format": ACCURACY,
@@ -129,6 +131,7 @@ class Task:
             run = self.settings
             text += f" {run['mode']} {run['dtype']} b{run['batch']}"
             text += "" if run["backend"] == "sdpa" else f" {run['backend']}"
+            text += " predicted" if run.get("predict_only") else ""
         if self.overrides:
             text += " (" + ", ".join(f"{k}={v}" for k, v in self.overrides.items()) + ")"
         return text
@@ -277,6 +280,14 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
     timeout = grid.typed("timeout", float | int, None)
     if timeout is not None and not timeout > 0:
         raise grid.fail("timeout", f"{timeout}; expected a positive number of seconds")
+    # Only when set, so that the tasks of suites without them keep their keys (resume)
+    extra: dict[str, bool] = {}
+    if grid.typed("predict_only", bool, False):
+        extra["predict_only"] = True
+    if grid.typed("cpu_allocations", bool, False):
+        if not extra:
+            raise grid.fail("cpu_allocations", "checks a prediction; add predict_only = true")
+        extra["cpu_allocations"] = True
     combos = []
     for mode, dtype, batch, backend in axes:
         try:
@@ -285,7 +296,7 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
             raise ConfigError(f"{grid.where}: {err}") from None
         # `device` as written (`auto`), not as this process resolves it: the key must not
         # change with the rank or machine that loads the suite (resume, shards, reports)
-        combos.append(asdict(settings) | {"timeout": timeout})
+        combos.append(asdict(settings) | {"timeout": timeout} | extra)
     return combos
 
 

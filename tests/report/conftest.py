@@ -58,7 +58,7 @@ def runtime_record(
 ) -> dict[str, Any]:
     """What `measure.sweep.measure` returns: config, settings, prediction, figures, status."""
     settings = ProbeSettings(dtype=dtype, backend=backend, device="cpu").as_dict()
-    settings |= {"device": device}
+    settings |= {"device": device} | {k: cfg.pop(k) for k in ("mode", "memory_limit") if k in cfg}
     figures: dict[str, Any] = {
         **Latency(
             latency_ms, latency_ms, latency_ms, latency_ms, 0.0, 10, 1e3 / latency_ms
@@ -71,6 +71,26 @@ def runtime_record(
     record = config(**cfg) | settings | {"predicted_peak_bytes": None, "predicted_fits": None}
     error = None if status == "ok" else "CUDA out of memory"
     return record | figures | {"status": status, "error": error}
+
+
+def predicted_record(
+    gib: float | None,
+    backend: str = "sdpa",
+    mode: str = "train",
+    limit_gib: float = 32,
+    cpu_alloc_gib: float | None = None,
+    device: str = "cpu",
+    **cfg: Any,
+) -> dict[str, Any]:
+    """What a `predict_only` runtime task stores: the prediction, no figures."""
+    record = runtime_record("predicted", backend=backend, device=device, dtype="fp32", **cfg)
+    limit = int(limit_gib * 2**30)
+    peak = None if gib is None else int(gib * 2**30)
+    record |= {"mode": mode, "memory_limit": limit, "predicted_peak_bytes": peak, "error": None}
+    record["predicted_fits"] = None if peak is None else peak <= limit
+    if cpu_alloc_gib is not None:
+        record["measured_cpu_alloc_bytes"] = int(cpu_alloc_gib * 2**30)
+    return record
 
 
 def accuracy_record(
@@ -94,10 +114,27 @@ def accuracy_record(
     }  # fmt: skip
 
 
+# Predicted train peaks (GiB, batch 1, fp32) by (attention, backend) at 8 / 16 / 32 frames: the
+# issue's first measurement; the size axis (8 frames at 336 / 448) made up in proportion
+ISSUE_PEAKS = {
+    ("joint", "math"): (3.13, 8.67, 28.99),
+    ("divided", "math"): (2.37, 3.83, 6.79),
+    ("joint", "sdpa"): (1.55, 2.45, 4.25),
+    ("divided", "sdpa"): (2.19, 3.47, 6.03),
+}
+ISSUE_SIZES = {
+    ("joint", "math"): (10.2, 30.5),
+    ("divided", "math"): (3.9, 6.9),
+    ("joint", "sdpa"): (2.6, 4.4),
+    ("divided", "sdpa"): (3.5, 6.1),
+}
+
+
 class Results:
     """A results store that tests fill one record at a time, as `runner.run_suite` does."""
 
     env = GPU_ENV
+    ISSUE_PEAKS, ISSUE_SIZES = ISSUE_PEAKS, ISSUE_SIZES
 
     def __init__(self, path: Path) -> None:
         self.store = Store(path)
@@ -123,6 +160,27 @@ class Results:
     def runtime(self, status: str = "ok", **cfg: Any) -> None:
         options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
         self.add("runtime", runtime_record(status, **cfg), **options)
+
+    def predicted(self, gib: float | None, **cfg: Any) -> None:
+        options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
+        self.add("runtime", predicted_record(gib, **cfg), **options)
+
+    def figure3(
+        self,
+        peaks: dict[tuple[str, str], tuple[float, ...]] = ISSUE_PEAKS,
+        sizes: dict[tuple[str, str], tuple[float, ...]] = ISSUE_SIZES,
+    ) -> None:
+        """Predicted Figure 3 memory (frames 8, 16, 32 at 224; crops 336, 448 at 8 frames) and
+        the GFLOPs of joint and divided at those frames."""
+        for (attention, backend), values in peaks.items():
+            for frames, gib in zip((8, 16, 32), values, strict=True):
+                self.predicted(gib, attention=attention, backend=backend, frames=frames)
+            for size, gib in zip((336, 448), sizes[attention, backend], strict=True):
+                self.predicted(gib, attention=attention, backend=backend, size=size)
+        gflops = {"joint": (179.7, 406.3, 1094.2), "divided": (196.1, 392.2, 784.4)}
+        for attention, values in gflops.items():
+            for frames, value in zip((8, 16, 32), values, strict=True):
+                self.flops(value, 121_566_352, attention=attention, frames=frames)
 
     def accuracy(self, top1: float, top5: float, **cfg: Any) -> None:
         options = {k: cfg.pop(k) for k in ("env", "overrides", "suite") if k in cfg}
@@ -156,4 +214,10 @@ def paper_like(results: Results) -> Results:
         results.runtime("oom" if attention == "joint" and size == 448 else "ok",
                         attention=attention, size=size)  # fmt: skip
     results.accuracy(77.5, 93.0)
+    return results
+
+
+@pytest.fixture
+def figure3(results: Results) -> Results:
+    results.figure3()
     return results

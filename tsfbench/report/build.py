@@ -24,6 +24,7 @@ from tsfbench.report.reference import (
     FIGURE3_FRAMES,
     FIGURE3_SIZES,
     NOT_APPLICABLE,
+    PAPER_GPU_BYTES,
     PAPER_OOM,
     TIMESFORMER,
     dataset_name,
@@ -55,10 +56,11 @@ class Report:
     schemes: pd.DataFrame  # Table 1: attention schemes at 8 x 224
     models: pd.DataFrame  # Table 2: TimeSformer variants vs the 3D CNNs
     accuracy: pd.DataFrame  # every accuracy row, with the paper's and the released top-1
-    curves: pd.DataFrame  # Figure 3 points: figure, series, x, y, status, source
+    curves: pd.DataFrame  # Figure 3 points: figure, series, x, y, status, source, backend...
     shrunken: pd.DataFrame  # rows of models with overrides: never compared with the paper
     failures: pd.DataFrame  # rows whose status is oom, timeout or error
     backends: pd.DataFrame  # SDPA vs the eager `math` attention, same configuration and run
+    prediction: pd.DataFrame  # predicted peak memory vs the CPU heap measured over the same steps
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
@@ -67,7 +69,7 @@ class Report:
         """The machine-readable tables by name (what csv and json write)."""
         names = ("environments", "schemes", "models", "accuracy", "configs", "curves")
         tables = {name: getattr(self, name) for name in names}
-        tables |= {"backends": self.backends}
+        tables |= {"backends": self.backends, "prediction": self.prediction}
         return tables | {"shrunken": self.shrunken, "failures": self.failures}
 
 
@@ -171,10 +173,11 @@ def _peak_memory(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
 
 def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     figures = ["latency_median_ms", "latency_p90_ms", "throughput", "energy_j_per_clip", "power_w"]
-    rows = _with_columns(
-        rows, [*SETTINGS, *figures, "predicted_peak_bytes", "memory_note", "notes"]
-    )
-    rows = _latest(rows, [*KEY, *SETTINGS, "environment"])
+    memory = ["predicted_peak_bytes", "measured_cpu_alloc_bytes", "memory_note", "notes"]
+    rows = _with_columns(rows, [*SETTINGS, *figures, *memory])
+    # A prediction and a measurement of the same run are both kept: the plot sets them side by side
+    rows = rows.assign(predicted=rows["status"] == "predicted")
+    rows = _latest(rows, [*KEY, *SETTINGS, "environment", "predicted"])
     records = rows.to_dict("records")
     envs = [env_labels[row["environment"]] if len(env_labels) > 1 else None for row in records]
     out = rows[KEY].copy()
@@ -189,10 +192,13 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     out["notes"] = rows["notes"]  # what the figures include beyond the model (a sync per step)
     for column in figures:
         out[column] = rows[column].astype(float)
-    memory = [_peak_memory(row) for row in records]
-    out["peak_memory_gib"] = [value for value, _ in memory]
-    out["memory_kind"] = [kind for _, kind in memory]
+    peaks = [_peak_memory(row) for row in records]
+    out["peak_memory_gib"] = [value for value, _ in peaks]
+    out["memory_kind"] = [kind for _, kind in peaks]
     out["memory_note"] = rows["memory_note"]  # why a memory figure is missing (NVML)
+    out["memory_limit_gib"] = rows["memory_limit"].astype(float) / GIB
+    out["predicted_peak_gib"] = rows["predicted_peak_bytes"].astype(float) / GIB
+    out["cpu_alloc_gib"] = rows["measured_cpu_alloc_bytes"].astype(float) / GIB
     return out
 
 
@@ -213,6 +219,15 @@ def _backends(configs: pd.DataFrame) -> pd.DataFrame:
 def _paper_set(dataset: Any) -> str | None:
     """The paper's name of a declared dataset (K400, ...); None for others and missing ones."""
     return dataset_name(dataset) if isinstance(dataset, str) else None
+
+
+def _prediction(configs: pd.DataFrame) -> pd.DataFrame:
+    """Predicted peak memory beside the glibc heap's peak measured on the CPU over the same
+    steps (suite key `cpu_allocations`): both count tensor bytes, so they should agree."""
+    both = configs.dropna(subset=["predicted_peak_gib", "cpu_alloc_gib"])
+    out = both[[*KEY, "run", "predicted_peak_gib", "cpu_alloc_gib"]].copy()
+    out["error_pct"] = _pct(out["predicted_peak_gib"], out["cpu_alloc_gib"])
+    return out.reset_index(drop=True)
 
 
 def _accuracy_label(row: Mapping[str, Any]) -> str:
@@ -315,10 +330,23 @@ def _is_transformer(table: pd.DataFrame) -> pd.Series:
     return table["model"].isin(TIMESFORMER) & table["attention"].isin(ATTENTIONS)
 
 
+def _measured_first(configs: pd.DataFrame) -> pd.Series:
+    """Rows to show in Tables 1 and 2: a predicted-only run (the Figure 3 memory predictions)
+    only where its configuration has no other row, so the tables stay one row per real run."""
+    predicted = configs["runtime_status"] == "predicted"
+    others = set(configs.loc[~predicted, KEY].itertuples(index=False, name=None))
+    keys = configs[KEY].itertuples(index=False, name=None)
+    return pd.Series(
+        [not p or key not in others for p, key in zip(predicted, keys, strict=True)],
+        index=configs.index,
+        dtype=bool,
+    )
+
+
 def _schemes(configs: pd.DataFrame) -> pd.DataFrame:
     """Table 1: every scheme and positional table measured at 8 x 224."""
     rows = _is_transformer(configs) & (configs["frames"] == 8) & (configs["size"] == 224)
-    return configs[rows].reset_index(drop=True)
+    return configs[rows & _measured_first(configs)].reset_index(drop=True)
 
 
 def _standard_input(configs: pd.DataFrame) -> pd.Series:
@@ -341,7 +369,7 @@ def _models(configs: pd.DataFrame) -> pd.DataFrame:
         & (configs["pos_embed"] == default_pos_embed("divided"))
     )
     cnn = configs["attention"] == NOT_APPLICABLE
-    standard = _standard_input(configs)
+    standard = _standard_input(configs) & _measured_first(configs)
     table = pd.concat(
         [configs[variant & standard].sort_values(["frames", "size"]), configs[cnn & standard]]
     )
@@ -351,8 +379,10 @@ def _models(configs: pd.DataFrame) -> pd.DataFrame:
 def _curves(configs: pd.DataFrame) -> pd.DataFrame:
     """Figure 3 points: GFLOPs and peak memory against frames (at 224) and size (at 8 frames).
 
-    Each series is a scheme (and a run, for memory, where several were measured); the paper's
-    out-of-memory points ride along as their own series, so a plot can mark both.
+    Each series is a scheme (and a run, for memory, where several were measured); predicted
+    runs (`predict_only`) are series of their own, marked "(predicted)", with their memory
+    limit (`limit_gib`) and the run but for its backend (`pair`), so SDPA and math pair up. The
+    paper's out-of-memory points ride along as their own series, so a plot can mark both.
     """
     rows = configs[
         _is_transformer(configs)
@@ -374,6 +404,9 @@ def _curves(configs: pd.DataFrame) -> pd.DataFrame:
                     "y": row["gflops_per_view"],
                     "status": "ok",
                     "source": "measured",
+                    "backend": None,
+                    "pair": None,
+                    "limit_gib": None,
                 }
             )
         for row in on_axis.dropna(subset=["runtime_status"]).to_dict("records"):
@@ -391,6 +424,9 @@ def _curves(configs: pd.DataFrame) -> pd.DataFrame:
                     "y": row["peak_memory_gib"] if fits else None,
                     "status": row["runtime_status"],
                     "source": "measured",
+                    "backend": row["backend"],
+                    "pair": row["run_any_backend"],
+                    "limit_gib": row["memory_limit_gib"],
                 }
             )
     figures = {point["figure"] for point in points}
@@ -410,9 +446,13 @@ def _curves(configs: pd.DataFrame) -> pd.DataFrame:
                     "y": None,
                     "status": "oom",
                     "source": "paper",
+                    "backend": None,
+                    "pair": None,
+                    "limit_gib": PAPER_GPU_BYTES / GIB,
                 }
             )
     columns = ["figure", "series", "attention", "run", "x", "y", "status", "source"]
+    columns += ["backend", "pair", "limit_gib"]  # memory: to pair SDPA and math, the cap line
     return pd.DataFrame(points, columns=columns)
 
 
@@ -458,6 +498,7 @@ def build_report(frame: pd.DataFrame) -> Report:
         shrunken=_shrunken(frame[shrunk]),
         failures=_failures(frame),
         backends=_backends(configs),
+        prediction=_prediction(configs),
         statuses=frame["status"].value_counts().to_dict(),
         suites=sorted({str(s) for s in frame["suite"] if not _missing(s) and s}),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -20,7 +20,7 @@ from tsfbench.config import ConfigError
 from tsfbench.models.registry import PRESETS
 from tsfbench.report.build import Report
 from tsfbench.report.plots import FIGURES, render
-from tsfbench.report.reference import PAPER, PAPER_GPU, SCHEME_NAMES
+from tsfbench.report.reference import PAPER, PAPER_GPU, PAPER_GPU_BYTES, SCHEME_NAMES
 
 FORMATS = ("md", "csv", "json")
 NONE = "-"
@@ -278,6 +278,14 @@ def _backend_rows(frame: pd.DataFrame) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def _prediction_rows(frame: pd.DataFrame) -> list[list[str]]:
+    return [
+        [r["model"], r["attention"], f"{r['frames']} x {r['size']}", r["run"],
+         _num(r["predicted_peak_gib"], 3), _num(r["cpu_alloc_gib"], 3), f"{r['error_pct']:+.1f}%"]
+        for r in frame.to_dict("records")
+    ]  # fmt: skip
+
+
 def _section(title: str, frame: pd.DataFrame, note: str, body: Callable[[], str]) -> list[str]:
     return [] if frame.empty else [f"## {title}", "", note, "", body(), ""]
 
@@ -338,6 +346,7 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         lines += ["## Figure 3: joint vs divided attention", ""]
         lines += [f"![{FIGURES[f][0]}]({file})" for f, file in images.items()]
         lines += ["", _oom_note(report.curves), ""]
+        lines += [f"{text}\n" for text in _memory_findings(report.curves)]
     header = ["model", "attention", "frames x size", "run", "latency (ms): SDPA", "math"]
     header += ["math / SDPA", "peak memory (GiB): SDPA", "math", "SDPA / math"]
     lines += _section(
@@ -347,6 +356,23 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "explicit softmax(QK^T)V (`backend = math`): the difference is the implementation's, "
         "not the architecture's. `benchmarks/vs_reference.py` adds `transformers`' model.",
         lambda: _table(header, _backend_rows(report.backends), keep=4),
+    )
+    header = [
+        "model",
+        "attention",
+        "frames x size",
+        "run",
+        "predicted (GiB)",
+        "measured heap (GiB)",
+    ]
+    lines += _section(
+        "Memory prediction vs measured CPU allocations",
+        report.prediction,
+        "The prediction counts the bytes of live tensors without running the step; on a CPU the "
+        "C heap (glibc `mallinfo2`), measured over the same two steps in a child process, holds "
+        "the same tensors (suite key `cpu_allocations`). Target: within 10%. "
+        "`benchmarks/predict_vs_measured.py` prints this for any configuration.",
+        lambda: _table([*header, "error"], _prediction_rows(report.prediction), keep=7),
     )
     header = ["measurement", "model", "attention", "frames x size", "overrides", "status"]
     header += ["params (M)", "GFLOPs / view", "latency (ms)", "peak memory (GiB)", "top-1 (%)"]
@@ -413,3 +439,146 @@ def _oom_note(curves: pd.DataFrame) -> str:
             "and at 32 frames (grey x); divided kept going."
         )
     return text
+
+
+# --- Figure 3's memory, in words, from the predicted curves -------------------------------------
+
+NEAR = 0.8  # a prediction at or above this share of the limit is "at the limit": the step also
+# needs what the prediction leaves out (CUDA context, kernel workspaces, the allocator's rounding)
+
+
+def _predicted(pred: pd.DataFrame, figure: str, attention: str, backend: str) -> dict[Any, dict]:
+    """{pair (the run but its backend): {x: GiB}} of one predicted curve."""
+    rows = pred[
+        (pred["figure"] == figure) & (pred["attention"] == attention) & (pred["backend"] == backend)
+    ]
+    curves: dict[Any, dict] = {}
+    for row in rows.to_dict("records"):
+        curves.setdefault(row["pair"], {})[row["x"]] = float(row["y"])
+    return curves
+
+
+def _train(pair: Any) -> bool:
+    """Figure 3 is about training memory: a train run first where several were predicted."""
+    return str(pair).startswith("train")
+
+
+def _where(figure: str, x: Any) -> str:
+    return f"{x} frames at 224 px" if figure.endswith("frames") else f"a {x} px crop at 8 frames"
+
+
+def _both(texts: list[str], unit: str = "") -> str:
+    """`28.99 and 30.50 GiB`, or `28.99 GiB at each` where the points agree (32 frames at 224
+    and 8 frames at 448 are the same 6,272 tokens)."""
+    if len(texts) > 1 and len(set(texts)) == 1:
+        return f"{texts[0]}{unit} at each"
+    return " and ".join(texts) + unit
+
+
+def _oom_sentence(curves: pd.DataFrame, pred: pd.DataFrame) -> str | None:
+    """Joint attention with `math` vs `sdpa` where the paper first ran out of memory."""
+    paper = curves[curves["source"] == "paper"].sort_values("x").drop_duplicates("figure")
+    found: dict[Any, list[tuple[str, Any, float, float]]] = {}
+    for figure, x in paper[["figure", "x"]].itertuples(index=False):
+        math_, sdpa = (_predicted(pred, figure, "joint", b) for b in ("math", "sdpa"))
+        for pair in math_.keys() & sdpa.keys():
+            if x in math_[pair] and x in sdpa[pair]:
+                found.setdefault(pair, []).append((figure, x, math_[pair][x], sdpa[pair][x]))
+    if not found:
+        return None
+    pair, points = max(sorted(found.items()), key=lambda item: (len(item[1]), _train(item[0])))
+    limits = pred.loc[pred["pair"] == pair, "limit_gib"].dropna()
+    limit = float(limits.iloc[0]) if len(limits) else PAPER_GPU_BYTES / 2**30
+    materialised = [m for _, _, m, _ in points]
+    fused = [f for _, _, _, f in points]
+    shares = " and ".join(dict.fromkeys(f"{m / limit:.0%}" for m in materialised))
+    if all(m >= NEAR * limit for m in materialised) and all(f <= limit / 2 for f in fused):
+        verdict = (
+            "the out-of-memory is a property of materialised attention, not of joint attention "
+            "itself"
+        )
+    elif all(f > limit for f in fused):
+        verdict = (
+            "fused attention does not avoid it: joint attention itself exceeds the limit there"
+        )
+    elif not all(m >= NEAR * limit for m in materialised):
+        verdict = "this prediction alone does not explain the paper's out-of-memory"
+    else:
+        ratio = min(m / f for m, f in zip(materialised, fused, strict=True))
+        verdict = (
+            f"fused attention needs at least {ratio:.1f}x less there, yet not far from the limit"
+        )
+    where = "; ".join(_where(figure, x) for figure, x, _, _ in points)
+    needs = _both([f"{m:.2f}" for m in materialised], " GiB")
+    fused_needs = _both([f"{f:.2f}" for f in fused], " GiB")
+    return (
+        f"Where the paper's joint attention first ran out of memory on a {PAPER_GPU} ({where}), "
+        f"a step of `{pair}` is predicted to need {needs} with "
+        f"materialised attention (`math`, the released code's softmax(QK^T)V: {shares} of the "
+        f"{limit:g} GiB limit) but {fused_needs} with fused attention (`sdpa`): {verdict}."
+    )
+
+
+def _growth(curves: pd.DataFrame, attention: str, xs: list[Any]) -> float | None:
+    cost = curves[
+        (curves["figure"] == "gflops_vs_frames")
+        & (curves["attention"] == attention)
+        & (curves["source"] == "measured")
+    ]
+    by_x = dict(zip(cost["x"], cost["y"].astype(float), strict=True))
+    if xs[0] not in by_x or xs[-1] not in by_x:
+        return None
+    return by_x[xs[-1]] / by_x[xs[0]]
+
+
+def _fused_sentence(curves: pd.DataFrame, pred: pd.DataFrame) -> str | None:
+    """Joint vs divided with `sdpa`, by clip length, and how their GFLOPs grow."""
+    figure = "memory_vs_frames"
+    joint, divided = (_predicted(pred, figure, a, "sdpa") for a in ("joint", "divided"))
+    pairs = {p: sorted(joint[p].keys() & divided[p].keys()) for p in joint.keys() & divided.keys()}
+    pairs = {p: xs for p, xs in pairs.items() if len(xs) >= 2}
+    if not pairs:
+        return None
+    pair, xs = max(sorted(pairs.items()), key=lambda item: (len(item[1]), _train(item[0])))
+    j, d = joint[pair], divided[pair]
+    less = [x for x in xs if j[x] < d[x]]
+    if len(less) == len(xs):
+        how = "less memory than divided at every predicted clip length"
+    elif not less:
+        how = "more memory than divided at every predicted clip length"
+    else:
+        more = [x for x in xs if x not in less]
+        how = (
+            f"less memory than divided at {', '.join(map(str, less))} frames and more at "
+            f"{', '.join(map(str, more))}"
+        )
+    shown = sorted({x for x in (32, xs[-1]) if x in xs})
+    examples = ", ".join(f"{j[x]:.2f} vs {d[x]:.2f} GiB at {x} frames" for x in shown)
+    text = f"With fused attention (`sdpa`) joint attention needs {how} ({examples})"
+    gj, gd = _growth(curves, "joint", xs), _growth(curves, "divided", xs)
+    if gj is not None and gd is not None:
+        faster = "still grow faster" if gj > 1.1 * gd else "grow no faster than divided's"
+        text += (
+            f", while its GFLOPs {faster} ({gj:.1f}x from {xs[0]} to {xs[-1]} frames, divided "
+            f"{gd:.1f}x: *{FIGURES['gflops_vs_frames'][0]}*)"
+        )
+    return text + "."
+
+
+def _memory_findings(curves: pd.DataFrame) -> list[str]:
+    """Two sentences from the predicted memory curves, or none: what the paper's out-of-memory
+    points come from, and how joint and divided compare with fused attention. Worded from the
+    numbers, so other numbers give other words."""
+    memory = curves["figure"].str.startswith("memory")
+    pred = curves[memory & (curves["status"] == "predicted") & curves["y"].notna()]
+    if pred.empty:
+        return []
+    sentences = [_oom_sentence(curves, pred), _fused_sentence(curves, pred)]
+    text = " ".join(s for s in sentences if s)
+    if not text:
+        return []
+    return [
+        f"{text} Predicted curves are dashed (`sdpa`) and dotted (`math`) with hollow markers "
+        f"(*{FIGURES['memory_vs_frames'][0]}*, *{FIGURES['memory_vs_size'][0]}*); measured runs "
+        "are solid; a GPU run of `suites/paper.toml` adds measured SDPA points to check them."
+    ]
