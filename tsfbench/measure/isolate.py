@@ -23,8 +23,9 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,18 @@ def bare_main(objects: object) -> Iterator[bool]:
         sys.modules["__main__"] = main
 
 
+def start_server(preload: Sequence[str] = ()) -> None:
+    """Start the fork server now (if not yet running) with torch and `preload` imported.
+
+    It is started once per process, on first use, and imports nothing afterwards, so only
+    the first call's `preload` counts. Starting it early lets its imports overlap other work.
+    """
+    modules = [name for name in ("torch", *preload) if name != "__main__"]
+    forkserver.set_forkserver_preload(list(dict.fromkeys(modules)))
+    with sigint_ignored(), bare_main(None):  # the server and its children ignore Ctrl-C
+        forkserver.ensure_running()
+
+
 def run_isolated(
     target: Callable[..., Any],
     *args: Any,
@@ -169,22 +182,23 @@ def run_isolated(
     timeout: float | None = None,
     prepare: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
     method: str | None = None,
+    preload: Sequence[str] = (),
 ) -> Outcome:
     """`target(*args)` in a child process of its own; its value, or why there is none.
 
     `target` and `args` must pickle (a module-level function). A child that dies without an
     answer is an `error` naming the signal; one still running after `timeout` s is killed.
     `prepare` = (function, args) runs in the child before the memory limit is set. `method`
-    is the start method, `start_method()` by default ("spawn" starts a fresh interpreter).
+    is the start method, `start_method()` by default ("spawn" starts a fresh interpreter);
+    `preload` names modules the fork server imports when it starts, besides torch and the
+    target's module (those a child would otherwise import lazily, each time).
     """
     began = time.monotonic()
     method = method or start_method()
     context = multiprocessing.get_context(method)  # never "fork": no inherited CUDA state
     inherited = None
     if method == "forkserver":
-        # The server imports these once, when it starts: torch and the target's module.
-        modules = ["torch", getattr(target, "__module__", None) or "torch"]
-        context.set_forkserver_preload([name for name in modules if name != "__main__"])
+        start_server([getattr(target, "__module__", None) or "torch", *preload])
         inherited = (dict(os.environ), os.getcwd())
     ours, theirs = context.Pipe(duplex=False)
     process = context.Process(
