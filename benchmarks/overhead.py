@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -60,10 +61,13 @@ def phases(config: Any, settings: Any, overrides: dict[str, Any], began: float) 
 
 def one_configuration(method: str, config: Any, settings: Any, overrides: dict) -> dict:
     from tsfbench.measure.isolate import run_isolated
+    from tsfbench.measure.sweep import PRELOAD
 
     this = importlib.import_module("overhead")  # by name, so that the child can unpickle it
     began = time.monotonic()
-    outcome = run_isolated(this.phases, config, settings, overrides, began, method=method)
+    outcome = run_isolated(
+        this.phases, config, settings, overrides, began, method=method, preload=PRELOAD
+    )
     if outcome.status != "ok":
         raise SystemExit(f"{method}: {outcome.status}: {outcome.error}")
     figures = dict(outcome.value)
@@ -92,7 +96,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--mode", default="train")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
     parser.add_argument("--depth", type=int, default=None, help="a smaller model (tests)")
     parser.add_argument("--baseline", type=Path, default=None, help="source tree of the old code")
     parser.add_argument(
@@ -107,6 +111,13 @@ def main() -> None:
     config = RunConfig(attention=args.attention, frames=args.frames, size=args.size)
     settings = ProbeSettings(mode=args.mode, warmup=1, iterations=3)
     overrides = {} if args.depth is None else {"depth": args.depth}
+    from tsfbench.measure.isolate import run_isolated, start_server
+    from tsfbench.measure.sweep import PRELOAD
+
+    began = time.monotonic()
+    start_server(["overhead", *PRELOAD])  # as `sweep` does, once, before the first child
+    run_isolated(os.getpid)  # answered once the server has imported everything
+    server = time.monotonic() - began
     runs: dict[str, list[dict[str, float]]] = {"spawn": [], "forkserver": []}
     for _ in range(args.repeats):
         for method in runs:  # alternately, so that both see the same machine
@@ -114,7 +125,7 @@ def main() -> None:
     print(f"one configuration: {args.attention} {args.frames}x{args.size} {args.mode}, "
           f"warm-up 1 + 3 steps; seconds, median of {args.repeats}")  # fmt: skip
     print(f"{'phase':<14} {'spawn':>8} {'forkserver':>11}")
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    median = statistics.median
     rows = {
         m: {k: median([r[k] for r in rs]) for k in (*PHASES, "total")} for m, rs in runs.items()
     }
@@ -123,7 +134,7 @@ def main() -> None:
     for method, row in rows.items():
         overhead = row["total"] - row["steps"]
         print(f"overhead beyond the steps, {method}: {overhead:.2f} s")
-    print("(the first forkserver run also starts the server: imports there, once per sweep)")
+    print(f"fork server start (once per sweep, overlapping the first prediction): {server:.2f} s")
 
     if args.baseline is not None:
         command = args.command.split()
