@@ -104,16 +104,33 @@ def main() -> None:
         default="memory-sweep --frames 2..8:2 --size 64 --attention joint,divided",
         help="the tsfbench command timed with --baseline",
     )
+    parser.add_argument("--command-only", action="store_true", help="skip the phases")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
+    median = statistics.median
+    if not args.command_only:
+        phase_table(args)
+    if args.baseline is not None:
+        command = args.command.split()
+        seconds: dict[str, list[float]] = {"before": [], "after": []}
+        for _ in range(args.repeats):
+            seconds["before"].append(command_seconds(args.baseline, command))
+            seconds["after"].append(command_seconds(ROOT, command))
+        before, after = median(seconds["before"]), median(seconds["after"])
+        print(f"tsfbench {args.command}")
+        print(f"  before {before:.1f} s ({args.baseline}), after {after:.1f} s ({ROOT}): "
+              f"{before / after:.2f}x (each run: {seconds})")  # fmt: skip
+
+
+def phase_table(args: argparse.Namespace) -> None:
+    """Each phase of one configuration, spawned and forked alternately; medians."""
     from tsfbench.config import ProbeSettings, RunConfig
+    from tsfbench.measure.isolate import run_isolated, start_server
+    from tsfbench.measure.sweep import PRELOAD
 
     config = RunConfig(attention=args.attention, frames=args.frames, size=args.size)
     settings = ProbeSettings(mode=args.mode, warmup=1, iterations=3)
     overrides = {} if args.depth is None else {"depth": args.depth}
-    from tsfbench.measure.isolate import run_isolated, start_server
-    from tsfbench.measure.sweep import PRELOAD
-
     began = time.monotonic()
     start_server(["overhead", *PRELOAD])  # as `sweep` does, once, before the first child
     run_isolated(os.getpid)  # answered once the server has imported everything
@@ -135,17 +152,6 @@ def main() -> None:
         overhead = row["total"] - row["steps"]
         print(f"overhead beyond the steps, {method}: {overhead:.2f} s")
     print(f"fork server start (once per sweep, overlapping the first prediction): {server:.2f} s")
-
-    if args.baseline is not None:
-        command = args.command.split()
-        seconds: dict[str, list[float]] = {"before": [], "after": []}
-        for _ in range(args.repeats):
-            seconds["before"].append(command_seconds(args.baseline, command))
-            seconds["after"].append(command_seconds(ROOT, command))
-        before, after = median(seconds["before"]), median(seconds["after"])
-        print(f"tsfbench {args.command}")
-        print(f"  before {before:.1f} s ({args.baseline}), after {after:.1f} s ({ROOT}): "
-              f"{before / after:.2f}x (each run: {seconds})")  # fmt: skip
 
 
 if __name__ == "__main__":
