@@ -486,7 +486,7 @@ def _probe_command(
         for r in records
         if r.get("latency_mean_ms") is not None
     )
-    summary = f"{len(records)} configurations in {seconds:.1f} s"
+    summary = f"{len(records)} configuration{'s' * (len(records) != 1)} in {seconds:.1f} s"
     if not predict_only:  # what the tool spends besides the steps it times
         overhead = seconds - timed
         summary += (
