@@ -61,9 +61,30 @@ from tsfbench.models.timesformer import TimeSformer
 
 HF_NAMES = {value: key for key, value in HF_ATTENTION.items()}
 MATMULS = ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm", "_scaled_dot_product", "conv")
-# Dense bf16 peak FLOP/s by GPU name (no sparsity), for the model FLOP utilisation
-BF16_PEAK = {"H100 PCIe": 756e12, "H100": 989.4e12, "H200": 989.4e12, "A100": 312e12,
-             "L40S": 362e12}  # fmt: skip
+# Dense bf16 tensor-core peak FLOP/s (no sparsity), for the model FLOP utilisation, keyed by the
+# exact name `torch.cuda.get_device_name` reports. Sources: NVIDIA's product datasheets (H100,
+# H200, H800, A100, A800, L40S, L4), which print bf16 with 2:4 sparsity, halved here: H100 / H800
+# SXM5 and H200 SXM 1,979 TFLOPS; H100 NVL and H200 NVL 1,671; H100 / H800 PCIe 1,513; A100 /
+# A800, every form, 624; L4 242. The L40S datasheet prints the dense figure, 362.05.
+# A name not listed, or a MIG slice (its name ends in the profile, e.g. "... MIG 1g.10gb", and
+# its share of the peak is not published), has no peak: an MFU against a wrong one is worse.
+BF16_PEAK = {
+    "NVIDIA H100 80GB HBM3": 989.5e12,  # SXM5
+    "NVIDIA H100 NVL": 835.5e12,
+    "NVIDIA H100 PCIe": 756.5e12,
+    "NVIDIA H200": 989.5e12,  # SXM
+    "NVIDIA H200 NVL": 835.5e12,
+    "NVIDIA H800": 989.5e12,  # SXM5
+    "NVIDIA H800 PCIe": 756.5e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA A100-PCIE-40GB": 312e12,
+    "NVIDIA A100 80GB PCIe": 312e12,
+    "NVIDIA A800-SXM4-80GB": 312e12,
+    "NVIDIA A800 80GB PCIe": 312e12,
+    "NVIDIA L40S": 362.05e12,
+    "NVIDIA L4": 121e12,
+}
 MFU_TARGET = 0.45
 
 
@@ -297,11 +318,9 @@ def measure(
 
 
 def gpu_peak_flops() -> tuple[str, float | None]:
+    """This GPU's name and its dense bf16 peak, None where `BF16_PEAK` does not list it."""
     name = torch.cuda.get_device_name()
-    for key, peak in BF16_PEAK.items():  # "H100 PCIe" before "H100"
-        if key in name:
-            return name, peak
-    return name, None
+    return name, BF16_PEAK.get(name.strip())
 
 
 def model_flop_utilisation(device: str, repeats: int, compiled: bool) -> dict[str, Any]:
@@ -519,7 +538,11 @@ def main() -> None:
             parser.error("--mfu needs CUDA")
         mfu = model_flop_utilisation(device, args.repeats, args.compile)
         payload["mfu"] = mfu
-        share = "unknown peak" if mfu["mfu"] is None else f"{100 * mfu['mfu']:.1f}% of peak"
+        share = (
+            f"{100 * mfu['mfu']:.1f}% of peak"
+            if mfu["mfu"] is not None
+            else ("unknown peak (this GPU's exact name is not in BF16_PEAK; a MIG slice has none)")
+        )
         print(
             f"\nMFU, {mfu['impl']}, divided 8x224, batch 32, bf16 inference on {mfu['gpu']}: "
             f"{mfu['achieved_tflops']:.0f} TFLOP/s, {share} (target {100 * MFU_TARGET:.0f}%)"

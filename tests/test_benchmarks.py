@@ -3,26 +3,31 @@ here only that they run and that what they compare agrees)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def test_vs_reference_compares_all_three_implementations(tmp_path: Path) -> None:
+def run_vs_reference(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
+    """The benchmark on a one-block model at 2x32, both modes and dtypes: (its JSON, stdout)."""
     pytest.importorskip("transformers")
     out = tmp_path / "vs.json"
     command = [sys.executable, str(BENCHMARKS / "vs_reference.py"), "--depth", "1", "--clips",
                "2x32", "--modes", "infer,train", "--dtypes", "fp32,bf16", "--repeats", "2",
-               "--profile-rows", "1", "--json", str(out)]  # fmt: skip
+               "--json", str(out), *extra]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    payload = json.loads(out.read_text())
-    records = payload["records"]
+    return json.loads(out.read_text()), result.stdout
+
+
+def check_records(records: list[dict[str, Any]]) -> None:
     assert {(r["mode"], r["dtype"], r["impl"]) for r in records} == {
         (mode, dtype, impl)
         for mode in ("infer", "train")
@@ -35,15 +40,78 @@ def test_vs_reference_compares_all_three_implementations(tmp_path: Path) -> None
         # Same weights, same inputs: the same logits, to the precision of the dtype
         assert record["max_abs_diff_vs_hf"] < (1e-4 if record["dtype"] == "fp32" else 0.1)
         assert record["peak_mib"] > 0 and record["minor_faults"] >= 0
+
+
+def test_vs_reference_compares_all_three_implementations(tmp_path: Path) -> None:
+    # Pinned to the CPU: on a GPU machine `auto` would take CUDA, which has no roofline or
+    # profile and starts the full-size MFU run (the CUDA run has its own test below)
+    payload, stdout = run_vs_reference(tmp_path, "--device", "cpu", "--profile-rows", "1")
+    records = payload["records"]
+    check_records(records)
+    assert "mfu" not in payload
     profile = payload["profile"]
     for name in ("ours", "hf"):
         assert 0 < profile["self_cpu_s"][name]["matmul"] < profile["self_cpu_s"][name]["total"]
-    assert "ceiling:" in result.stdout
+    assert "ceiling:" in stdout
     (roofline,) = payload["roofline"]  # the fp32 inference configuration
     assert set(roofline["share_of_peak"]) == {"ours", "ours-math", "hf"}
     assert roofline["gflop"] > 0 and roofline["seconds_at_peak"] > 0
     assert all(share > 0 for share in roofline["share_of_peak"].values())
-    assert "roofline, 2x32 batch 1:" in result.stdout
+    assert "roofline, 2x32 batch 1:" in stdout
+
+
+@pytest.mark.gpu
+def test_vs_reference_on_cuda_measures_with_the_allocator_and_reports_the_mfu(
+    tmp_path: Path,
+) -> None:
+    """The CUDA run: allocator peaks, no CPU roofline or profile, and the model FLOP
+    utilisation of the full-size divided 8x224 batch 32 bf16 configuration."""
+    payload, stdout = run_vs_reference(tmp_path, "--device", "cuda", "--mfu")
+    check_records(payload["records"])
+    assert "roofline" not in payload and "profile" not in payload
+    mfu = payload["mfu"]
+    assert mfu["gpu"] == payload["device"] and mfu["status"] == "ok"
+    assert mfu["achieved_tflops"] > 0 and "MFU, ours, divided 8x224" in stdout
+    if mfu["peak_tflops"] is not None:  # a GPU listed in BF16_PEAK (H100, H200 ...)
+        assert 0 < mfu["mfu"] < 1
+
+
+def load_vs_reference() -> Any:
+    spec = importlib.util.spec_from_file_location("vs_reference", BENCHMARKS / "vs_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("name", "tflops"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989.5),  # SXM5
+        ("NVIDIA H100 PCIe", 756.5),
+        ("NVIDIA H100 NVL", 835.5),  # not the SXM peak its name contains
+        ("NVIDIA H200", 989.5),
+        ("NVIDIA H200 NVL", 835.5),
+        ("NVIDIA H800", 989.5),
+        ("NVIDIA H800 PCIe", 756.5),
+        ("NVIDIA A100-SXM4-80GB", 312),
+        ("NVIDIA A800 80GB PCIe", 312),
+        ("NVIDIA H100 80GB HBM3 MIG 3g.40gb", None),  # a slice: a share of the peak, unknown
+        ("NVIDIA A100-SXM4-40GB MIG 1g.5gb", None),
+        ("NVIDIA H100 something new", None),  # not a guess from a substring
+        ("NVIDIA GeForce RTX 4090", None),
+    ],
+)
+def test_the_mfu_peak_is_looked_up_by_exact_gpu_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, tflops: float | None
+) -> None:
+    import torch
+
+    vs_reference = load_vs_reference()
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: name)
+    gpu, peak = vs_reference.gpu_peak_flops()
+    assert gpu == name
+    assert peak == (None if tflops is None else pytest.approx(tflops * 1e12))
 
 
 def test_overhead_prints_every_phase_for_both_start_methods() -> None:

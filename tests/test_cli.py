@@ -53,6 +53,7 @@ def test_flops_table_names_the_convention() -> None:
         (["latency", "--dim", "64", "--heads", "5"], "heads"),
         (["latency", "--variant", "slowfast_r50", "--depth", "1"], "3D CNN"),
         (["latency", "--variant", "x3d_s", "--mode", "train", "--checkpointing"], "3D CNN"),
+        (["latency", "--compile", "--warmup", "0"], "warmup"),  # compilation would be timed
         (["memory-sweep", "--predict-only", "--dim", "100"], "dim"),
         (["accuracy", "none.csv", "--variant", "base,hr"], "--variant"),
         (["accuracy", "none.csv", "--attention", "all"], "--attention"),

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from tsfbench.cli import app
@@ -229,8 +230,131 @@ def test_torchrun_ranks_measure_disjoint_halves_into_one_store(tmp_path: Path) -
     store_path = tmp_path / "r.sqlite"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
     command += ["-m", "tsfbench", "run", str(suite_path), "--store", str(store_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # FLOPs only, on the CPU: with fewer GPUs than ranks, `run` would rightly refuse
+    env = os.environ | {"CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "rank 0/2" in done.stdout and "rank 1/2" in done.stdout
     rows = Store(store_path).rows()
     assert sorted(r.task for r in rows) == sorted(t.key for t in load_suite(suite_path).tasks)
+
+
+def fake_nvml(monkeypatch: pytest.MonkeyPatch, gpus: int) -> None:
+    """NVML of a host with `gpus` GPUs (what `bind_rank_gpu` counts them with)."""
+    import pynvml
+
+    monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: gpus)
+
+
+def rank_env(monkeypatch: pytest.MonkeyPatch, local: int, ranks: int) -> None:
+    for name, value in (("RANK", local), ("LOCAL_RANK", local), ("WORLD_SIZE", ranks),
+                        ("LOCAL_WORLD_SIZE", ranks)):  # fmt: skip
+        monkeypatch.setenv(name, str(value))
+
+
+@pytest.mark.parametrize("local", [0, 2])
+def test_more_torchrun_ranks_than_gpus_is_one_line_and_exit_2_on_every_rank(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: int
+) -> None:
+    """3 ranks, 2 GPUs, CUDA_VISIBLE_DEVICES unset: rank 2 would see no GPU and measure on the
+    CPU; every rank stops before measuring anything, rank 0 included."""
+    rank_env(monkeypatch, local, ranks=3)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake_nvml(monkeypatch, gpus=2)
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_FLOPS)
+    store_path = tmp_path / "r.sqlite"
+    result = CliRunner().invoke(app, ["run", str(suite_path), "--store", str(store_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "3 ranks on this node but 2 GPU(s)" in lines[0], lines
+    assert "--nproc-per-node 2" in lines[0]
+    assert not store_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("visible", "gpus", "local", "bound"),
+    [
+        (None, 2, 1, "1"),  # unset: NVML's count, rank i on GPU i
+        ("3,1", 4, 1, "1"),  # the listed GPUs, in their order
+        ("GPU-aa,GPU-bb", 0, 0, "GPU-aa"),  # UUIDs pass through
+        ("", 2, 1, ""),  # all hidden: stays hidden, every rank on the CPU
+        (None, 0, 1, None),  # no GPU (or no NVML): left alone
+    ],
+)
+def test_bind_rank_gpu_shows_each_rank_its_own_gpu(
+    monkeypatch: pytest.MonkeyPatch, visible: str | None, gpus: int, local: int, bound: str | None
+) -> None:
+    from tsfbench.runner import bind_rank_gpu
+
+    rank_env(monkeypatch, local, ranks=2)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    fake_nvml(monkeypatch, gpus)
+    bind_rank_gpu()
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == bound
+
+
+def test_a_task_key_does_not_depend_on_the_device_a_rank_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`device = "auto"` is the same task on a rank with a GPU and on one without: shards split
+    one list, resume finds the rows, and a report built elsewhere finds them too."""
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_RUNTIME.replace('device = "cpu"', 'device = "auto"'))
+    keys = {}
+    for cuda in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        keys[cuda] = [task.key for task in load_suite(suite_path, tmp_path).tasks]
+    assert keys[True] == keys[False] and len(set(keys[True])) == 4
+
+
+ACCURACY_SUITE = """
+[[grid]]
+measure = ["accuracy"]
+model = "base"
+frames = [2, 4]
+size = 32
+classes = 4
+per_class = 1
+batch = 4
+workers = 0
+overrides = { depth = 1, dim = 32, heads = 2 }
+"""
+
+
+@pytest.mark.gpu
+def test_a_rank_of_run_counts_gpus_with_nvml_and_evaluates_on_the_one_it_sees(
+    tmp_path: Path,
+) -> None:
+    """Rank 0 of a 2-node job (one rank per node), CUDA_VISIBLE_DEVICES unset: NVML counts the
+    GPUs, the rank is bound to GPU 0 and its accuracy task runs there as cuda:0."""
+    suite_path = tmp_path / "acc.toml"
+    suite_path.write_text(ACCURACY_SUITE)
+    store_path = tmp_path / "r.sqlite"
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env |= {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"}
+    command = [sys.executable, "-m", "tsfbench", "run", str(suite_path), "--store", str(store_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = Store(store_path).rows("accuracy")
+    assert [(row.status, row.record["device"]) for row in rows] == [("ok", "cuda:0")]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="two ranks need two GPUs")
+def test_torchrun_ranks_of_run_evaluate_accuracy_each_on_its_own_gpu(tmp_path: Path) -> None:
+    """Rank 1 sees only its GPU, as cuda:0: asking for cuda:1 there was an invalid ordinal."""
+    suite_path = tmp_path / "acc.toml"
+    suite_path.write_text(ACCURACY_SUITE)
+    store_path = tmp_path / "r.sqlite"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    command += ["-m", "tsfbench", "run", str(suite_path), "--store", str(store_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = Store(store_path).rows("accuracy")
+    assert sorted((row.status, row.record["device"]) for row in rows) == [("ok", "cuda:0")] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,9 @@ def test_duplicate_tasks_across_grids_are_measured_once(tmp_path: Path) -> None:
         ('measure = ["accuracy"]\nmodel = "base"\nworkers = -1', ["workers", ">= 0"]),
         ('measure = ["accuracy"]\nmodel = "base"\nbatch = [8, 16]', ["batch", "takes one"]),
         ('measure = ["flops"]\nmodel = "base"\nclasses = "400"', ["classes", "an integer"]),
+        ('measure = ["accuracy"]\nmodel = "base"\ndataset = "kinetics"', ["dataset", "k400"]),
+        ('measure = ["accuracy"]\nmodel = "base"\ndataset = "k400"', ["dataset", "synthetic"]),
+        ('measure = ["flops"]\nmodel = "base"\ndataset = "k400"', ["dataset", "accuracy"]),
     ],
 )
 def test_bad_grids_name_the_file_the_key_and_the_accepted_values(
@@ -96,6 +100,40 @@ def test_bad_grids_name_the_file_the_key_and_the_accepted_values(
     for name in names:
         assert name in message
     assert "\n" not in message
+
+
+def test_an_accuracy_grid_carries_the_dataset_it_measures(tmp_path: Path) -> None:
+    """Declared, or known for the generated set; a data path alone declares nothing."""
+    (tmp_path / "val.csv").write_text("a.mp4 0\n")
+    grids = [
+        'measure = ["accuracy"]\nmodel = "base"',
+        f'measure = ["accuracy"]\nmodel = "base"\ndata = "{tmp_path / "val.csv"}"\nseed = 1',
+        f'measure = ["accuracy"]\nmodel = "base"\ndata = "{tmp_path / "val.csv"}"\n'
+        'dataset = "k400"',
+    ]
+    suite = load_suite(write(tmp_path, "".join(f"[[grid]]\n{g}\n" for g in grids)), tmp_path)
+    assert [task.settings["dataset"] for task in suite.tasks] == ["synthetic", None, "k400"]
+
+
+def test_a_transformers_checkpoint_folder_is_checked_when_the_suite_loads(tmp_path: Path) -> None:
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    grid = f'[[grid]]\nmeasure = ["accuracy"]\nmodel = "base"\ncheckpoint = "{folder}"\n'
+    with pytest.raises(ConfigError, match=r"\[\[grid\]\] 1: checkpoint: .* has no config.json"):
+        load_suite(write(tmp_path, grid), tmp_path)
+    config = {"model_type": "timesformer", "attention_type": "joint_space_time", "num_labels": 400}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"attention: divided, but .* holds a joint TimeSformer"):
+        load_suite(write(tmp_path, grid), tmp_path)
+    config["attention_type"] = "divided_space_time"
+    (folder / "config.json").write_text(json.dumps(config))
+    (task,) = load_suite(write(tmp_path, grid), tmp_path).tasks
+    assert task.settings["checkpoint"] == str(folder) and not task.overrides
+    # a smaller body is stored with its sizes, so the report keeps it apart from the paper's
+    config |= {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+    (folder / "config.json").write_text(json.dumps(config | {"intermediate_size": 256}))
+    (task,) = load_suite(write(tmp_path, grid), tmp_path).tasks
+    assert task.overrides == {"depth": 2, "dim": 64, "heads": 4}
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from tsfbench.config import (
     parse_ints,
     timesformer_only,
 )
+from tsfbench.data.datasets import DATASETS
 from tsfbench.models.registry import PRESETS
 from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS
 from tsfbench.store import DEFAULT_STORE
@@ -251,16 +252,29 @@ def accuracy(
     data: Annotated[
         str, typer.Argument(help="CSV (kinetics), dataset root (ssv2, diving48) or folder.")
     ],
-    variant: Annotated[str, typer.Option("--variant", "--model", help="Preset.")] = "base",
+    variant: Annotated[
+        str | None, typer.Option("--variant", "--model", help="Preset (default base).")
+    ] = None,
     attention: Annotated[str | None, typer.Option(help="Attention scheme.")] = None,
     frames: Annotated[int | None, typer.Option(help="Frames per clip.")] = None,
     size: Annotated[int | None, typer.Option(help="Crop size.")] = None,
-    classes: Annotated[int, typer.Option(help="Classes of the head (= the checkpoint's).")] = 400,
-    checkpoint: Annotated[Path | None, typer.Option(help=".pyth / .pt / state dict.")] = None,
+    classes: Annotated[
+        int | None, typer.Option(help="Classes of the head (default 400, or the checkpoint's).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help=".pyth / .pt / state dict, or a transformers folder (config.json)."),
+    ] = None,
     data_format: Annotated[
         str, typer.Option("--format", help="kinetics, ssv2, diving48 or folder.")
     ] = "kinetics",
-    class_index: Annotated[Path | None, typer.Option(help="Label -> id file.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help=f"What the data is: {', '.join(DATASETS)} (paper sets are compared)."),
+    ] = None,
+    class_index: Annotated[
+        Path | None, typer.Option(help="Label -> id file (default: classids.json beside a CSV).")
+    ] = None,
     subset: Annotated[str | None, typer.Option(help="A stratified fraction, e.g. 10%.")] = None,
     per_class: Annotated[int | None, typer.Option(help="K videos per class instead.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
@@ -278,8 +292,15 @@ def accuracy(
 
     from tsfbench.evaluate import accuracy as run_accuracy
     from tsfbench.evaluate import distributed
+    from tsfbench.models.checkpoint import is_hf_folder, read_hf_config
 
-    models = parse_choices(variant, "--variant", list(PRESETS))
+    if checkpoint is not None and is_hf_folder(checkpoint):  # its config.json fills the gaps
+        filled = read_hf_config(checkpoint).fill(
+            variant=variant, attention=attention, frames=frames, size=size, classes=classes
+        )
+        variant, attention = filled["variant"], filled["attention"]
+        frames, size, classes = filled["frames"], filled["size"], filled["classes"]
+    models = parse_choices(variant or "base", "--variant", list(PRESETS))
     schemes = parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None
     for option, chosen in (("--variant", models), ("--attention", schemes)):
         if chosen and len(chosen) > 1:
@@ -311,6 +332,7 @@ def accuracy(
             config,
             data,
             format=data_format,
+            dataset=dataset,
             checkpoint=checkpoint,
             class_index=class_index,
             subset=subset,
@@ -337,6 +359,7 @@ def accuracy(
     columns_shown = {
         "model": "model",
         "attention": "attention",
+        "dataset": "dataset",
         "evaluated": "Videos",
         "skipped": "Skipped",
         "views": "Views",
@@ -696,6 +719,7 @@ def report(
         "latency_median_ms": "Median ms",
         "peak_memory_gib": "Peak GiB",
         "top1": "Top-1 %",
+        "dataset": "on",
     }
     render(rows, columns, "Report summary", f"Full report: {paths[0]}")
     stderr.print(f"wrote {', '.join(map(str, paths))}")

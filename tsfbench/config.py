@@ -268,6 +268,8 @@ class ProbeSettings:
             raise ConfigError("checkpointing: saves training memory; use it with mode train")
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"warmup: {self.warmup!r} must be a non-negative integer")
+        if self.compile and self.warmup == 0:  # compilation would be timed and charged energy
+            raise ConfigError("warmup: 0 with compile times the compilation; give warmup 1 or more")
         if self.memory_limit is not None and (
             not isinstance(self.memory_limit, int) or self.memory_limit <= 0
         ):

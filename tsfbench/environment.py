@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import subprocess
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from tsfbench import __version__
+from tsfbench.measure.sampler import nvml_handle
 
 
 def package_version(name: str) -> str | None:
@@ -37,12 +39,33 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def nvml_facts() -> dict[str, Any]:
-    """Driver version, and per GPU its SM clock now and at most and its power limit, from NVML.
+def cuda_uuids() -> list[str]:
+    """UUIDs of the CUDA devices this process uses, in torch's order (`CUDA_VISIBLE_DEVICES`
+    applied); empty without CUDA."""
+    if not torch.cuda.is_available():
+        return []
+    return [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
+
+
+def _tried(query: Callable[[], Any]) -> Any:
+    """One NVML query on its own: None where this GPU does not support it (a vGPU's power
+    limit), so that one unsupported fact never drops the others."""
+    try:
+        return query()
+    except Exception:
+        return None
+
+
+def nvml_facts(uuids: Sequence[str] | None = None) -> dict[str, Any]:
+    """Driver version, and per used GPU its SM clock now and at most and its power limit.
 
     Clocks and power limits change measured latency and energy, so they travel with results.
-    Empty where there is no NVML library, driver or device.
+    The GPUs are those torch uses (default: `cuda_uuids()`), found by UUID, not NVML's index,
+    which ignores `CUDA_VISIBLE_DEVICES`. Empty where no GPU is used or there is no NVML.
     """
+    uuids = cuda_uuids() if uuids is None else list(uuids)
+    if not uuids:  # the host's GPUs describe nothing a CPU measurement depends on
+        return {}
     try:
         import pynvml
 
@@ -50,25 +73,22 @@ def nvml_facts() -> dict[str, Any]:
     except Exception:  # no library, no driver or no device: all mean "no NVML here"
         return {}
     try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        facts: dict[str, Any] = {
+        driver = _tried(pynvml.nvmlSystemGetDriverVersion)
+        handles = [_tried(lambda uuid=uuid: nvml_handle(uuid)) for uuid in uuids]
+
+        def each(query: Callable[[Any], Any]) -> list[Any]:
+            return [None if h is None else _tried(lambda h=h: query(h)) for h in handles]
+
+        sm = pynvml.NVML_CLOCK_SM
+        limits_mw = each(pynvml.nvmlDeviceGetPowerManagementLimit)
+        return {
             "nvml_driver": driver.decode() if isinstance(driver, bytes) else driver,
-            "gpu_sm_clock_mhz": [],
-            "gpu_max_sm_clock_mhz": [],
-            "gpu_power_limit_w": [],
+            "gpu_sm_clock_mhz": each(lambda h: pynvml.nvmlDeviceGetClockInfo(h, sm)),
+            "gpu_max_sm_clock_mhz": each(lambda h: pynvml.nvmlDeviceGetMaxClockInfo(h, sm)),
+            "gpu_power_limit_w": [None if mw is None else mw / 1000 for mw in limits_mw],
         }
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            sm = pynvml.NVML_CLOCK_SM
-            facts["gpu_sm_clock_mhz"].append(pynvml.nvmlDeviceGetClockInfo(handle, sm))
-            facts["gpu_max_sm_clock_mhz"].append(pynvml.nvmlDeviceGetMaxClockInfo(handle, sm))
-            limit_mw = pynvml.nvmlDeviceGetPowerManagementLimit(handle)
-            facts["gpu_power_limit_w"].append(limit_mw / 1000)
-        return facts
-    except Exception:  # a query this GPU does not support: keep what we have
-        return {}
     finally:
-        pynvml.nvmlShutdown()
+        _tried(pynvml.nvmlShutdown)
 
 
 def cpu_model() -> str:

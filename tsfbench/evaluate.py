@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from tsfbench.config import ConfigError, RunConfig
-from tsfbench.data.datasets import VideoSet, read_dataset
+from tsfbench.data.datasets import VideoSet, dataset_identity, read_dataset
 from tsfbench.data.subset import parse_fraction, select_subset, shard
 from tsfbench.data.video import SKIP_REASONS, VideoViews, ViewSpec
 from tsfbench.models.registry import build_model, get_preset
@@ -69,10 +69,41 @@ def distributed(join: bool = True) -> tuple[int, int]:
     if not join:
         return 0, 1
     if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            # Each rank on its own GPU before NCCL forms a communicator (it rejects two ranks
+            # on one GPU); the counts and rates are CPU tensors, reduced by gloo.
+            gpu = torch.device("cuda", _local_gpu())
+            torch.cuda.set_device(gpu)
+            dist.init_process_group("cpu:gloo,cuda:nccl", device_id=gpu)
+        else:
+            dist.init_process_group("gloo")
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _local_gpu() -> int:
+    """This rank's GPU: its LOCAL_RANK-th visible one. Every rank of the node checks the
+    node's rank count, so that none hangs waiting for a rank that stopped here."""
+    local = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", 0)))
+    ranks = max(int(os.environ.get("LOCAL_WORLD_SIZE", 0)), local + 1)
+    gpus = torch.cuda.device_count()
+    if ranks > gpus:
+        raise ConfigError(
+            f"nproc-per-node: {ranks} ranks on this node but {gpus} GPU(s) visible; start at "
+            f"most {gpus} (torchrun --nproc-per-node {gpus}), one GPU per rank"
+        )
+    return local
+
+
+def default_device() -> torch.device:
+    """The current CUDA device, or the CPU: `distributed` made it LOCAL_RANK's GPU when it
+    joined a group; otherwise it is the first visible GPU, which for a rank of `tsfbench run`
+    is the one GPU `runner.bind_rank_gpu` left it (asking for cuda:LOCAL_RANK there would
+    name a GPU that rank cannot see)."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def _worker_init(_: int) -> None:
@@ -301,6 +332,7 @@ def accuracy(
     data: str | Path,
     *,
     format: str = "kinetics",
+    dataset: str | None = None,
     checkpoint: str | Path | None = None,
     class_index: str | Path | None = None,
     subset: str | float | None = None,
@@ -318,10 +350,16 @@ def accuracy(
 ) -> dict[str, Any]:
     """The whole `tsfbench accuracy` run as a flat record: read, subset, build, load, evaluate.
 
+    `dataset` is what the data is (`datasets.DATASETS`), recorded so that a report compares
+    only declared paper datasets with the paper; undeclared, it is `synthetic` for a set
+    `tsfbench synth` wrote and `other` otherwise. A `transformers` checkpoint folder fixes the
+    model's size and gives the class names the data's labels are mapped to.
     `model` skips the build (tests, or a caller holding one); `overrides` go to `build_model`;
     `distributed_eval=False` keeps each `torchrun` rank to itself (see `distributed`).
     """
-    from tsfbench.models.checkpoint import load_checkpoint
+    from tsfbench.models.checkpoint import hf_setup, is_hf_folder, load_checkpoint
+
+    dataset = dataset_identity(data, format, dataset)
 
     if subset is not None and per_class is not None:
         raise ConfigError("subset: give either --subset or --per-class, not both")
@@ -333,11 +371,13 @@ def accuracy(
     for name, value, least in (("batch", batch, 1), ("workers", workers, 0), ("rate", rate, 1)):
         if value is not None and value < least:
             raise ConfigError(f"{name}: {value}; expected an integer >= {least}")
-    rank, _ = distributed(distributed_eval)
+    distributed(distributed_eval)
     if device is None:
-        local_rank = int(os.environ.get("LOCAL_RANK", rank))
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    videos = read_dataset(data, format, class_index=class_index)
+        device = default_device()
+    labels: tuple[str, ...] = ()
+    if checkpoint is not None and is_hf_folder(checkpoint):
+        overrides, labels = hf_setup(config, checkpoint, overrides)
+    videos = read_dataset(data, format, class_index=class_index, labels=labels or None)
     fraction = parse_fraction(subset) if subset is not None else None
     videos = select_subset(videos, fraction=fraction, per_class=per_class, seed=seed)
     spec = view_spec(config, format, views)
@@ -363,6 +403,8 @@ def accuracy(
         **config.as_dict(),
         "data": str(data),
         "format": format,
+        "dataset": dataset,
+        "class_names_from": videos.names_from,
         "subset": str(subset) if subset is not None else "",
         "per_class_subset": per_class or 0,
         "seed": seed,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tsfbench.config import ConfigError
 from tsfbench.environment import environment
 from tsfbench.store import Row, Store, environment_id
 from tsfbench.suite import Suite, Task, shard, torchrun_rank
@@ -44,14 +45,46 @@ def bind_rank_gpu() -> None:
     """Under `torchrun`, show each rank only its own GPU (its LOCAL_RANK-th visible one).
 
     Must run before anything touches CUDA in this process; child processes inherit it, so
-    every probe of this rank lands on its GPU.
+    every probe of this rank lands on its GPU, which the rank then sees as cuda:0. More ranks
+    than GPUs is refused (a `ConfigError`): the extra ranks would either share a GPU, each
+    disturbing the other's timings, or fall back to the CPU and measure other figures.
+    Without GPUs (none listed, or no NVML) every rank runs where `auto` takes it, unbound.
     """
     if "LOCAL_RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return
     local = int(os.environ["LOCAL_RANK"])
+    ranks = max(int(os.environ.get("LOCAL_WORLD_SIZE", 0)), local + 1)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    devices = visible.split(",") if visible else [str(i) for i in range(local + 1)]
-    os.environ["CUDA_VISIBLE_DEVICES"] = devices[local % len(devices)]
+    if visible is None:
+        devices = [str(i) for i in range(nvml_gpu_count())]
+    else:  # "" hides every GPU
+        devices = [device.strip() for device in visible.split(",") if device.strip()]
+    if not devices:
+        return
+    if ranks > len(devices):
+        raise ConfigError(
+            f"nproc-per-node: {ranks} ranks on this node but {len(devices)} GPU(s) visible; "
+            f"start at most {len(devices)} (torchrun --nproc-per-node {len(devices)}), one GPU "
+            "per rank, or set CUDA_VISIBLE_DEVICES='' to measure on the CPU"
+        )
+    os.environ["CUDA_VISIBLE_DEVICES"] = devices[local]
+
+
+def nvml_gpu_count() -> int:
+    """The GPUs of this host, counted by NVML; 0 where NVML cannot say. Not by CUDA: once
+    CUDA is initialised, this process no longer reads CUDA_VISIBLE_DEVICES."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library or driver, so almost surely no GPU; with one, ranks share it
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    except pynvml.NVMLError:
+        return 0
+    finally:
+        pynvml.nvmlShutdown()
 
 
 def ensure_synthetic(csv: Path) -> None:

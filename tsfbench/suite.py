@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,9 @@ from tsfbench.config import (
     parse_memory,
     timesformer_only,
 )
+from tsfbench.data.datasets import dataset_identity
 from tsfbench.data.subset import parse_fraction
+from tsfbench.models.checkpoint import hf_setup, is_hf_folder
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.models.timesformer import ATTENTIONS
 from tsfbench.store import digest
@@ -86,6 +88,7 @@ KEYS: dict[str, frozenset[str]] = {
     "device": RUNTIME | ACCURACY,
     "data": ACCURACY,
     "format": ACCURACY,
+    "dataset": ACCURACY,
     "subset": ACCURACY,
     "per_class": ACCURACY,
     "seed": ACCURACY,
@@ -248,7 +251,8 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
             ]
         else:
             settings = _accuracy_settings(grid, store_dir)
-            tasks += [Task("accuracy", config, settings, overrides) for config in configs]
+            sized = _checkpoint_sizes(grid, settings["checkpoint"], configs, overrides)
+            tasks += [Task("accuracy", config, settings, sized) for config in configs]
     return tasks
 
 
@@ -279,15 +283,38 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
             settings = ProbeSettings(mode, dtype, batch, backend, **scalars)
         except ConfigError as err:
             raise ConfigError(f"{grid.where}: {err}") from None
-        combos.append(settings.as_dict() | {"timeout": timeout})
+        # `device` as written (`auto`), not as this process resolves it: the key must not
+        # change with the rank or machine that loads the suite (resume, shards, reports)
+        combos.append(asdict(settings) | {"timeout": timeout})
     return combos
+
+
+def _checkpoint_sizes(
+    grid: _Grid, checkpoint: str | None, configs: Sequence[RunConfig], overrides: Mapping[str, int]
+) -> Mapping[str, Any]:
+    """The overrides of a grid whose checkpoint is a `transformers` folder: its `config.json`
+    must fit every configuration (checked now, not after the run) and fixes the model's size,
+    so a smaller-than-base model is stored, and reported, as the shrunken model it is."""
+    sized: Mapping[str, Any] = overrides
+    if checkpoint is None or not is_hf_folder(checkpoint):
+        return sized
+    for config in configs:
+        try:
+            sized = hf_setup(config, checkpoint, overrides)[0]
+        except ConfigError as err:  # names its key: checkpoint, attention, classes or a size
+            raise ConfigError(f"{grid.where}: {err}") from None
+    return sized
 
 
 def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     data = grid.typed("data", str, SYNTHETIC)
     fmt = grid.choice("format", FORMATS, "kinetics")
+    dataset = grid.get("dataset", lambda value: dataset_identity(data, fmt, value))
     if data == SYNTHETIC:
         data_path = str(store_dir / SYNTHETIC / "val.csv")  # written on first use
+        if dataset not in (None, SYNTHETIC):
+            raise grid.fail("dataset", f"{dataset!r}, but data is the synthetic set; leave it out")
+        dataset = SYNTHETIC
     elif not Path(data).exists():
         raise grid.fail("data", f"{data!r} does not exist; give a dataset path or 'synthetic'")
     else:
@@ -299,8 +326,8 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     if subset is not None and per_class is not None:
         raise grid.fail("subset", "give either subset or per_class, not both")
     checkpoint = grid.typed("checkpoint", str, None)
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise grid.fail("checkpoint", f"{checkpoint!r} is not a file")
+    if checkpoint is not None and not (Path(checkpoint).is_file() or is_hf_folder(checkpoint)):
+        raise grid.fail("checkpoint", f"{checkpoint!r} is not a file or transformers folder")
     device = grid.choice("device", DEVICES, "auto")
     batches = grid.ints("batch") or [8]
     if len(batches) > 1:  # a runtime axis; accuracy would silently take the first
@@ -309,6 +336,7 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
         "data": data_path,
         "synthetic": data == SYNTHETIC,
         "format": fmt,
+        "dataset": dataset,
         "subset": subset,
         "per_class": per_class,
         "seed": grid.typed("seed", int, 0),

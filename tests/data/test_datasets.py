@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from tsfbench.config import ConfigError
-from tsfbench.data.datasets import read_class_index, read_dataset
+from tsfbench.data.datasets import (
+    DATASETS,
+    SYNTHETIC_MARKER,
+    dataset_identity,
+    read_class_index,
+    read_dataset,
+)
 
 
 def test_csv_space_or_comma_with_ids_or_names(tmp_path: Path) -> None:
@@ -79,3 +85,67 @@ def test_folder_tree_and_synthetic_csv_agree(synth_csv: Path) -> None:
     folder = read_dataset(synth_csv.parent / "videos", "folder")
     assert sorted(csv.items, key=lambda i: i.path) == sorted(folder.items, key=lambda i: i.path)
     assert csv.classes == folder.classes
+
+
+def test_the_synthetic_set_marks_itself_so_a_result_knows_it_for_certain(
+    synth_csv: Path, tmp_path: Path
+) -> None:
+    marker = json.loads((synth_csv.parent / SYNTHETIC_MARKER).read_text())
+    assert marker["dataset"] == "synthetic" and marker["classes"] == 4
+    assert dataset_identity(synth_csv, "kinetics") == "synthetic"
+    assert dataset_identity(synth_csv.parent / "videos", "folder") == "synthetic"
+    assert dataset_identity(synth_csv, "kinetics", "synthetic") == "synthetic"
+    with pytest.raises(ConfigError, match=r"dataset: 'k400', but .* synthetic set") as error:
+        dataset_identity(synth_csv, "kinetics", "k400")
+    assert "\n" not in str(error.value)
+    # the same CSV format elsewhere is not taken for any dataset: declared, or `other`
+    (tmp_path / "val.csv").write_text("a.mp4 0\n")
+    assert dataset_identity(tmp_path / "val.csv", "kinetics") == "other"
+    assert dataset_identity(tmp_path / "val.csv", "kinetics", "k600") == "k600"
+
+
+@pytest.mark.parametrize("name", ["kinetics", "K400", "something"])
+def test_an_unknown_dataset_is_one_line_naming_the_accepted_ones(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        dataset_identity(tmp_path / "val.csv", "kinetics", name)
+    assert str(error.value) == f"dataset: unknown {name!r}; accepted: {', '.join(DATASETS)}"
+
+
+def test_classids_json_beside_a_csv_is_read_without_class_index(tmp_path: Path) -> None:
+    (tmp_path / "classids.json").write_text(json.dumps({"dog": 1, "cat": 0}))
+    (tmp_path / "val.csv").write_text("a.mp4 dog\nb.mp4 cat\n")
+    videos = read_dataset(tmp_path / "val.csv")
+    assert [item.label for item in videos.items] == [1, 0]
+    assert videos.classes == ("cat", "dog")
+    assert videos.names_from == str(tmp_path / "classids.json")
+    # an explicit --class-index still wins
+    (tmp_path / "other.txt").write_text("dog\ncat\n")
+    explicit = read_dataset(tmp_path / "val.csv", class_index=tmp_path / "other.txt")
+    assert [item.label for item in explicit.items] == [0, 1]
+
+
+def test_labels_are_renumbered_to_the_checkpoints_class_names(tmp_path: Path) -> None:
+    """A data set's class ids (its classids.json) need not be the model's (`id2label`)."""
+    (tmp_path / "classids.json").write_text(json.dumps({"playing_cards": 0, "abseiling": 1}))
+    (tmp_path / "val.csv").write_text("a.mp4 0\nb.mp4 1\n")
+    model = ["abseiling", "juggling", "Playing Cards"]  # matched ignoring case and `_`
+    videos = read_dataset(tmp_path / "val.csv", labels=model)
+    assert [item.label for item in videos.items] == [2, 0]
+    assert videos.classes == tuple(model)
+    # a CSV of names with no class index reads the checkpoint's names directly
+    (tmp_path / "names").mkdir()
+    (tmp_path / "names/val.csv").write_text("a.mp4 juggling\n")
+    assert read_dataset(tmp_path / "names/val.csv", labels=model).items[0].label == 1
+    # bare ids are the model's own
+    (tmp_path / "ids").mkdir()
+    (tmp_path / "ids/val.csv").write_text("a.mp4 2\n")
+    assert read_dataset(tmp_path / "ids/val.csv", labels=model).classes == tuple(model)
+    with pytest.raises(ConfigError, match=r"class 'abseiling' of .*classids.json is not among"):
+        read_dataset(tmp_path / "val.csv", labels=["juggling", "playing cards"])
+
+
+def test_folder_names_map_to_the_checkpoints_ids(synth_csv: Path) -> None:
+    names = ["right_slow", "right_fast", "left_slow", "left_fast"]  # not the sorted order
+    videos = read_dataset(synth_csv.parent / "videos", "folder", labels=names)
+    for item in videos.items:
+        assert names[item.label] == Path(item.path).parent.name

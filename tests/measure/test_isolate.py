@@ -7,13 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from tsfbench.config import ProbeSettings, RunConfig, parse_memory
 from tsfbench.measure import sweep as sweep_module
-from tsfbench.measure.isolate import Outcome, run_isolated
-from tsfbench.measure.sweep import FIGURES, largest_fitting, measure, sweep
+from tsfbench.measure.isolate import Outcome, limit_memory, run_isolated
+from tsfbench.measure.sweep import FIGURES, largest_fitting, measure, miniature, sweep
 
 
 def test_a_value_comes_back() -> None:
@@ -52,6 +54,7 @@ def test_tight_memory_limit_makes_large_configs_oom_and_the_sweep_continues(
         warmup=1,
         backend="math",  # the attention matrix is materialised, as in the paper's code
         memory_limit=parse_memory("256MiB"),
+        device="cpu",  # an address-space limit; the GPU's fraction is tested below
     )
     seen: list[tuple[int, int, str]] = []
     records = sweep(
@@ -73,7 +76,7 @@ def test_tight_memory_limit_makes_large_configs_oom_and_the_sweep_continues(
 
 def test_an_unavailable_kernel_is_an_error_row_not_a_crash(tiny: dict[str, object]) -> None:
     config = RunConfig(attention="divided", frames=2, size=32)
-    settings = ProbeSettings(backend="efficient")
+    settings = ProbeSettings(backend="efficient", device="cpu")  # CUDA has it (fp32 too)
     record = measure(config, settings, overrides=tiny, isolate=False)
     assert record["status"] == "error"
     assert record["error"]
@@ -81,12 +84,72 @@ def test_an_unavailable_kernel_is_an_error_row_not_a_crash(tiny: dict[str, objec
     assert record["iterations"] == settings.iterations  # the setting survives a failed run
 
 
+def test_the_miniature_run_of_a_compiled_config_compiles_in_a_warmup_step() -> None:
+    config = RunConfig(attention="divided", frames=8, size=224)
+    _, small, _ = miniature(config, ProbeSettings(compile=True, device="cpu"))
+    assert (small.compile, small.warmup, small.iterations) == (True, 1, 1)
+
+
 def test_predict_only_runs_nothing(tiny: dict[str, object]) -> None:
     config = RunConfig(attention="joint", frames=4, size=32)
-    record = measure(config, ProbeSettings(memory_limit=2**30), overrides=tiny, predict_only=True)
+    settings = ProbeSettings(memory_limit=2**30, device="cpu")
+    record = measure(config, settings, overrides=tiny, predict_only=True)
     assert record["status"] == "predicted"
     assert record["predicted_peak_bytes"] > 0 and record["predicted_fits"] is True
     assert record["latency_median_ms"] is None
+
+
+GIB = 2**30
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """torch.cuda's memory calls on an 80 GiB card whose current device is 1, recorded in order:
+    0.5 GiB held by the CUDA context outside torch, 0.25 GiB reserved by torch's allocator."""
+    calls: list[tuple[object, ...]] = []
+    total, context, reserved = 80 * GIB, GIB // 2, GIB // 4
+
+    def set_fraction(fraction: float, device: object = None) -> None:
+        # the real function's own check: a torch.device must carry an index
+        calls.append(("fraction", fraction, torch.cuda._utils._get_device_index(device)))
+
+    def mem_get_info(device: object = None) -> tuple[int, int]:
+        calls.append(("mem_get_info", device))
+        return total - context - reserved, total
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: reserved)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda device=None: SimpleNamespace(total_memory=total)
+    )
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", set_fraction)
+    return calls
+
+
+def test_a_gpu_limit_without_a_device_index_caps_the_current_device(
+    fake_cuda: list[tuple[object, ...]],
+) -> None:
+    limit_memory(32 * GIB, torch.device("cuda"))
+    assert fake_cuda[-1][0] == "fraction" and fake_cuda[-1][2] == 1
+    limit_memory(32 * GIB, torch.device("cuda:3"))
+    assert fake_cuda[-1][0] == "fraction" and fake_cuda[-1][2] == 3
+
+
+def test_a_gpu_limit_leaves_out_the_cuda_context_like_a_real_card(
+    fake_cuda: list[tuple[object, ...]],
+) -> None:
+    """An emulated 32 GiB card: the allocator may reserve 32 GiB less the 0.5 GiB context, which
+    is measured after the warm-up's cached blocks are released."""
+    limit_memory(32 * GIB, torch.device("cuda"))
+    assert fake_cuda == [
+        ("empty_cache",),
+        ("mem_get_info", 1),
+        ("fraction", (32 - 0.5) / 80, 1),
+    ]
+    limit_memory(GIB // 4, torch.device("cuda"))  # smaller than the context: nothing fits
+    assert fake_cuda[-1] == ("fraction", 0.0, 1)
 
 
 @pytest.mark.gpu
@@ -177,3 +240,30 @@ def test_only_a_memory_cap_needs_the_miniature_step_first(
     measure(config, ProbeSettings(memory_limit=2**30), overrides=tiny)
     assert calls[0]["prepare"] is None
     assert calls[1]["prepare"] is not None
+
+
+@pytest.mark.gpu
+def test_a_gpu_memory_limit_makes_large_configs_oom_and_small_ones_run(
+    tiny: dict[str, object],
+) -> None:
+    """2 GiB less the CUDA context: joint 32 x 224 materialises 1.2 GiB attention matrices."""
+    configs = [
+        RunConfig(attention="joint", frames=32, size=224),
+        RunConfig(attention="divided", frames=2, size=32),
+    ]
+    settings = ProbeSettings(
+        mode="train", batch=2, iterations=2, warmup=1, backend="math",
+        memory_limit=parse_memory("2GiB"), device="cuda",
+    )  # fmt: skip
+    oom, ok = sweep(configs, settings, overrides=tiny)
+    assert (oom["status"], ok["status"]) == ("oom", "ok"), (oom["error"], ok["error"])
+    assert 0 < ok["max_allocated_bytes"] < 2 * GIB
+    assert oom["predicted_fits"] is False and ok["predicted_fits"] is True
+
+
+@pytest.mark.gpu
+def test_fp32_efficient_attention_runs_on_cuda(tiny: dict[str, object]) -> None:
+    config = RunConfig(attention="divided", frames=2, size=32)
+    record = measure(config, ProbeSettings(backend="efficient", device="cuda"), overrides=tiny)
+    assert record["status"] == "ok", record["error"]
+    assert record["latency_median_ms"] > 0

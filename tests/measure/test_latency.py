@@ -32,3 +32,12 @@ def test_tracker_times_each_tracked_block() -> None:
             sum(range(10_000))
     assert len(tracker.times_ms()) == 3
     assert tracker.latency(batch=1).iterations == 3
+
+
+def test_notes_on_the_timed_step_are_one_field_of_the_record() -> None:
+    tracker = LatencyTracker("cpu")
+    with tracker.track():
+        pass
+    assert tracker.latency(batch=1).as_record()["notes"] is None
+    noted = tracker.latency(batch=1, notes=["a sync per step", "compiled"])
+    assert noted.as_record()["notes"] == "a sync per step; compiled"

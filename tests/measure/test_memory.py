@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import tsfbench.measure.memory as memory_module
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.measure.memory import (
     MemoryTracker,
@@ -29,6 +30,35 @@ def test_cpu_tracker_reports_ram_only() -> None:
     assert memory.max_ram is not None and memory.max_ram > 64 * 2**20
     assert memory.max_allocated is memory.max_reserved is None
     assert memory.max_global_vram is memory.max_process_vram is None
+    assert memory.as_record()["memory_note"] is None  # nothing that applies is missing
+
+
+def test_the_monitors_notes_reach_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why an NVML figure is missing travels with the row, as one flat, unit-free string."""
+    why = "NVML listed 2 process(es), none of this process tree"
+
+    class Monitor:  # what the monitor process answers in a container with a flaky NVML
+        def __init__(self, interval: float, gpu_uuid: str | None) -> None:
+            self.peaks: dict[str, object] = {}
+
+        def __enter__(self) -> Monitor:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            notes = {"global_vram": "NVMLError: Unknown (failed in 2 of 9 samples)"}
+            self.peaks = {"ram": 2**20, "global_vram": 3 * 2**30, "process_vram": None}
+            self.peaks["notes"] = notes | {"process_vram": why}
+
+    monkeypatch.setattr(memory_module, "Monitor", Monitor)
+    tracker = MemoryTracker("cpu")
+    with tracker.track():
+        pass
+    record = tracker.memory.as_record()
+    assert record["max_global_vram_bytes"] == 3 * 2**30
+    assert record["max_process_vram_bytes"] is None
+    assert record["memory_note"] == (
+        f"global_vram: NVMLError: Unknown (failed in 2 of 9 samples); process_vram: {why}"
+    )
 
 
 @pytest.mark.skipif(heap_in_use() is None, reason="needs glibc mallinfo2")

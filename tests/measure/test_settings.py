@@ -40,6 +40,13 @@ def test_batch_must_be_positive() -> None:
         ProbeSettings(batch=0)
 
 
+def test_compile_needs_a_warmup_step_to_compile_in() -> None:
+    with pytest.raises(ConfigError, match=r"warmup: 0 with compile .* give warmup 1 or more"):
+        ProbeSettings(compile=True, warmup=0)
+    assert ProbeSettings(compile=True, warmup=1).compile
+    assert ProbeSettings(warmup=0).warmup == 0  # eager steps need none
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the no-GPU path")
 def test_without_a_gpu_auto_is_cpu_and_cuda_is_refused() -> None:
     assert ProbeSettings().target == "cpu"

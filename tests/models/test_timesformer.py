@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from tsfbench.models import timesformer
 from tsfbench.models.timesformer import (
     ATTENTIONS,
     POS_EMBEDS,
@@ -191,6 +193,37 @@ def test_activation_checkpointing_keeps_gradients_and_saves_less() -> None:
     assert saved[True] < saved[False] / 2
 
 
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_more_groups_than_a_fused_kernel_takes_are_attended_in_slices_with_the_same_result(
+    attention: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flash attention's grid caps the SDPA batch at 65,535 groups; a limit of 3 stands in for
+    it here (a batch of 4 clips: 4 groups or more per step): same outputs and gradients."""
+    model = tiny(attention).train()
+    clip = torch.randn(4, 3, 4, 32, 32)
+
+    def outputs_and_gradients() -> list[torch.Tensor]:
+        model.zero_grad()
+        logits = model(clip)
+        logits.logsumexp(-1).sum().backward()
+        return [logits.detach(), *(p.grad.clone() for p in model.parameters())]
+
+    whole = outputs_and_gradients()
+    batches: list[int] = []
+    sdpa = F.scaled_dot_product_attention
+
+    def spy(q: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
+        batches.append(q.shape[0])
+        return sdpa(q, *args)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    monkeypatch.setattr(timesformer, "MAX_SDPA_BATCH", 3, raising=False)
+    sliced = outputs_and_gradients()
+    assert batches and max(batches) <= 3 and 3 in batches
+    for expected, got in zip(whole, sliced, strict=True):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
 def test_inference_without_autograd_gives_the_logits_of_a_graph_building_forward() -> None:
     """Without autograd the MLP applies GELU in place; the logits must not change."""
     model = tiny("divided")
@@ -236,3 +269,14 @@ def test_every_linear_gets_a_contiguous_batch_of_tokens(attention: str) -> None:
     with torch.inference_mode():
         model(torch.randn(1, 3, 4, 32, 32))
     assert strided == []
+
+
+def test_local_global_trains_after_an_inference_pass_of_another_model() -> None:
+    """The lattice indices are cached per scheme, not per model: an inference pass must not
+    leave inference tensors that a later training pass would have to save for backward."""
+    config = dict(attention="local_global", frames=3, size=48, depth=2, dim=64, heads=4)
+    with torch.inference_mode():
+        TimeSformer(**config).eval()(torch.randn(1, 3, 3, 48, 48))
+    model = TimeSformer(**config).train()
+    model(torch.randn(1, 3, 3, 48, 48)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

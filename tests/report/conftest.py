@@ -73,13 +73,24 @@ def runtime_record(
     return record | figures | {"status": status, "error": error}
 
 
-def accuracy_record(top1: float, top5: float, classes: int = 400, **cfg: Any) -> dict[str, Any]:
-    """What `evaluate.accuracy` returns (the figures that matter here)."""
-    return config(classes=classes, **cfg) | {
+def accuracy_record(
+    top1: float,
+    top5: float,
+    classes: int = 400,
+    dataset: str | None = "k400",
+    rate: int = 32,
+    views: int = 3,
+    **cfg: Any,
+) -> dict[str, Any]:
+    """What `evaluate.accuracy` returns (the figures that matter here); `dataset=None` is a row
+    stored before results recorded their dataset."""
+    identity = {} if dataset is None else {"dataset": dataset}
+    return config(classes=classes, **cfg) | identity | {
         "data": "k400/val.csv", "format": "kinetics", "subset": "", "per_class_subset": 0,
-        "seed": 0, "rate": 32, "temporal_clips": 1, "spatial_crops": 3, "sampling": "dense",
-        "batch": 8, "workers": 2, "device": "cuda:0", "videos": 100, "evaluated": 100,
-        "skipped": 0, "top1": top1, "top5": top5, "views": 3, "clips": 300,
+        "seed": 0, "rate": rate, "temporal_clips": views // 3, "spatial_crops": 3,
+        "sampling": "dense", "batch": 8, "workers": 2, "device": "cuda:0", "videos": 100,
+        "evaluated": 100, "skipped": 0, "top1": top1, "top5": top5, "views": views,
+        "clips": 100 * views,
     }  # fmt: skip
 
 

@@ -135,13 +135,61 @@ def test_runs_with_other_settings_or_machines_are_separate_rows(results: Results
 
 
 def test_accuracy_is_compared_only_on_a_dataset_the_paper_reports(results: Results) -> None:
-    results.accuracy(25.0, 100.0, classes=4)  # the synthetic set: 4 classes
-    results.accuracy(79.0, 94.0, model="hr", frames=16, size=448)
+    results.accuracy(25.0, 100.0, classes=4, dataset="synthetic")
+    results.accuracy(79.0, 94.0, model="hr", frames=16, size=448, rate=16)
     accuracy = report_of(results).accuracy.set_index("model")
     assert pd.isna(accuracy.loc["base", "top1_paper"])
     assert accuracy.loc["hr", "top1_paper"] == 79.7
     assert accuracy.loc["hr", "released_top1"] == 79.6
     assert accuracy.loc["hr", "top1_delta_pt"] == pytest.approx(-0.7)
+
+
+def test_the_synthetic_set_is_shown_as_such_and_never_set_against_k400(
+    results: Results, tmp_path: Path
+) -> None:
+    """The quick suite's accuracy: 4 synthetic motion classes in a Kinetics-style CSV."""
+    results.flops(196.05, 121_566_352)
+    results.accuracy(25.0, 100.0, classes=4, dataset="synthetic", data="synthetic/val.csv")
+    report = report_of(results)
+    text = write_report(report, tmp_path / "out", name="t")[0].read_text()
+    for table in ("## Table 1", "## Table 2", "## Accuracy"):
+        section = text.split(table)[1].split("## ")[0]
+        (row,) = (line for line in section.splitlines() if "25.0" in line)
+        assert "paper 78.0" not in row and "K400" not in row and "kinetics," not in row
+        if table == "## Accuracy":
+            assert "| synthetic: kinetics format, 4 classes (100 videos, 3 views) | 25.0 |" in row
+        else:
+            assert row.endswith("| 25.0 synthetic |")
+
+
+@pytest.mark.parametrize("dataset", ["other", None])  # None: a row stored before `dataset`
+def test_a_kinetics_format_csv_is_not_taken_for_k400(results: Results, dataset: str | None) -> None:
+    results.accuracy(77.0, 93.0, dataset=dataset)  # format kinetics, 400 classes, 3 views
+    row = report_of(results).accuracy.iloc[0]
+    assert pd.isna(row["top1_paper"]) and pd.isna(row["released_top1"])
+    named = dataset or "undeclared dataset"
+    assert row["accuracy_on"] == f"{named}: kinetics format, 400 classes (100 videos, 3 views)"
+    scheme = report_of(results).schemes.iloc[0]
+    assert pd.isna(scheme["top1_paper"]) and scheme["dataset"] == (dataset or "undeclared")
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"classes": 4}, "classes 4, paper 400"),
+        ({"views": 1}, "views 1, paper 3"),
+        ({"rate": 8}, "rate 8, paper 32"),
+        ({"model": "hr", "frames": 16, "size": 448}, "rate 32, paper 16"),  # base's rate
+    ],
+)
+def test_a_paper_dataset_off_the_papers_protocol_is_not_compared_and_says_why(
+    results: Results, record: dict[str, int], reason: str
+) -> None:
+    results.accuracy(70.0, 90.0, dataset="k400", **record)
+    row = report_of(results).accuracy.iloc[0]
+    assert pd.isna(row["top1_paper"])
+    assert row["accuracy_on"].startswith("K400 (100 videos")
+    assert row["accuracy_on"].endswith(f"; not compared: {reason})")
 
 
 def test_sdpa_and_math_runs_of_one_configuration_pair_up(results: Results, tmp_path: Path) -> None:
@@ -218,3 +266,18 @@ def test_a_suite_file_selects_the_tasks_it_lists(results: Results, tmp_path: Pat
     results.store.put(Row("flops", task.key, "env", "quick", "ok", 1.0, row))
     frame = load_results(results.store, suite=str(suite))
     assert list(frame["task"]) == [task.key]  # whichever suite measured it
+
+
+def test_a_runs_notes_reach_its_report_row(results: Results, tmp_path: Path) -> None:
+    """fp16 training: the row says its steps include the gradient scaler's sync."""
+    from tsfbench.config import ProbeSettings, RunConfig
+    from tsfbench.measure.latency import Latency
+    from tsfbench.measure.workload import SCALER_NOTE
+
+    record = RunConfig().as_dict() | ProbeSettings(mode="train", dtype="fp16").as_dict()
+    record |= Latency(100.0, 90.0, 110.0, 100.0, 5.0, 10, 10.0, SCALER_NOTE).as_record()
+    results.add("runtime", record | {"status": "ok", "error": None})
+    report = report_of(results)
+    assert list(report.schemes["notes"]) == [SCALER_NOTE]
+    text = write_report(report, tmp_path, name="t")[0].read_text()
+    assert f"({SCALER_NOTE})" in text

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tsfbench.config import ConfigError
 
 FORMATS = ("kinetics", "ssv2", "diving48", "folder")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")
+# What a result was measured on. A format is not a dataset (a Kinetics-style CSV can list any
+# videos), so this is declared (`--dataset`, a suite's `dataset`) or known for certain (the
+# marker `tsfbench synth` leaves); undeclared data is `other`.
+DATASETS = ("k400", "k600", "ssv2", "diving48", "synthetic", "other")
+SYNTHETIC_MARKER = "tsfbench-synthetic.json"  # written by `write_synthetic` beside its CSV
+CLASS_INDEX = "classids.json"  # PySlowFast's name; read without --class-index when beside a CSV
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class VideoSet:
     items: tuple[VideoItem, ...]
     classes: tuple[str, ...]
     root: str = ""
+    names_from: str = ""  # the file (or source) the class names came from; "" = bare ids
 
     def relative(self, item: VideoItem) -> str:
         """The path as stored with a result, relative to the root so subsets move with data."""
@@ -95,12 +102,17 @@ def _label_id(text: str, ids: dict[str, int] | None, where: str) -> int:
 
 
 def read_csv(
-    path: str | Path, root: str | Path | None = None, class_index: str | Path | None = None
+    path: str | Path,
+    root: str | Path | None = None,
+    class_index: str | Path | None = None,
+    labels: Sequence[str] | None = None,
 ) -> VideoSet:
     """Kinetics / PySlowFast CSV: `path label` per line, space or comma separated.
 
-    Paths are relative to `root` (default: the CSV's folder); labels are ids or, with a class
-    index, class names. A header line whose label column reads `label` is skipped.
+    Paths are relative to `root` (default: the CSV's folder); labels are ids or class names,
+    looked up in the class index: `class_index`, else a `classids.json` beside the CSV, else
+    `labels` (a checkpoint's class names). A header line whose label column reads `label` is
+    skipped.
     """
     path = Path(path)
     if path.is_dir():
@@ -110,7 +122,12 @@ def read_csv(
     if not path.is_file():
         raise ConfigError(f"data: {path} does not exist")
     root = Path(root) if root is not None else path.parent
+    if class_index is None and (path.parent / CLASS_INDEX).is_file():
+        class_index = path.parent / CLASS_INDEX
     classes = read_class_index(class_index) if class_index else None
+    names_from = str(class_index) if class_index else ""
+    if classes is None and labels:
+        classes, names_from = list(labels), "checkpoint"
     ids = {name: i for i, name in enumerate(classes)} if classes else None
     items = []
     for number, line in enumerate(_read_text(path, "data").splitlines(), 1):
@@ -127,7 +144,7 @@ def read_csv(
     if not items:
         raise ConfigError(f"data: {path} lists no videos")
     names = classes or [str(i) for i in range(max(item.label for item in items) + 1)]
-    return _checked(VideoSet(tuple(items), tuple(names), str(root)), str(path))
+    return _checked(VideoSet(tuple(items), tuple(names), str(root), names_from), str(path))
 
 
 def _find(root: Path, names: Sequence[str], what: str) -> Path:
@@ -179,7 +196,9 @@ def read_ssv2(root: str | Path, split: str = "validation") -> VideoSet:
         if name not in ids:
             raise ConfigError(f"data: {annotations}: template {name!r} not in {labels.name}")
         items.append(VideoItem(str(videos / f"{entry['id']}.webm"), ids[name]))
-    return _checked(VideoSet(tuple(items), tuple(classes), str(root)), str(annotations))
+    return _checked(
+        VideoSet(tuple(items), tuple(classes), str(root), str(labels)), str(annotations)
+    )
 
 
 def read_diving48(root: str | Path, split: str = "test") -> VideoSet:
@@ -203,7 +222,8 @@ def read_diving48(root: str | Path, split: str = "test") -> VideoSet:
         classes = ["-".join(map(str, parts)) for parts in _load_json(vocab)]
     else:
         classes = [str(i) for i in range(max(item.label for item in items) + 1)]
-    return _checked(VideoSet(tuple(items), tuple(classes), str(root)), str(annotations))
+    names_from = str(vocab) if vocab.is_file() else ""
+    return _checked(VideoSet(tuple(items), tuple(classes), str(root), names_from), str(annotations))
 
 
 def read_folder(root: str | Path, class_index: str | Path | None = None) -> VideoSet:
@@ -223,7 +243,8 @@ def read_folder(root: str | Path, class_index: str | Path | None = None) -> Vide
                 items.append(VideoItem(str(video), ids[name]))
     if not items:
         raise ConfigError(f"data: no videos ({', '.join(VIDEO_SUFFIXES)}) under {root}/<class>/")
-    return VideoSet(tuple(items), tuple(classes), str(root))
+    names_from = str(class_index) if class_index else f"{root}/<class>/"
+    return VideoSet(tuple(items), tuple(classes), str(root), names_from)
 
 
 def _checked(videos: VideoSet, source: str) -> VideoSet:
@@ -235,6 +256,64 @@ def _checked(videos: VideoSet, source: str) -> VideoSet:
     return videos
 
 
+def _normalised(name: str) -> str:
+    """Spelling-blind class name: Kinetics lists write `abseiling`, `"playing cards"` or
+    `playing_cards` for the same class."""
+    return " ".join(name.strip().strip('"').replace("_", " ").casefold().split())
+
+
+def relabel(videos: VideoSet, labels: Sequence[str]) -> VideoSet:
+    """`videos` with the label ids of a model whose class names are `labels` (by id).
+
+    Named classes are matched by name (exactly, else ignoring case, quotes and `_` vs space), so
+    a data set whose class index orders classes differently from the checkpoint is still scored
+    against the right outputs. Bare ids are taken as the model's own.
+    """
+    labels = tuple(labels)
+    if not videos.names_from:
+        fits = all(item.label < len(labels) for item in videos.items)
+        return replace(videos, classes=labels, names_from="checkpoint") if fits else videos
+    exact = {name: i for i, name in enumerate(labels)}
+    loose: dict[str, list[int]] = {}
+    for i, name in enumerate(labels):
+        loose.setdefault(_normalised(name), []).append(i)
+    ids: dict[int, int] = {}
+    for label in sorted({item.label for item in videos.items}):
+        name = videos.classes[label]
+        matches = [exact[name]] if name in exact else loose.get(_normalised(name), [])
+        if len(matches) != 1:
+            raise ConfigError(
+                f"labels: class {name!r} of {videos.names_from} is not among the checkpoint's "
+                f"{len(labels)} class names (config.json id2label, e.g. {labels[0]!r}); give "
+                f"--class-index with the checkpoint's names"
+            )
+        ids[label] = matches[0]
+    items = tuple(VideoItem(item.path, ids[item.label]) for item in videos.items)
+    return replace(videos, items=items, classes=labels)
+
+
+def synthetic_marker(data: str | Path, format: str = "kinetics") -> Path | None:
+    """The marker `tsfbench synth` left with `data`, if any: its root holds the CSV and, read as
+    a folder per class, the `videos/` tree."""
+    data = Path(data)
+    roots = [data.parent] if format == "kinetics" else [data, data.parent]
+    return next((r / SYNTHETIC_MARKER for r in roots if (r / SYNTHETIC_MARKER).is_file()), None)
+
+
+def dataset_identity(data: str | Path, format: str, declared: str | None = None) -> str:
+    """The dataset a result is measured on: `declared` (checked), else `synthetic` when the
+    data carries the synth marker, else `other`; never inferred from the format."""
+    if declared is not None and declared not in DATASETS:
+        raise ConfigError(f"dataset: unknown {declared!r}; accepted: {', '.join(DATASETS)}")
+    marker = synthetic_marker(data, format)
+    if marker is not None and declared not in (None, "synthetic"):
+        raise ConfigError(
+            f"dataset: {declared!r}, but {data} is the synthetic set `tsfbench synth` wrote "
+            f"({marker}); declare synthetic or leave it out"
+        )
+    return declared or ("synthetic" if marker is not None else "other")
+
+
 def read_dataset(
     data: str | Path,
     format: str = "kinetics",
@@ -242,14 +321,21 @@ def read_dataset(
     class_index: str | Path | None = None,
     root: str | Path | None = None,
     split: str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> VideoSet:
-    """Any supported format; `data` is the CSV (kinetics) or the dataset folder (the others)."""
+    """Any supported format; `data` is the CSV (kinetics) or the dataset folder (the others).
+
+    `labels` are the class names of the model that will score the videos (a checkpoint's, by
+    id): the labels are renumbered to match them (`relabel`).
+    """
     if format == "kinetics":
-        return read_csv(data, root, class_index)
-    if format == "ssv2":
-        return read_ssv2(data, split or "validation")
-    if format == "diving48":
-        return read_diving48(data, split or "test")
-    if format == "folder":
-        return read_folder(data, class_index)
-    raise ConfigError(f"format: unknown {format!r}; accepted: {', '.join(FORMATS)}")
+        videos = read_csv(data, root, class_index, labels)
+    elif format == "ssv2":
+        videos = read_ssv2(data, split or "validation")
+    elif format == "diving48":
+        videos = read_diving48(data, split or "test")
+    elif format == "folder":
+        videos = read_folder(data, class_index)
+    else:
+        raise ConfigError(f"format: unknown {format!r}; accepted: {', '.join(FORMATS)}")
+    return relabel(videos, labels) if labels else videos

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 
 from tsfbench.config import ConfigError
 from tsfbench.data.datasets import VideoItem, VideoSet
@@ -54,7 +55,7 @@ def select_subset(
         keep = per_class if per_class is not None else max(1, round(fraction * len(ordered)))
         chosen.extend(ordered[:keep])
     items = tuple(videos.items[i] for i in sorted(chosen))
-    return VideoSet(items, videos.classes, videos.root)
+    return replace(videos, items=items)
 
 
 def restrict(videos: VideoSet, paths: Iterable[str]) -> VideoSet:
@@ -66,7 +67,7 @@ def restrict(videos: VideoSet, paths: Iterable[str]) -> VideoSet:
         raise ConfigError(
             f"videos: {len(missing)} listed videos not in the data, e.g. {min(missing)}"
         )
-    return VideoSet(items, videos.classes, videos.root)
+    return replace(videos, items=items)
 
 
 def shard(items: tuple[VideoItem, ...] | list[VideoItem], rank: int, world: int) -> list[int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tsfbench.config import ConfigError
+from tsfbench.data.datasets import CLASS_INDEX, SYNTHETIC_MARKER
 
 # (name, axis, sign, travel as a fraction of the free extent); a prefix of this list is used, so
 # two classes already differ only in direction.
@@ -83,11 +84,13 @@ def write_synthetic(
     fps: int = 30,
     seed: int = 0,
 ) -> Path:
-    """Write `root/videos/<class>/NNN.mp4`, `root/val.csv` and `root/classids.json`.
+    """Write `root/videos/<class>/NNN.mp4`, `root/val.csv`, `root/classids.json` and the marker.
 
     The CSV is Kinetics / PySlowFast style (`videos/<class>/NNN.mp4 <id>`, relative to `root`);
     class ids follow the sorted class names, so `root/videos` also reads as a folder-per-class
-    tree with the same ids. Returns the CSV's path. Sizes must be even (yuv420p).
+    tree with the same ids. The marker (`SYNTHETIC_MARKER`, with the generation settings) is
+    how a result knows for certain that it measured this set and not a real one. Returns the
+    CSV's path. Sizes must be even (yuv420p).
     """
     if not 2 <= classes <= len(MOTIONS):
         raise ConfigError(f"--classes: {classes}; expected 2..{len(MOTIONS)}")
@@ -110,7 +113,11 @@ def write_synthetic(
             relative = f"videos/{name}/{n:03d}.mp4"
             write_video(root / relative, synth_frames(name, frames, height, width, rng), fps)
             lines.append(f"{relative} {label}")
-    (root / "classids.json").write_text(json.dumps({name: i for i, name in enumerate(names)}))
+    (root / CLASS_INDEX).write_text(json.dumps({name: i for i, name in enumerate(names)}))
     csv = root / "val.csv"
     csv.write_text("\n".join(lines) + "\n")
+    settings = {"classes": classes, "per_class": per_class, "frames": frames, "height": height}
+    settings |= {"width": width, "fps": fps, "seed": seed}
+    marker = {"dataset": "synthetic", "written_by": "tsfbench synth", **settings}
+    (root / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return csv

@@ -63,6 +63,8 @@ class EnergyTracker:
 
     @contextmanager
     def track(self, clips: int) -> Iterator[None]:
+        if self.device.type == "cuda":  # kernels still queued (warm-up) are not the span's
+            torch.cuda.synchronize(self.device)
         start = energy_counter(self.device)
         begin = time.perf_counter()
         yield

@@ -65,13 +65,22 @@ def virtual_memory() -> int:
 def limit_memory(limit: int, device: torch.device) -> None:
     """Emulate a device with `limit` bytes.
 
-    GPU: the caching allocator's per-process fraction. CPU: an address-space limit of what is
-    mapped now (libraries, thread stacks, started first by a small matmul) plus `limit`, so
-    `limit` is the room left for the step, like a GPU's free memory.
+    GPU: the caching allocator's per-process fraction, less the CUDA context's footprint: the
+    fraction caps the allocator only, and the context (and anything else held outside torch's
+    allocator) takes room that a real card of `limit` bytes would not have either. Called after
+    a warm-up step, whose cached blocks are released first so that `reserved` is what torch
+    still holds (the cuBLAS workspaces, which stay inside the cap). CPU: an address-space limit
+    of what is mapped now (libraries, thread stacks, started first by a small matmul) plus
+    `limit`, so `limit` is the room left for the step, like a GPU's free memory.
     """
     if device.type == "cuda":
-        total = torch.cuda.get_device_properties(device.index or 0).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, limit / total), device)
+        # the fraction needs a device index, which torch.device("cuda") does not carry
+        index = torch.cuda.current_device() if device.index is None else device.index
+        torch.cuda.empty_cache()
+        free, total = torch.cuda.mem_get_info(index)
+        context = max(0, total - free - torch.cuda.memory_reserved(index))
+        fraction = min(1.0, max(0.0, (limit - context) / total))
+        torch.cuda.set_per_process_memory_fraction(fraction, index)
         return
     torch.ones(64, 64) @ torch.ones(64, 64)  # start the intra-op thread pool before the cap
     cap = virtual_memory() + limit

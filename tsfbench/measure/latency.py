@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -19,7 +19,8 @@ import torch
 
 @dataclass(frozen=True)
 class Latency:
-    """Per-step latency in milliseconds; throughput in clips/s (batch / median)."""
+    """Per-step latency in milliseconds; throughput in clips/s (batch / median); `notes`: what
+    the timed step includes beyond the model's work (e.g. a host-device sync per step)."""
 
     median_ms: float
     p10_ms: float
@@ -28,8 +29,9 @@ class Latency:
     std_ms: float
     iterations: int
     throughput: float
+    notes: str | None = None
 
-    def as_record(self) -> dict[str, float | int]:
+    def as_record(self) -> dict[str, float | int | str | None]:
         return {f"latency_{k}" if k.endswith("_ms") else k: v for k, v in asdict(self).items()}
 
 
@@ -68,7 +70,7 @@ class LatencyTracker:
             return [start.elapsed_time(end) for start, end in self._events]
         return [ns / 1e6 for ns in self._ns]
 
-    def latency(self, batch: int) -> Latency:
+    def latency(self, batch: int, notes: Sequence[str] = ()) -> Latency:
         times = self.times_ms()
         median = statistics.median(times)
         return Latency(
@@ -79,6 +81,7 @@ class LatencyTracker:
             std_ms=statistics.pstdev(times),
             iterations=len(times),
             throughput=batch / (median / 1e3) if median > 0 else math.inf,
+            notes="; ".join(notes) or None,
         )
 
 

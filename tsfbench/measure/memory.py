@@ -6,34 +6,28 @@ RSS are sampled by a separate monitor process (`sampler.Monitor`); RSS also uses
 own high-water mark (VmHWM, reset through /proc/self/clear_refs) so that no peak between two
 samples is missed. On CPU only `max_ram` applies; the other figures are None.
 
-Predicted: the step runs under `FakeTensorMode` (tensors with shapes and devices, no storage)
-while `LiveBytes` adds up the bytes of every storage alive after each op; the peak of that sum is
-the prediction. It covers parameters, inputs, activations saved for backward, gradients and the
-optimiser's momentum; it misses what kernels allocate internally (workspaces) and the caching
-allocator's rounding, which is why it is compared with `max_allocated`, not `max_reserved`.
+Predicted: `predict_peak`, in `tsfbench.measure.predict` (re-exported here), runs the step
+under `FakeTensorMode` and adds up the bytes of the storages alive after each op.
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.measure.energy import gpu_uuid
+from tsfbench.measure.predict import LiveBytes, predict_peak  # noqa: F401  (re-exported)
 from tsfbench.measure.sampler import Monitor
 from tsfbench.measure.workload import build_workload
-from tsfbench.models.registry import build_model
 
 
 @dataclass(frozen=True)
@@ -45,9 +39,13 @@ class Memory:
     max_process_vram: int | None = None  # NVML: used by this process and its children
     max_reserved: int | None = None  # torch caching allocator: reserved
     max_allocated: int | None = None  # torch caching allocator: allocated
+    # Why a figure that applies is missing or may have missed its peak, `figure: reason; ...`
+    # (an NVML query that failed, no process of ours in NVML's list); None when all is well.
+    note: str | None = None
 
-    def as_record(self) -> dict[str, int | None]:
-        return {f"{k}_bytes": v for k, v in asdict(self).items()}
+    def as_record(self) -> dict[str, int | str | None]:
+        figures = {f"{k}_bytes": v for k, v in asdict(self).items() if k != "note"}
+        return figures | {"memory_note": self.note}
 
 
 def reset_peak_rss() -> bool:
@@ -90,83 +88,20 @@ class MemoryTracker:
                 torch.cuda.synchronize(self.device)
         peaks: dict[str, Any] = sampler.peaks if sampler else {}
         ram = max(peaks.get("ram") or 0, peak_rss() if hwm else 0) or None
+        notes = peaks.get("notes") or {}
         self.memory = Memory(
             max_ram=ram,
             max_global_vram=peaks.get("global_vram"),
             max_process_vram=peaks.get("process_vram"),
             max_reserved=torch.cuda.max_memory_reserved(self.device) if cuda else None,
             max_allocated=torch.cuda.max_memory_allocated(self.device) if cuda else None,
+            note="; ".join(f"{figure}: {why}" for figure, why in notes.items()) or None,
         )
 
 
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
-
-
-# --- Prediction --------------------------------------------------------------------------------
-
-
-class LiveBytes(TorchDispatchMode):
-    """Peak total bytes of the tensor storages alive after each op.
-
-    Storages are held by weak reference only, so the tracker never extends a lifetime; a storage
-    shared by views counts once. Works on real and on fake tensors alike.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live: dict[int, tuple[StorageWeakRef, int]] = {}
-        self.current = 0
-        self.peak = 0
-
-    def add(self, tensors: Iterable[Any]) -> None:
-        for tensor in tensors:
-            if not isinstance(tensor, torch.Tensor):
-                continue
-            storage = tensor.untyped_storage()
-            ref = StorageWeakRef(storage)
-            if ref.cdata not in self.live:
-                self.live[ref.cdata] = (ref, storage.nbytes())
-                self.current += storage.nbytes()
-        self.peak = max(self.peak, self.current)
-
-    def __torch_dispatch__(
-        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict | None = None
-    ) -> Any:
-        out = func(*args, **(kwargs or {}))
-        self.add(tree_flatten(out)[0])
-        for key, (ref, nbytes) in list(self.live.items()):
-            if ref.expired():
-                del self.live[key]
-                self.current -= nbytes
-        return out
-
-
-def predict_peak(
-    config: RunConfig,
-    settings: ProbeSettings,
-    device: torch.device | str | None = None,
-    overrides: Mapping[str, object] | None = None,
-    steps: int = 2,
-) -> int:
-    """Predicted peak bytes of `steps` steps on `device`, with nothing allocated on it.
-
-    Two steps, because the optimiser's momentum exists from the second step on. `compile` is
-    ignored: the prediction is of the eager step.
-    """
-    device = torch.device(device or settings.target)
-    meta = build_model(config, "meta", **(overrides or {}))
-    tracker = LiveBytes()
-    eager = ProbeSettings(**{**asdict(settings), "compile": False})
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        model = meta.to_empty(device=device)
-        work = build_workload(config, eager, device, model=model, scaler=False)
-        tracker.add([*model.parameters(), *model.buffers(), *work.inputs])
-        with tracker:
-            for _ in range(steps):
-                work.step()
-    return tracker.peak
 
 
 # --- Measured CPU allocations (to check the prediction against) --------------------------------

@@ -3,37 +3,62 @@
 It runs in its own process (spawned, talking over a `Pipe`) so that sampling never takes the
 measured process's GIL and keeps its pace while the measured process is busy in C++. This module
 imports no torch, so the monitor starts in a fraction of a second.
+
+Each figure is sampled on its own: an NVML query that fails (an unsupported call, a library
+older than the bindings, a lost GPU) leaves that figure's peak as far as it got and a note that
+says why, and never the other figures. The monitor's answer carries those notes, and its own CPU
+time, so that its cost is measured where it runs (`benchmarks/sampler_overhead.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+# Seconds between two walks of the process tree. A walk reads one /proc file per thread of every
+# process (a CUDA process has dozens): ~2 ms for 30 threads on a busy 2-core machine, 20% of a
+# core if done at every 10 ms sample. Between walks the known processes' RSS is still read each
+# sample; a child is counted from at most this long after it starts.
+RESCAN = 0.5
+FIGURES = ("ram", "global_vram", "process_vram")
+
+
+def _read(path: str) -> bytes:
+    """A small /proc file's bytes (b"" if it is gone): os.read costs a fifth of Path.read_text,
+    which counts at a hundred samples a second."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def rss(pid: int) -> int:
     """Resident set size of `pid` in bytes (0 if it is gone); /proc, no psutil needed."""
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
+    fields = _read(f"/proc/{pid}/statm").split()
+    return int(fields[1]) * PAGE if len(fields) > 1 else 0
 
 
 def children(pid: int) -> list[int]:
-    """Direct children of `pid`, from every thread's `children` list (Linux >= 3.5)."""
-    found: list[int] = []
+    """Direct children of `pid`, from every thread's `children` list (Linux >= 3.5): a child is
+    listed under the thread that started it, not always the main one."""
     try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(c) for c in (task / "children").read_text().split()]
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        pass
-    return found
+        return []
+    return [int(c) for task in tasks for c in _read(f"/proc/{pid}/task/{task}/children").split()]
 
 
 def tree(pid: int, exclude: int) -> list[int]:
@@ -48,55 +73,139 @@ def tree(pid: int, exclude: int) -> list[int]:
 
 
 def nvml_handle(uuid: str) -> Any:
-    """An NVML device handle by UUID (torch and NVML may number devices differently)."""
+    """An NVML device handle by UUID (torch and NVML may number devices differently).
+
+    torch gives the bare UUID (`str(get_device_properties(i).uuid)`, 8-4-4-4-12 hex, no
+    prefix). NVML spells a whole GPU `GPU-<hex>` and a MIG slice `MIG-<hex>` (drivers >= R470,
+    where CUDA reports the slice's own UUID); the bare hex does not say which, so both are tried.
+    """
     import pynvml
 
     pynvml.nvmlInit()
-    uuid = uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
-    return pynvml.nvmlDeviceGetHandleByUUID(uuid)
-
-
-def gpu_figures(handle: Any, pids: list[int]) -> tuple[int | None, int | None]:
-    """Device memory in use, and the part used by `pids` (None where NVML cannot tell)."""
-    import pynvml
-
-    used = int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+    if uuid.startswith(("GPU-", "MIG-")):
+        return pynvml.nvmlDeviceGetHandleByUUID(uuid)
     try:
-        processes = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
-    except pynvml.NVMLError:
-        return used, None
-    ours = [p.usedGpuMemory for p in processes if p.pid in pids and p.usedGpuMemory is not None]
-    return used, sum(ours) if ours else None
-
-
-def _sample(conn: Connection, pid: int, interval: float, gpu_uuid: str | None) -> None:
-    """Monitor loop: sample until the parent sends anything, then send back the peaks."""
-    me = os.getpid()
-    handle = None
-    if gpu_uuid:
+        return pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")
+    except pynvml.NVMLError as first:
         try:
-            handle = nvml_handle(gpu_uuid)
-        except Exception:  # no driver, no library, unknown device: memory figures stay None
-            handle = None
-    peaks: dict[str, int | None] = {"ram": 0, "global_vram": None, "process_vram": None}
+            return pynvml.nvmlDeviceGetHandleByUUID(f"MIG-{uuid}")
+        except pynvml.NVMLError:
+            raise first from None
 
-    def sample() -> None:
-        pids = tree(pid, exclude=me)
-        peaks["ram"] = max(peaks["ram"] or 0, sum(rss(p) for p in pids))
-        if handle is not None:
-            used, ours = gpu_figures(handle, pids)
-            for key, value in (("global_vram", used), ("process_vram", ours)):
-                if value is not None:
-                    peaks[key] = max(peaks[key] or 0, value)
 
+def describe(error: BaseException) -> str:
+    """`Kind: message` of an exception, even one whose message cannot be built (an NVMLError
+    asks the library for its text)."""
     try:
-        sample()
+        text = str(error)
+    except Exception:
+        text = ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class Sampler:
+    """The monitor's state: peaks of each figure, and why a figure is missing or partial.
+
+    Catches per figure, not per sample: `NVMLLibraryMismatchError` (an unversioned call missing
+    from an older driver's library) is no `NVMLError`, and one failing query used to end the
+    monitor and empty every peak, RSS included.
+    """
+
+    def __init__(
+        self, pid: int, exclude: int, gpu_uuid: str | None = None, rescan: float = RESCAN
+    ) -> None:
+        self.pid, self.exclude, self.rescan = pid, exclude, rescan
+        self.peaks: dict[str, int | None] = {"ram": None, "global_vram": None, "process_vram": None}
+        self.samples = 0
+        self.failures: dict[str, tuple[int, str]] = {}  # figure: (times failed, first error)
+        self.notes: dict[str, str] = {}
+        self.listed = self.foreign = self.unmeasured = 0  # what NVML's process list showed
+        self.pids: set[int] = set()
+        self.walked = -float("inf")
+        self.handle = None
+        if gpu_uuid:
+            try:
+                self.handle = nvml_handle(gpu_uuid)
+            except Exception as error:  # no driver, no library, unknown device
+                self.notes["nvml"] = f"no NVML device {gpu_uuid} ({describe(error)})"
+
+    def _figure(self, name: str, read: Callable[[], int | None]) -> None:
+        try:
+            value = read()
+        except Exception as error:
+            count, first = self.failures.get(name, (0, describe(error)))
+            self.failures[name] = (count + 1, first)
+            return
+        if value is not None:
+            self.peaks[name] = max(self.peaks[name] or 0, value)
+
+    def _process_vram(self) -> int | None:
+        """This tree's share of the device; None, with the reason counted, where NVML lists no
+        process of it: NVML gives host PIDs, so in a container's PID namespace none matches."""
+        import pynvml
+
+        processes = pynvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
+        ours = [p for p in processes if p.pid in self.pids]
+        self.listed = max(self.listed, len(processes))
+        if processes and not ours:
+            self.foreign += 1
+        known = [p.usedGpuMemory for p in ours if p.usedGpuMemory is not None]
+        if ours and not known:
+            self.unmeasured += 1
+        return sum(known) if known else None
+
+    def sample(self) -> None:
+        self.samples += 1
+        now = time.monotonic()
+        if now - self.walked >= self.rescan:
+            try:
+                self.pids = set(tree(self.pid, self.exclude))
+            except Exception:  # keep the last known tree
+                self.pids.add(self.pid)
+            self.walked = now
+        self._figure("ram", lambda: sum(rss(p) for p in self.pids))
+        if self.handle is not None:
+            import pynvml
+
+            self._figure(
+                "global_vram", lambda: int(pynvml.nvmlDeviceGetMemoryInfo(self.handle).used)
+            )
+            self._figure("process_vram", self._process_vram)
+
+    def result(self) -> dict[str, Any]:
+        """The peaks, and `notes`: per figure, why it is missing or may have missed its peak."""
+        notes = dict(self.notes)
+        for name, (count, first) in self.failures.items():
+            notes[name] = f"{first} (failed in {count} of {self.samples} samples)"
+        if self.handle is not None and self.peaks["process_vram"] is None:
+            if self.foreign:
+                notes.setdefault(
+                    "process_vram",
+                    f"NVML listed {self.listed} process(es), none of this process tree: NVML "
+                    "gives host PIDs, which never match inside a container's PID namespace",
+                )
+            elif self.unmeasured:
+                notes.setdefault("process_vram", "NVML gives no per-process memory here")
+            else:
+                notes.setdefault("process_vram", "NVML listed no compute process on the device")
+        return {**self.peaks, "notes": notes}
+
+
+def _sample(
+    conn: Connection, pid: int, interval: float, gpu_uuid: str | None, rescan: float
+) -> None:
+    """Monitor loop: sample until the parent sends anything, then send back the peaks."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    sampler = Sampler(pid, os.getpid(), gpu_uuid, rescan)
+    try:
+        sampler.sample()
         conn.send("ready")
         while not conn.poll(interval):  # the timeout of poll is the sampling interval
-            sample()
+            sampler.sample()
         conn.recv()
-        sample()
-        conn.send(peaks)
+        sampler.sample()
+        cost = {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall}
+        conn.send(sampler.result() | {"monitor": cost, "samples": sampler.samples})
     except (BrokenPipeError, EOFError):
         pass  # the measured process is gone (killed, interrupted): nobody to answer
     finally:
@@ -104,18 +213,24 @@ def _sample(conn: Connection, pid: int, interval: float, gpu_uuid: str | None) -
 
 
 class Monitor:
-    """Context manager around the monitor process; `peaks` holds its figures after exit."""
+    """Context manager around the monitor process; `peaks` holds its figures after exit.
 
-    def __init__(self, interval: float = 0.01, gpu_uuid: str | None = None) -> None:
-        self.interval, self.gpu_uuid = interval, gpu_uuid
-        self.peaks: dict[str, int | None] = {}
+    `peaks` has `ram`, `global_vram`, `process_vram` (bytes or None), `notes` (figure: why it is
+    missing or partial), `samples`, and `monitor` (the monitor's own CPU and wall seconds).
+    """
+
+    def __init__(
+        self, interval: float = 0.01, gpu_uuid: str | None = None, rescan: float = RESCAN
+    ) -> None:
+        self.interval, self.gpu_uuid, self.rescan = interval, gpu_uuid, rescan
+        self.peaks: dict[str, Any] = {}
 
     def __enter__(self) -> Monitor:
         context = multiprocessing.get_context("spawn")  # never fork a process with torch threads
         self._conn, theirs = context.Pipe()
         self._process = context.Process(
             target=_sample,
-            args=(theirs, os.getpid(), self.interval, self.gpu_uuid),
+            args=(theirs, os.getpid(), self.interval, self.gpu_uuid, self.rescan),
             daemon=True,
         )
         from tsfbench.measure.isolate import sigint_ignored  # lazily: the monitor needs no torch
@@ -123,7 +238,10 @@ class Monitor:
         with sigint_ignored():  # Ctrl-C stops the measured process; its __exit__ stops this one
             self._process.start()
         theirs.close()
-        self._conn.recv()  # "ready": the first sample is taken before the work starts
+        # "ready": the first sample is taken before the work starts. A monitor that died before
+        # it is no reason to fail the measurement: __exit__ notes it.
+        with contextlib.suppress(EOFError):
+            self._conn.recv()
         return self
 
     def __exit__(
@@ -136,7 +254,9 @@ class Monitor:
             self._conn.send("stop")
             self.peaks = self._conn.recv()
         except (EOFError, OSError):
-            self.peaks = {}
+            self._process.join(timeout=5)
+            code = self._process.exitcode
+            self.peaks = {"notes": {"monitor": f"the monitor process ended early (exit {code})"}}
         finally:
             self._conn.close()
             self._process.join(timeout=5)

@@ -53,7 +53,7 @@ def probe(
                 with latency.track():
                     work.step()
     return {
-        **latency.latency(settings.batch).as_record(),
+        **latency.latency(settings.batch, work.notes).as_record(),
         **memory.memory.as_record(),
         **energy.energy.as_record(),
     }
@@ -66,7 +66,8 @@ def miniature(
     CPU memory cap, it maps what any step needs (lazy imports, thread stacks, malloc arenas), so
     the cap is left for the configuration itself. A 3D CNN keeps its layers (they are its
     architecture) and gets the smallest clip it accepts."""
-    small = replace(settings, batch=1, warmup=0, iterations=1, memory_limit=None)
+    warmup = 1 if settings.compile else 0  # a compiled step is never timed cold (ProbeSettings)
+    small = replace(settings, batch=1, warmup=warmup, iterations=1, memory_limit=None)
     preset = get_preset(config.model)
     if not preset.has_attention:
         frames = max(preset.min_frames, preset.frame_multiple)
@@ -86,14 +87,20 @@ def environment_summary(env: Mapping[str, Any] | None = None) -> dict[str, Any]:
 def predicted(
     config: RunConfig, settings: ProbeSettings, overrides: Mapping[str, object] | None = None
 ) -> dict[str, Any]:
-    """Predicted peak bytes, and whether it fits the memory limit (or the GPU) if known."""
+    """Predicted peak bytes, and whether it fits the memory limit (or the GPU) if known.
+
+    Runs in the sweep's parent, so nothing here may create a CUDA context (see
+    `predict.no_device_context`): the GPU's size comes from NVML.
+    """
+    from tsfbench.measure.predict import gpu_total_memory
+
     try:
         peak: int | None = predict_peak(config, settings, overrides=overrides)
     except Exception:  # an op without a fake kernel: no prediction, never a failed sweep
         peak = None
     capacity = settings.memory_limit
     if capacity is None and settings.target == "cuda":
-        capacity = torch.cuda.get_device_properties(0).total_memory
+        capacity = gpu_total_memory(0)
     fits = None if peak is None or capacity is None else peak <= capacity
     return {"predicted_peak_bytes": peak, "predicted_fits": fits}
 

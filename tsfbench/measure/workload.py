@@ -27,6 +27,9 @@ KERNELS = {
     "flash": SDPBackend.FLASH_ATTENTION,
     "efficient": SDPBackend.EFFICIENT_ATTENTION,
 }
+# fp16 training: the gradient scaler's step reads its inf check on the host before it steps the
+# optimiser, so the host waits for the device every step (on a GPU: it cannot queue ahead).
+SCALER_NOTE = "fp16 GradScaler: one host-device sync per step"
 
 
 @dataclass
@@ -36,6 +39,8 @@ class Workload:
     step: Callable[[], None]
     model: nn.Module
     inputs: tuple[torch.Tensor, ...]
+    notes: tuple[str, ...] = ()  # what the figures of this step include beyond the step itself
+    optimizer: torch.optim.Optimizer | None = None  # train: its state is the step's too
 
 
 def kernel_context(backend: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
@@ -87,11 +92,15 @@ def build_workload(
     grad_scaler = torch.amp.GradScaler(device.type, enabled=scaler and settings.dtype == "fp16")
 
     def train() -> None:
-        with kernel(), autocast():
-            loss = F.cross_entropy(forward(clip), labels)
-        grad_scaler.scale(loss).backward()
+        # backward inside the kernel choice too: activation checkpointing recomputes the forward
+        # there, and a recomputation with another kernel saves other tensors (CheckpointError)
+        with kernel():
+            with autocast():
+                loss = F.cross_entropy(forward(clip), labels)
+            grad_scaler.scale(loss).backward()
         grad_scaler.step(optimizer)
         grad_scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-    return Workload(train, model, (clip, labels))
+    notes = (SCALER_NOTE,) if grad_scaler.is_enabled() else ()
+    return Workload(train, model, (clip, labels), notes, optimizer)

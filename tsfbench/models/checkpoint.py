@@ -1,13 +1,16 @@
-"""Load weights into a built model: released `.pyth` files, PySlowFast checkpoints, state dicts.
+"""Load weights into a built model: released `.pyth` files, PySlowFast checkpoints, state dicts,
+and Hugging Face `transformers` folders (`config.json` + `model.safetensors`).
 
-Files are read with `torch.load(weights_only=True)` only: a checkpoint from the internet must not
-run code. Any mismatch is a `ConfigError` with one line naming the first keys at fault (the CLI
-exits 2), never a silently half-loaded model. TimeSformer positional tables trained at another
-clip length or crop are resized (paper Sec. 4.3; `resize_pos_tables`), and the load says so.
+Files are read with `torch.load(weights_only=True)` or `safetensors` only: a checkpoint from the
+internet must not run code. Any mismatch is a `ConfigError` with one line naming the first keys
+at fault (the CLI exits 2), never a silently half-loaded model. TimeSformer positional tables
+trained at another clip length or crop are resized (paper Sec. 4.3; `resize_pos_tables`), and
+the load says so.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 from collections.abc import Mapping
@@ -17,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from tsfbench.config import ConfigError
+from tsfbench.config import OVERRIDES, PATCH, ConfigError, RunConfig
+from tsfbench.models.convert import HF_ATTENTION, from_transformers
 from tsfbench.models.timesformer import TimeSformer, resize_pos_tables
 
 WRAPPERS = ("model_state", "state_dict", "model")  # released / PySlowFast, Lightning, others
@@ -31,7 +35,7 @@ class LoadReport:
     """What loading did: the file layout found and any table resized (shown to the user)."""
 
     path: str
-    layout: str  # "released", "pyslowfast", "wrapped", "plain"
+    layout: str  # "released", "pyslowfast", "wrapped", "plain", "transformers"
     tensors: int
     resized: list[str] = field(default_factory=list)  # "pos_embed (1, 197, 768) -> (1, 785, 768)"
 
@@ -75,6 +79,159 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
             f"{str(error)[:80]}); give a .pyth / .pt file written by torch.save"
         ) from None
     return unwrap(obj, str(path))
+
+
+HF_CONFIG = "config.json"
+HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+# `transformers` config fields that our TimeSformer fixes, with the value it builds
+HF_FIXED = {
+    "patch_size": PATCH,
+    "num_channels": 3,
+    "qkv_bias": True,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-6,
+}
+
+
+@dataclass(frozen=True)
+class HFConfig:
+    """What a `transformers` TimeSformer folder's `config.json` says about the model."""
+
+    path: str
+    attention: str  # ours (HF_ATTENTION)
+    frames: int
+    size: int
+    classes: int
+    labels: tuple[str, ...]  # class names by id; () when `id2label` holds only LABEL_<i>
+    sizes: Mapping[str, int]  # depth, dim, heads
+
+    def overrides(self) -> dict[str, int]:
+        """The model-size overrides that build this model (none for ViT-Base bodies)."""
+        base = {"depth": 12, "dim": 768, "heads": 12}
+        return {name: v for name, v in self.sizes.items() if v != base[name]}
+
+    def fill(self, **given: object) -> dict[str, object]:
+        """Options left out (None) taken from `config.json`: the preset of the same clip and
+        crop (HR is 16 x 448: its sampling rate differs from base's), scheme, frames, size,
+        classes. Options given stay, and are checked against it by `hf_setup`."""
+        from tsfbench.models.registry import PRESETS
+
+        clip = (self.frames, self.size)
+        same = [p.name for p in PRESETS.values() if p.family == "timesformer"]
+        preset = next((n for n in same if (PRESETS[n].frames, PRESETS[n].size) == clip), "base")
+        found = {"variant": preset, "attention": self.attention, "frames": self.frames}
+        found |= {"size": self.size, "classes": self.classes}
+        return {name: found[name] if value is None else value for name, value in given.items()}
+
+
+def _square(value: object) -> object:
+    """`transformers` may write a square side as [224, 224]; ours are square."""
+    if isinstance(value, list) and len(value) == 2 and value[0] == value[1]:
+        return value[0]
+    return value
+
+
+def is_hf_folder(path: str | Path | None) -> bool:
+    """A checkpoint given as a folder is a `transformers` one (the only folder layout read)."""
+    return path is not None and Path(path).is_dir()
+
+
+def read_hf_config(folder: str | Path) -> HFConfig:
+    """Read and check `folder/config.json` of a `transformers` TimeSformer; one line on error."""
+    folder = Path(folder)
+    path = folder / HF_CONFIG
+    expected = "a transformers TimeSformer folder (config.json + model.safetensors)"
+    if not path.is_file():
+        raise ConfigError(f"checkpoint: {folder} has no {HF_CONFIG}; give {expected} or a file")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"checkpoint: {path} is not valid JSON ({error})") from None
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    if kind != "timesformer":
+        raise ConfigError(
+            f"checkpoint: {path} describes a {kind!r} model, not 'timesformer'; give {expected}"
+        )
+    scheme = config.get("attention_type", "divided_space_time")
+    if scheme not in HF_ATTENTION:
+        raise ConfigError(
+            f"checkpoint: {path}: attention_type {scheme!r}; accepted: {', '.join(HF_ATTENTION)}"
+        )
+    defaults = {"num_frames": 8, "image_size": 224, "hidden_size": 768}
+    defaults |= {"num_hidden_layers": 12, "num_attention_heads": 12}
+    values = {name: _square(config.get(name, default)) for name, default in defaults.items()}
+    bad = next((name for name, v in values.items() if type(v) is not int or v <= 0), None)
+    if bad is not None:
+        raise ConfigError(f"checkpoint: {path}: {bad} {values[bad]!r} is not a positive integer")
+    fixed = {**HF_FIXED, "intermediate_size": 4 * values["hidden_size"]}  # MLP ratio 4
+    for name, built in fixed.items():
+        if _square(config.get(name, built)) != built:
+            raise ConfigError(
+                f"checkpoint: {path}: {name} {config[name]!r}; tsfbench builds {built!r} only"
+            )
+    id2label = config.get("id2label") or {}
+    try:
+        by_id = {int(key): str(name) for key, name in id2label.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise ConfigError(f"checkpoint: {path}: id2label must map integer ids to names") from None
+    if sorted(by_id) != list(range(len(by_id))):
+        raise ConfigError(f"checkpoint: {path}: id2label ids must be 0..{len(by_id) - 1}")
+    labels = tuple(by_id[i] for i in range(len(by_id)))
+    if labels == tuple(f"LABEL_{i}" for i in range(len(labels))):  # transformers' placeholders
+        labels = ()
+    classes = len(by_id) or config.get("num_labels")
+    if type(classes) is not int or classes <= 0:
+        raise ConfigError(f"checkpoint: {path} has neither id2label nor num_labels")
+    return HFConfig(
+        path=str(folder),
+        attention=HF_ATTENTION[scheme],
+        frames=values["num_frames"],
+        size=values["image_size"],
+        classes=classes,
+        labels=labels,
+        sizes={
+            "depth": values["num_hidden_layers"],
+            "dim": values["hidden_size"],
+            "heads": values["num_attention_heads"],
+        },
+    )
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    """A `.safetensors` file: a JSON header and raw tensor bytes, nothing executable."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except Exception as error:  # SafetensorError, OSError: a truncated or foreign file
+        first = (str(error).strip() or type(error).__name__).splitlines()[0][:160]
+        raise ConfigError(f"checkpoint: cannot read {path} ({first})") from None
+
+
+def read_hf_state_dict(folder: str | Path) -> dict[str, Tensor]:
+    """The weights of a `transformers` folder, renamed to ours (`convert.from_transformers`):
+    `model.safetensors`, its shards (`model.safetensors.index.json`), else `pytorch_model.bin`
+    (through `weights_only=True`)."""
+    folder = Path(folder)
+    found = next((folder / name for name in HF_WEIGHTS if (folder / name).is_file()), None)
+    if found is None:
+        raise ConfigError(f"checkpoint: {folder} has no weights; expected {', '.join(HF_WEIGHTS)}")
+    if found.suffix == ".safetensors":
+        state = _read_safetensors(found)
+    elif found.suffix == ".json":
+        try:
+            shards = sorted(set(json.loads(found.read_text())["weight_map"].values()))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+            raise ConfigError(f"checkpoint: {found} has no weight_map of shard files") from None
+        state = {}
+        for shard in shards:
+            state |= _read_safetensors(folder / shard)
+    else:
+        state, _ = read_state_dict(found)
+    try:
+        return from_transformers(state)
+    except KeyError as error:
+        raise ConfigError(f"checkpoint: {found}: {error.args[0]}") from None
 
 
 def unwrap(obj: object, name: str = "checkpoint") -> tuple[dict[str, Tensor], str]:
@@ -144,8 +301,20 @@ def check_state(model: nn.Module, state: Mapping[str, Tensor], name: str) -> Non
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> LoadReport:
-    """Load `path` into `model` (strictly), resizing TimeSformer positional tables if needed."""
-    state, layout = read_state_dict(path)
+    """Load `path` into `model` (strictly), resizing TimeSformer positional tables if needed.
+
+    A folder is a `transformers` one: its `config.json` must describe `model`'s scheme."""
+    if is_hf_folder(path):
+        hf = read_hf_config(path)
+        scheme = model.attention if isinstance(model, TimeSformer) else "not a TimeSformer"
+        if scheme != hf.attention:
+            raise ConfigError(
+                f"checkpoint: {path} holds a {hf.attention} TimeSformer, the model is {scheme}; "
+                f"give --attention {hf.attention} or leave it out"
+            )
+        state, layout = read_hf_state_dict(path), "transformers"
+    else:
+        state, layout = read_state_dict(path)
     report = LoadReport(str(path), layout, len(state))
     if isinstance(model, TimeSformer):
         expected = model.state_dict()
@@ -173,3 +342,29 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> LoadReport:
     check_state(model, state, str(path))
     model.load_state_dict(state, strict=True)
     return report
+
+
+def hf_setup(
+    config: RunConfig, folder: str | Path, overrides: Mapping[str, object]
+) -> tuple[dict[str, object], tuple[str, ...]]:
+    """Check `config` against a `transformers` folder; return the model-size overrides that
+    build its model and its class names. Frames and crop may differ (tables are resized)."""
+    hf = read_hf_config(folder)
+    if config.attention != hf.attention:
+        raise ConfigError(
+            f"attention: {config.attention}, but {folder} holds a {hf.attention} TimeSformer; "
+            f"give {hf.attention} or leave it out"
+        )
+    if config.classes != hf.classes:
+        raise ConfigError(
+            f"classes: {config.classes}, but {folder} has {hf.classes} (config.json id2label); "
+            f"give {hf.classes} or leave it out"
+        )
+    sizes = hf.overrides()
+    clash = [name for name in OVERRIDES if name in overrides and overrides[name] != hf.sizes[name]]
+    if clash:
+        name = clash[0]
+        raise ConfigError(
+            f"{name}: {overrides[name]}, but {folder} has {name} {hf.sizes[name]}; leave it out"
+        )
+    return {**overrides, **sizes}, hf.labels

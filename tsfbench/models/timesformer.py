@@ -41,6 +41,7 @@ code drops rows of its regrouped tensors; that only matters in training, and is 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,12 +49,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch._guards import detect_fake_mode
 from torch.utils.checkpoint import checkpoint
 
 ATTENTIONS = ("space", "joint", "divided", "local_global", "axial")
 POS_EMBEDS = ("none", "space", "space_time")
 POS_INTERPOLATIONS = ("nearest", "linear", "bicubic")
 BACKENDS = ("sdpa", "math")
+# Fused SDPA kernels (flash, memory-efficient) put the batch on a CUDA grid axis capped at 65,535
+# blocks; time attention's batch is B x H' x W' groups (B >= 84 at 448 px), so it is split.
+MAX_SDPA_BATCH = 65_535
 
 
 def default_pos_embed(attention: str) -> str:
@@ -76,11 +81,19 @@ class Attention(nn.Module):
         groups, tokens, dim = x.shape
         qkv = self.qkv(x).view(groups, tokens, 3, self.heads, dim // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        if self.backend == "sdpa":
-            out = F.scaled_dot_product_attention(q, k, v)
-        else:  # the eager reference: softmax(QK^T / sqrt(d)) V, as in the released code
-            out = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1) @ v
+        if groups <= MAX_SDPA_BATCH:
+            out = self.attend(q, k, v)
+        else:  # groups are independent: slices of at most MAX_SDPA_BATCH give the same output
+            slices = zip(*(t.split(MAX_SDPA_BATCH) for t in (q, k, v)), strict=True)
+            out = torch.cat([self.attend(*qkv_slice) for qkv_slice in slices])
         return self.proj(out.transpose(1, 2).reshape(groups, tokens, dim))
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """(groups, heads, tokens, D / heads) each -> the attention output, same shape."""
+        if self.backend == "sdpa":
+            return F.scaled_dot_product_attention(q, k, v)
+        # the eager reference: softmax(QK^T / sqrt(d)) V, as in the released code
+        return ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1) @ v
 
 
 class Mlp(nn.Module):
@@ -173,16 +186,23 @@ class LatticeGrouping:
     def _index(self, grid: Sequence[int], device: torch.device) -> tuple[Tensor, Tensor, list]:
         """Token order grouped by region, its inverse, and runs of equal-sized regions."""
         grid = tuple(int(n) for n in grid)
-        key = (*grid, str(device))
+        # The cache is shared by every model of the scheme, so its tensors must suit any pass:
+        # never inference tensors (a training pass cannot save them for backward), and fake
+        # ones (a memory prediction) only for the fake mode that made them.
+        eager = not torch.compiler.is_compiling()
+        fake = detect_fake_mode() if eager else None
+        key = (*grid, str(device), id(fake))
         if key not in self._cache:
-            ids = torch.arange(math.prod(grid)).view(grid)
-            groups = sorted((ids[region].flatten() for region in self.regions(grid)), key=len)
-            order = torch.cat(groups)
-            runs: dict[int, int] = {}  # group length -> how many groups of that length
-            for group in groups:
-                runs[len(group)] = runs.get(len(group), 0) + 1
-            inverse = torch.argsort(order)
-            self._cache[key] = (order.to(device), inverse.to(device), list(runs.items()))
+            with torch.inference_mode(False) if eager else contextlib.nullcontext():
+                ids = torch.arange(math.prod(grid)).view(grid)
+                regions = self.regions(grid)
+                groups = sorted((ids[region].flatten() for region in regions), key=len)
+                order = torch.cat(groups)
+                runs: dict[int, int] = {}  # group length -> how many groups of that length
+                for group in groups:
+                    runs[len(group)] = runs.get(len(group), 0) + 1
+                inverse = torch.argsort(order)
+                self._cache[key] = (order.to(device), inverse.to(device), list(runs.items()))
         return self._cache[key]
 
     def split(self, x: Tensor) -> list[Tensor]:

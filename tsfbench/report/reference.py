@@ -26,12 +26,13 @@ SCHEME_NAMES = {
     "local_global": "Sparse Local-Global (L+G)",
     "axial": "Axial (T+W+H)",
 }
-# (format, classes) of an accuracy record -> the dataset a paper number is for
-DATASETS = {
-    ("kinetics", 400): "K400",
-    ("kinetics", 600): "K600",
-    ("ssv2", 174): "SSv2",
-    ("diving48", 48): "Diving-48",
+# A declared dataset (`data.datasets.DATASETS`) -> the paper's name for it and its classes.
+# Declared, never inferred from a file format: any videos can sit in a Kinetics-style CSV.
+PAPER_DATASETS = {
+    "k400": ("K400", 400),
+    "k600": ("K600", 600),
+    "ssv2": ("SSv2", 174),
+    "diving48": ("Diving-48", 48),
 }
 
 Key = tuple[str, str, int, int, str]
@@ -217,6 +218,28 @@ def reference(
     return BY_KEY.get(reference_key(model, attention, frames, size, pos_embed))
 
 
-def dataset_name(format: str, classes: int) -> str | None:
-    """The paper's name for the dataset an accuracy record was measured on, if any."""
-    return DATASETS.get((format, int(classes)))
+def dataset_name(dataset: str) -> str | None:
+    """The paper's name for a declared dataset (`k400` -> `K400`); None for any other."""
+    return PAPER_DATASETS[dataset][0] if dataset in PAPER_DATASETS else None
+
+
+def off_protocol(ref: Reference, dataset: str, record: Mapping[str, object]) -> str:
+    """Why an accuracy record on a paper dataset is not at the paper's test protocol ("" if it
+    is): the dataset's full class count, the reference's test views (TimeSformer 1 x 3, the 3D
+    CNNs 10 x 3) and, for dense sampling, the reference model's frame rate (HR: 1/16)."""
+    from tsfbench.models.registry import PRESETS  # the preset's test protocol
+
+    preset = PRESETS.get(ref.model)
+    views = ref.views or (preset.views if preset else None)
+    segment = dataset == "ssv2"  # the released SSv2 loader: one frame per segment, no rate
+    checks = (
+        ("classes", record.get("classes"), PAPER_DATASETS[dataset][1]),
+        ("views", record.get("views"), views),
+        ("sampling", record.get("sampling"), "segment" if segment else "dense"),
+        ("rate", record.get("rate"), None if segment or not preset else preset.sampling_rate),
+    )
+    for name, value, paper in checks:
+        if paper is not None and value is not None and value == value and value != paper:
+            shown = int(value) if isinstance(value, float) else value
+            return f"{name} {shown}, paper {paper}"
+    return ""

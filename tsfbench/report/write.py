@@ -130,8 +130,9 @@ def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
         return [NONE] * 5
     if status not in ("ok", "predicted"):
         return [row["run"], status.upper(), NONE, NONE, NONE]
+    notes = row.get("notes")
     return [
-        row["run"],
+        row["run"] if _missing(notes) else f"{row['run']} ({notes})",
         _num(row["latency_median_ms"]),
         _num(row["throughput"], 2),
         _num(row["peak_memory_gib"], 2) + (" (predicted)" if status == "predicted" else ""),
@@ -298,6 +299,7 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "- Peak memory: the process's GPU memory (NVML, else the torch allocator's peak) on a GPU, "
         "the resident set size on a CPU. A run is `mode dtype batch device`; runs with other "
         "settings or on other machines are separate rows, never averaged.",
+        *_memory_notes(report.configs),
         "",
         "## Environments",
         "",
@@ -312,7 +314,8 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
     lines += _section(
         "Table 1: attention schemes (TimeSformer, 8 x 224)",
         report.schemes,
-        "Paper Table 1: K400 top-1 as the target where no accuracy was measured.",
+        "Paper Table 1: K400 top-1 as the target where no accuracy was measured; a top-1 "
+        "measured on another dataset is shown with its name and no paper value.",
         lambda: _table(header, _scheme_rows(report.schemes), keep=2),
     )
     header = ["model", "frames x size", *COST, *RUNTIME, "top-1 (%)"]
@@ -326,7 +329,9 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
     lines += _section(
         "Accuracy",
         report.accuracy,
-        "Compared with the paper only on a dataset it reports (K400, K600, SSv2, Diving-48).",
+        "Compared with the paper only on a declared dataset it reports (K400, K600, SSv2, "
+        "Diving-48; `--dataset` or a suite's `dataset`) at its test protocol (all classes, "
+        "the paper's views and frame rate).",
         lambda: _table([*header, "released top-1"], _accuracy_rows(report.accuracy), keep=4),
     )
     if images:
@@ -370,6 +375,25 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         lambda: _table(header, _config_rows(report.configs), keep=4),
     )
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _memory_notes(configs: pd.DataFrame) -> list[str]:
+    """A footnote per memory figure that some rows lack (`memory_note`: `figure: why; ...`),
+    e.g. NVML's process memory inside a container, whose PIDs NVML does not know."""
+    if "memory_note" not in configs:
+        return []
+    rows: dict[str, int] = {}
+    why: dict[str, str] = {}
+    for note in configs["memory_note"].dropna():
+        for part in str(note).split("; "):
+            figure, _, reason = part.partition(": ")
+            rows[figure] = rows.get(figure, 0) + 1
+            why.setdefault(figure, reason)
+    return [
+        f"- `{figure}` missing or partial in {n} row(s): {why[figure]}. Peak memory is then the "
+        "next figure available (NVML process, torch reserved, torch allocated, NVML device)."
+        for figure, n in rows.items()
+    ]
 
 
 def _oom_note(curves: pd.DataFrame) -> str:
