@@ -1,23 +1,26 @@
-"""The whole FLOP grid on the meta device: wall time and peak RSS, and the speed-up over counting
-on real tensors (measured side by side, on a subset small enough to run on a laptop).
+"""The whole FLOP grid on the meta device: wall time and peak RSS, the speed-up over counting
+on real tensors (measured side by side, on a subset small enough to run on a laptop), and that
+counting one block (`repeated_blocks_macs`) gives every count of a full trace of the grid.
 
-    python benchmarks/flops_grid.py
+    python benchmarks/flops_grid.py            # --no-check skips the full traces (a minute)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
 
-from tsfbench.config import RunConfig
-from tsfbench.measure.flops import analyze
+from tsfbench.config import RunConfig, expand
+from tsfbench.measure.flops import analyze, count_many
 from tsfbench.measure.sampler import rss, tree
 from tsfbench.models.registry import build_model, example_input
 from tsfbench.models.timesformer import ATTENTIONS
 
 GRID = ["--attention", "all", "--frames", "8,16,32,64,96", "--size", "224,336,448,560"]
+FRAMES, SIZES = (8, 16, 32, 64, 96), (224, 336, 448, 560)
 
 
 def tree_rss_bytes(root: int) -> int:
@@ -25,9 +28,9 @@ def tree_rss_bytes(root: int) -> int:
     return sum(rss(pid) for pid in tree(root, exclude=-1))
 
 
-def grid_in_a_child() -> tuple[float, float, int]:
+def grid_in_a_child() -> tuple[float, float, list[dict]]:
     """Run `tsfbench flops` over the grid as a user would; seconds, peak RSS of the whole
-    process tree (GiB, summed over the workers, sampled every 50 ms) and rows."""
+    process tree (GiB, summed over the workers, sampled every 50 ms) and its rows."""
     start = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-m", "tsfbench", "flops", *GRID, "--json"],
@@ -43,7 +46,25 @@ def grid_in_a_child() -> tuple[float, float, int]:
     out = child.stdout.read() if child.stdout else ""
     if child.returncode:
         raise SystemExit(f"tsfbench flops failed with exit code {child.returncode}")
-    return seconds, peak / 2**30, out.count('"attention"')
+    return seconds, peak / 2**30, json.loads(out)
+
+
+def check_against_full_traces(rows: list[dict]) -> None:
+    """Every count of the grid against a trace of the whole model (today's way): mismatches."""
+    configs = expand(["base"], list(ATTENTIONS), list(FRAMES), list(SIZES))
+    start = time.perf_counter()
+    full = list(count_many(configs, shortcut=False))
+    seconds = time.perf_counter() - start
+    key = lambda row: (row["attention"], row["frames"], row["size"])  # noqa: E731
+    shown = {key(row): row for row in rows}
+    mismatches = [
+        r for r in full if shown.get(key(r), {}).get("flops_per_view") != r["flops_per_view"]
+    ]
+    print(f"full traces of the {len(full)} configurations: {seconds:.1f} s; "
+          f"mismatches with the grid: {len(mismatches)}")  # fmt: skip
+    for row in mismatches:
+        got = shown.get(key(row), {}).get("flops_per_view")
+        print(f"  MISMATCH {key(row)}: grid {got}, full trace {row['flops_per_view']}")
 
 
 def count_seconds(config: RunConfig, device: str) -> tuple[float, int]:
@@ -54,11 +75,15 @@ def count_seconds(config: RunConfig, device: str) -> tuple[float, int]:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help only
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-check", action="store_true", help="skip the full traces")
+    args = parser.parse_args()
     seconds, peak_gib, rows = grid_in_a_child()
-    print(f"grid: {rows} configurations in {seconds:.1f} s")
+    print(f"grid: {len(rows)} configurations in {seconds:.1f} s")
     print(f"peak RSS {peak_gib:.2f} GiB (summed over tsfbench and its worker processes)")
-    print("   (targets: under 60 s and under 2 GiB on a 2-core machine)")
+    print("   (targets: under 45 s and under 2 GiB on a 2-core machine)")
+    if not args.no_check:
+        check_against_full_traces(rows)
     print(f"{'config':<22} {'meta s':>8} {'real s':>8} {'speed-up':>9} {'same count':>10}")
     meta_total = real_total = 0.0
     for attention in ATTENTIONS:

@@ -112,3 +112,15 @@ def test_the_mfu_peak_is_looked_up_by_exact_gpu_name(
     gpu, peak = vs_reference.gpu_peak_flops()
     assert gpu == name
     assert peak == (None if tflops is None else pytest.approx(tflops * 1e12))
+
+
+def test_overhead_prints_every_phase_for_both_start_methods() -> None:
+    command = [sys.executable, str(BENCHMARKS / "overhead.py"), "--depth", "1", "--frames", "1",
+               "--size", "16", "--mode", "infer", "--repeats", "1"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line}
+    for phase in ("start", "imports", "build", "monitor", "steps", "teardown", "total"):
+        spawned, forked = map(float, lines[phase][-2:])
+        assert spawned >= 0 and forked >= 0
+    assert "overhead beyond the steps, forkserver" in result.stdout

@@ -135,6 +135,7 @@ def test_memory_sweep_json_rows_and_a_bad_limit() -> None:
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert row["status"] == "ok" and row["latency_median_ms"] > 0 and row["max_ram_bytes"] > 0
+    assert "1 configuration in" in result.stderr and "s of overhead" in result.stderr
     bad = runner.invoke(app, ["memory-sweep", "--memory-limit", "lots"])
     assert bad.exit_code == 2 and "--memory-limit" in bad.stderr
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -497,10 +498,25 @@ def _probe_command(
             name = f"{following.attention} {following.frames}x{following.size}"
             progress.update(task, completed=done, description=name)
 
+        began = time.monotonic()
         records = sweep(
             configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
         )
+        seconds = time.monotonic() - began
     _render_probes(records, predict_only, as_json)
+    timed = sum(
+        r["latency_mean_ms"] * r["iterations"] / 1e3
+        for r in records
+        if r.get("latency_mean_ms") is not None
+    )
+    summary = f"{len(records)} configuration{'s' * (len(records) != 1)} in {seconds:.1f} s"
+    if not predict_only:  # what the tool spends besides the steps it times
+        overhead = seconds - timed
+        summary += (
+            f": {timed:.1f} s of timed steps, {overhead:.1f} s of overhead"
+            f" ({overhead / len(records):.1f} s each: start, model, warm-up, prediction, exit)"
+        )
+    stderr.print(summary, highlight=False)
 
 
 @app.command()

@@ -108,3 +108,15 @@ def test_parallel_counting_returns_the_sequential_rows_in_order() -> None:
     configs = [RunConfig(attention=a, frames=4, size=64) for a in ATTENTIONS]
     parallel = list(count_many(configs, workers=2))
     assert parallel == [count_flops(config) for config in configs]
+
+
+@pytest.mark.parametrize(("frames", "size"), [(1, 32), (3, 48)])  # 48 px: an odd 3 x 3 grid
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_counting_one_block_gives_the_full_traces_count(
+    attention: str, frames: int, size: int
+) -> None:
+    config = RunConfig(attention=attention, frames=frames, size=size)
+    model = build_model(config, device="meta")
+    full = analyze(model, (example_input(config, device="meta"),)).total()
+    assert count_flops(config)["flops_per_view"] == full
+    assert count_flops(config) == count_flops(config, shortcut=False)

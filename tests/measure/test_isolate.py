@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import operator
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from tsfbench.config import ProbeSettings, RunConfig, parse_memory
-from tsfbench.measure.isolate import limit_memory, run_isolated
+from tsfbench.measure import sweep as sweep_module
+from tsfbench.measure.isolate import Outcome, limit_memory, run_isolated
 from tsfbench.measure.sweep import FIGURES, largest_fitting, measure, miniature, sweep
 
 
@@ -153,6 +157,89 @@ def test_gpu_memory_fraction_turns_a_large_config_into_oom() -> None:
     config = RunConfig(attention="joint", frames=32, size=448)
     settings = ProbeSettings(mode="train", memory_limit=parse_memory("2GiB"), iterations=1)
     assert measure(config, settings)["status"] == "oom"
+
+
+def test_an_answer_says_where_the_time_went() -> None:
+    outcome = run_isolated(operator.add, 2, 3)
+    assert set(outcome.seconds) == {"start", "run", "teardown"}
+    assert all(seconds >= 0 for seconds in outcome.seconds.values())
+
+
+def test_a_child_has_the_parents_current_environment_and_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_isolated(operator.add, 1, 1)  # the fork server (if any) is running before the change
+    monkeypatch.setenv("TSFBENCH_TEST_VALUE", "42")
+    monkeypatch.chdir(tmp_path)
+    assert run_isolated(os.getenv, "TSFBENCH_TEST_VALUE").value == "42"
+    assert run_isolated(os.getcwd).value == str(tmp_path)
+
+
+SCRIPT = """
+import sys
+from pathlib import Path
+
+with Path(sys.argv[1]).open("a") as runs:  # one line each time this script is executed
+    print(__name__, file=runs)
+
+from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.measure.isolate import run_isolated
+from tsfbench.measure.sweep import probe
+
+if __name__ == "__main__":
+    tiny = {"dim": 32, "depth": 1, "heads": 2}
+    config, settings = RunConfig(frames=1, size=16), ProbeSettings(warmup=0, iterations=1)
+    outcome = run_isolated(probe, config, settings, tiny)
+    assert outcome.status == "ok", outcome.error
+"""
+
+
+def test_a_child_and_its_memory_monitor_do_not_run_the_parents_script_again(
+    tmp_path: Path,
+) -> None:
+    """A program like the `tsfbench` command is a script: the child and the monitor it starts
+    used to execute it again (importing typer, rich and torch) before doing anything."""
+    script, runs = tmp_path / "program.py", tmp_path / "runs.txt"
+    script.write_text(SCRIPT)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, str(script), str(runs)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert runs.read_text().split() == ["__main__"]
+
+
+def test_the_fork_servers_imports_touch_no_cuda() -> None:
+    """A fork server that initialised CUDA would hand its children a context they cannot use."""
+    check = """
+import importlib, torch
+def touched(*args, **kwargs):
+    raise AssertionError("CUDA touched while importing")
+for name in ("_cuda_getDeviceCount", "_cuda_init"):
+    setattr(torch._C, name, touched)
+torch.cuda.is_available = torch.cuda.device_count = torch.cuda._lazy_init = touched
+from tsfbench.measure.sweep import PRELOAD
+for module in PRELOAD:
+    importlib.import_module(module)
+assert not torch.cuda.is_initialized()
+"""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_only_a_memory_cap_needs_the_miniature_step_first(
+    tiny: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(
+        sweep_module, "run_isolated", lambda *a, **kw: calls.append(kw) or Outcome("ok")
+    )
+    config = RunConfig(attention="divided", frames=2, size=32)
+    measure(config, ProbeSettings(), overrides=tiny)
+    measure(config, ProbeSettings(memory_limit=2**30), overrides=tiny)
+    assert calls[0]["prepare"] is None
+    assert calls[1]["prepare"] is not None
 
 
 @pytest.mark.gpu

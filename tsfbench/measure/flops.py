@@ -114,11 +114,39 @@ def is_block(part: str) -> bool:
     return head == "blocks" and index.isdigit()
 
 
-def count_flops(config: RunConfig, with_breakdown: bool = False) -> dict[str, Any]:
-    """Parameters and multiply-adds of one view of `config`, and inference TFLOPs over its views."""
+def repeated_blocks_macs(config: RunConfig, depth: int) -> int | None:
+    """Multiply-adds of the `depth`-block model of `config`, from a trace of a one-block copy.
+
+    Every block runs the same ops on the same shapes (blocks differ only in their weights'
+    values and drop-path rate, which counts ignore at inference), so the full model's count is
+    the one-block model's plus `depth - 1` times its block: the same number as a full trace
+    (`benchmarks/flops_grid.py` checks the whole grid), in about a sixth of the time. None
+    where fvcore met an op it cannot count: then only a full trace says how often.
+    """
+    single = build_model(config, device="meta", depth=1)
+    analysis = analyze(single, (example_input(config, device="meta"),))
+    if analysis.unsupported_ops():
+        return None
+    return analysis.total() + (depth - 1) * analysis.by_module()["blocks.0"]
+
+
+def count_flops(
+    config: RunConfig, with_breakdown: bool = False, shortcut: bool = True
+) -> dict[str, Any]:
+    """Parameters and multiply-adds of one view of `config`, and inference TFLOPs over its views.
+
+    `shortcut` counts a TimeSformer from one block (`repeated_blocks_macs`) unless a breakdown
+    by part is asked for; False traces the whole model.
+    """
     model = build_model(config, device="meta")
     clip = example_input(config, device="meta")
-    if get_preset(config.model).has_attention:
+    attention = get_preset(config.model).has_attention  # a TimeSformer: a stack of blocks
+    macs = None
+    if attention and shortcut and not with_breakdown and len(model.blocks) > 1:
+        macs = repeated_blocks_macs(config, len(model.blocks))
+    if macs is not None:
+        counter, unsupported, parts = "fvcore", {}, {}
+    elif attention:
         analysis = analyze(model, (clip,))
         macs, counter, unsupported = analysis.total(), "fvcore", dict(analysis.unsupported_ops())
         parts = breakdown(model, analysis) if with_breakdown else {}
@@ -140,7 +168,10 @@ def count_flops(config: RunConfig, with_breakdown: bool = False) -> dict[str, An
 
 
 def count_many(
-    configs: Sequence[RunConfig], with_breakdown: bool = False, workers: int | None = None
+    configs: Sequence[RunConfig],
+    with_breakdown: bool = False,
+    workers: int | None = None,
+    shortcut: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """`count_flops` of each configuration, in order, spread over `workers` processes.
 
@@ -149,14 +180,18 @@ def count_many(
     """
     workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
     if workers == 1 or len(configs) < 4:
-        yield from (count_flops(config, with_breakdown) for config in configs)
+        yield from (count_flops(config, with_breakdown, shortcut) for config in configs)
         return
     spawn = multiprocessing.get_context("spawn")  # no fork of a process that has torch threads
     with ProcessPoolExecutor(workers - 1, mp_context=spawn) as pool:
         elsewhere = {
-            i: pool.submit(count_flops, config, with_breakdown)
+            i: pool.submit(count_flops, config, with_breakdown, shortcut)
             for i, config in enumerate(configs)
             if i % workers
         }
         for i, config in enumerate(configs):
-            yield elsewhere[i].result() if i in elsewhere else count_flops(config, with_breakdown)
+            yield (
+                elsewhere[i].result()
+                if i in elsewhere
+                else count_flops(config, with_breakdown, shortcut)
+            )

