@@ -358,3 +358,21 @@ def test_torchrun_ranks_of_run_evaluate_accuracy_each_on_its_own_gpu(tmp_path: P
     assert done.returncode == 0, done.stderr[-2000:]
     rows = Store(store_path).rows("accuracy")
     assert sorted((row.status, row.record["device"]) for row in rows) == [("ok", "cuda:0")] * 2
+
+
+def test_a_timed_out_task_is_stored_as_timeout_and_not_run_again(tmp_path: Path) -> None:
+    """A timeout is a result, like an OOM: a resumed run must not spend the time again."""
+    suite_path = tmp_path / "slow.toml"
+    suite_path.write_text(
+        TINY_RUNTIME.replace(
+            'attention = ["space", "joint", "divided", "axial"]', 'attention = "divided"'
+        )
+        + "timeout = 0.01\n"
+    )
+    suite = load_suite(suite_path, tmp_path)
+    store = Store(tmp_path / "r.sqlite")
+    first = run_suite(suite, store)
+    assert first.statuses == {"timeout": 1}
+    assert [row.status for row in store.rows()] == ["timeout"]
+    again = run_suite(suite, store)
+    assert again.skipped == 1 and again.statuses == {}

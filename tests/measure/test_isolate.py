@@ -6,6 +6,7 @@ import operator
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -177,6 +178,7 @@ def test_a_child_has_the_parents_current_environment_and_directory(
 
 SCRIPT = """
 import sys
+import time
 from pathlib import Path
 
 with Path(sys.argv[1]).open("a") as runs:  # one line each time this script is executed
@@ -267,3 +269,9 @@ def test_fp32_efficient_attention_runs_on_cuda(tiny: dict[str, object]) -> None:
     record = measure(config, ProbeSettings(backend="efficient", device="cuda"), overrides=tiny)
     assert record["status"] == "ok", record["error"]
     assert record["latency_median_ms"] > 0
+
+
+def test_a_child_past_its_timeout_is_a_timeout_row() -> None:
+    outcome = run_isolated(time.sleep, 60.0, timeout=1.0)
+    assert outcome.status == "timeout", outcome.error
+    assert "timed out after 1 s" in (outcome.error or "")

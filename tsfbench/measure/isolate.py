@@ -37,7 +37,7 @@ OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memor
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # ok | oom | error
+    status: str  # ok | oom | timeout | error
     error: str | None = None
     value: Any = None
     # Where the time went, seen from the parent: `start` (asking for the child until it runs
@@ -196,7 +196,8 @@ def run_isolated(
     """`target(*args)` in a child process of its own; its value, or why there is none.
 
     `target` and `args` must pickle (a module-level function). A child that dies without an
-    answer is an `error` naming the signal; one still running after `timeout` s is killed.
+    answer is an `error` naming the signal; one still running after `timeout` s is killed and
+    is a `timeout`, a final result like `oom` (a resumed run does not try it again).
     `prepare` = (function, args) runs in the child before the memory limit is set. `method`
     is the start method, `start_method()` by default ("spawn" starts a fresh interpreter);
     `preload` names modules the fork server imports when it starts, besides torch and the
@@ -234,7 +235,7 @@ def run_isolated(
         else:
             process.kill()
             process.join()
-            return Outcome("error", f"timed out after {timeout:g} s")
+            return Outcome("timeout", f"timed out after {timeout:g} s")  # kept: not retried
         process.join()
         return Outcome("error", died(process.exitcode))
     except BaseException:  # Ctrl-C: the child ignores it, so it is stopped here
