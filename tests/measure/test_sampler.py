@@ -259,3 +259,27 @@ def test_a_real_gpu_is_found_and_its_memory_sampled() -> None:
         assert "process_vram" in peaks["notes"]
     else:
         assert peaks["process_vram"] >= 2**30
+
+
+class _ResetPipe:
+    """The monitor's end of a socket pair whose measured process was killed mid-sample."""
+
+    closed = False
+
+    def send(self, _: object) -> None:
+        pass
+
+    def poll(self, _: float) -> bool:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_monitor_whose_measured_process_is_killed_ends_quietly() -> None:
+    """Ctrl-C kills the measured child; its monitor must not print a traceback on the reset."""
+    from tsfbench.measure.sampler import _sample
+
+    pipe = _ResetPipe()
+    _sample(pipe, os.getpid(), 0.01, None, 0.5)  # type: ignore[arg-type]
+    assert pipe.closed

@@ -206,7 +206,7 @@ def _sample(
         sampler.sample()
         cost = {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall}
         conn.send(sampler.result() | {"monitor": cost, "samples": sampler.samples})
-    except (BrokenPipeError, EOFError):
+    except (ConnectionError, EOFError):  # a broken pipe, or a socket reset by a killed peer
         pass  # the measured process is gone (killed, interrupted): nobody to answer
     finally:
         conn.close()
