@@ -3,20 +3,25 @@
 Same config, same weights, same inputs:
 - `ours`: our TimeSformer with SDPA attention (the default),
 - `ours-math`: the same model with `set_backend("math")`, the released code's eager attention,
-- `ours-compiled` (with `--compile`): `ours` under `torch.compile` (default mode, full graph),
+- `ours-compiled` (with `--compile`): `ours` under `torch.compile`, as `tsfbench latency --compile`,
 - `hf`: Hugging Face `transformers`' `TimesformerForVideoClassification` (eager attention).
-For every mode (inference; a train step = forward, cross-entropy, backward, SGD with momentum),
-dtype (fp32, or bf16 autocast), batch and clip (frames x crop), they take turns within each
-repeat, in an order that rotates from one repeat to the next, so that load from other processes
-and the allocator's state hit them alike; s/step is the median.
-A configuration that runs out of memory is an `oom` row, not a crash.
+Every implementation runs through the package's measuring code, as `tsfbench latency` runs a
+model: `build_workload` makes the step (inference; or a train step = forward, cross-entropy,
+backward, SGD with momentum, the package's learning rate), `LatencyTracker` times it (CUDA events
+on a GPU, `perf_counter_ns` on a CPU), `isolate.classify` tells an out of memory (an `oom` row,
+not a crash) from a bug (raised). `transformers`' model runs behind `TransformersClip`, which
+takes our (B, C, T, H, W) clip. For every mode, dtype (fp32, or bf16 autocast), batch and clip
+(frames x crop), the implementations take turns within each repeat, in an order that rotates
+from one repeat to the next, so that load from other processes and the allocator's state hit
+them alike; s/step is the median.
 
-Peak memory: on CPU, the most bytes of tensors alive at once during one step, counted by a
-`TorchDispatchMode` at every ATen op (weights and the input excluded; in a train step gradients
-and momentum buffers are included). On CUDA, `max_memory_allocated` during one step minus what
-was allocated before it (weights, input, and from the second step on the optimiser state). TF32
-is off, so fp32 means fp32. Agreement: the largest logit difference from `hf` (inference) and the
-loss difference of the first train step. `faults`: the median minor page faults of a timed
+Peak memory, of the second step (the first is the warm-up, whose logits or loss are compared):
+what the step adds at its peak to what was allocated before it (weights, input, from the second
+step on the optimiser's momentum; gradients are made in the step and count). On CUDA,
+`MemoryTracker`'s `max_allocated` minus the bytes allocated before; on CPU, the peak of
+`LiveBytes` (the storage counter of the memory prediction) over the real step. TF32 is off, so
+fp32 means fp32. Agreement: the largest logit difference from `hf` (inference) and the loss
+difference of the first train step. `faults`: the median minor page faults of a timed
 step. With glibc's default malloc an implementation that frees large buffers often gets them
 back as fresh pages, and that varies from run to run; to see compute alone, run with
 `MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=4294967296` (no faults after warm-up).
@@ -39,25 +44,26 @@ inference: FLOPs from `count_flops` (multiply-adds x 2) / time / the GPU's dense
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
-import os
 import resource
 import statistics
-import tempfile
 import time
-import weakref
-from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
-from tsfbench.models.convert import HF_ATTENTION, from_transformers
+from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.measure.isolate import classify
+from tsfbench.measure.latency import LatencyTracker
+from tsfbench.measure.memory import MemoryTracker
+from tsfbench.measure.predict import LiveBytes
+from tsfbench.measure.workload import Workload, build_workload
+from tsfbench.models.convert import HF_ATTENTION, TransformersClip, from_transformers, randomize_
 from tsfbench.models.timesformer import TimeSformer
+from tsfbench.report.write import atomic_write
 
 HF_NAMES = {value: key for key, value in HF_ATTENTION.items()}
 MATMULS = ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm", "_scaled_dot_product", "conv")
@@ -88,50 +94,6 @@ BF16_PEAK = {
 MFU_TARGET = 0.45
 
 
-class LiveTensorBytes(TorchDispatchMode):
-    """Peak bytes of storages created inside the mode and still referenced by a tensor."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live = 0
-        self.peak = 0
-        self._storages: dict[int, list[int]] = {}  # data_ptr -> [bytes, live tensors]
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        inputs = {
-            t.untyped_storage().data_ptr()
-            for t in tree_leaves((args, kwargs))
-            if isinstance(t, torch.Tensor)
-        }
-        out = func(*args, **(kwargs or {}))
-        for tensor in tree_leaves(out):
-            if isinstance(tensor, torch.Tensor):
-                self._track(tensor, inputs)
-        return out
-
-    def _track(self, tensor: torch.Tensor, inputs: set[int]) -> None:
-        storage = tensor.untyped_storage()
-        key = storage.data_ptr()
-        if key == 0:
-            return
-        entry = self._storages.get(key)
-        if entry is None:
-            if key in inputs:  # a view or in-place result on a tensor made outside the mode
-                return
-            entry = self._storages[key] = [storage.nbytes(), 0]
-            self.live += entry[0]
-            self.peak = max(self.peak, self.live)
-        entry[1] += 1
-        weakref.finalize(tensor, self._release, key)
-
-    def _release(self, key: int) -> None:
-        entry = self._storages[key]
-        entry[1] -= 1
-        if entry[1] == 0:
-            self.live -= entry[0]
-            del self._storages[key]
-
-
 def build_models(
     attention: str,
     frames: int,
@@ -155,86 +117,65 @@ def build_models(
         kwargs = {"attention": attention, "frames": frames, "size": size, "depth": depth}
         ours = TimeSformer(**kwargs, drop_path=0.0)
         reference = TimeSformer(**kwargs, drop_path=0.0)
-    hf = hf.to_empty(device=device).eval()
-    with torch.no_grad():
-        for name, param in hf.named_parameters():
-            param.normal_(0.0, 0.02)
-            if "layernorm" in name and name.endswith("weight"):
-                param.add_(1.0)
+    hf = randomize_(hf.to_empty(device=device))
     state = from_transformers(hf.state_dict())
     ours.load_state_dict(state, strict=True, assign=True)
     reference.load_state_dict(state, strict=True, assign=True)
     reference.set_backend("math")
     models = {"ours": ours.eval(), "ours-math": reference.eval()}
-    if compiled:  # the same module: `forward_fn` compiles it
+    if compiled:  # the same module: its workload compiles it
         models["ours-compiled"] = ours
-    return models | {"hf": hf}
+    return models | {"hf": TransformersClip(hf).eval()}
 
 
-def forward_fn(name: str, model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Logits from a (B, C, T, H, W) clip; `transformers` wants (B, T, C, H, W)."""
-    if name == "hf":
-        return lambda video: model(pixel_values=video.transpose(1, 2)).logits
-    if name == "ours-compiled":  # compiled at its first (warm-up) step, which is not timed
-        return torch.compile(model, fullgraph=True)
-    return model
+def first_step(work: Workload) -> torch.Tensor:
+    """The warm-up step; returns what is compared with hf: its logits, or its loss (train)."""
+    seen: list[torch.Tensor] = []
+    hook = work.model.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().float()))
+    try:
+        work.step()
+    finally:
+        hook.remove()
+    if work.optimizer is None:
+        return seen[0]
+    return F.cross_entropy(seen[0], work.inputs[1])
 
 
-@contextlib.contextmanager
-def precision(dtype: str, device: str) -> Iterator[None]:
-    if dtype == "bf16":
-        with torch.autocast(device, dtype=torch.bfloat16):
-            yield
-    else:
-        yield
+def step_peak(work: Workload) -> int:
+    """Peak bytes one step adds to what is allocated before it (see the module docstring)."""
+    device = work.inputs[0].device
+    if device.type == "cuda":
+        before = torch.cuda.memory_allocated(device)
+        tracker = MemoryTracker(device, monitor=False)
+        with tracker.track():
+            work.step()
+        return (tracker.memory.max_allocated or 0) - before
+    counter = LiveBytes()
+    state = work.optimizer.state.values() if work.optimizer is not None else ()
+    held = [*work.model.parameters(), *work.model.buffers(), *work.inputs]
+    counter.add([*held, *(tensor for entry in state for tensor in entry.values())])
+    before = counter.current
+    with counter:
+        work.step()
+    return counter.peak - before
 
 
-def make_step(
-    name: str, model: torch.nn.Module, mode: str, video: torch.Tensor, dtype: str
-) -> Callable[[], float]:
-    """One measured step of `model`; returns the logits' or the loss's value to compare."""
-    fn = forward_fn(name, model)
-    device = video.device.type
-    if mode == "infer":
-
-        @torch.inference_mode()
-        def infer() -> Any:
-            with precision(dtype, device):
-                return fn(video).float()
-
-        return infer
-    labels = torch.randint(0, 400, (video.shape[0],), generator=torch.Generator().manual_seed(0))
-    labels = labels.to(video.device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
-
-    def train() -> Any:
-        with precision(dtype, device):
-            loss = F.cross_entropy(fn(video).float(), labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss.detach()
-
-    return train
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def peak_bytes(step: Callable[[], Any], device: str) -> int:
-    """Peak bytes a step adds (see the module docstring for what each device counts)."""
-    if device == "cuda":
-        sync(device)
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        sync(device)
-        return torch.cuda.max_memory_allocated() - before
-    with LiveTensorBytes() as tracker:
-        step()
-    return tracker.peak
+def warm_up(
+    config: RunConfig,
+    settings: ProbeSettings,
+    model: torch.nn.Module,
+    video: torch.Tensor,
+    labels: torch.Tensor,
+) -> tuple[Workload, torch.Tensor, int | None]:
+    """The workload on `video` (and `labels`), after its first step (the value compared with hf)
+    and a second one (its peak memory)."""
+    work = build_workload(config, settings, video.device, model=model)
+    for held, value in zip(work.inputs, (video, labels), strict=False):  # each made its own
+        held.copy_(value)
+    output = first_step(work)
+    # The CPU counter is a dispatch mode, which compiled code cannot run under
+    untracked = video.device.type == "cpu" and settings.compile
+    return work, output, None if untracked else step_peak(work)
 
 
 def minor_faults() -> int:
@@ -242,10 +183,6 @@ def minor_faults() -> int:
     buffers (and glibc hands back to the OS when they are freed) each cost one; they explain
     most of the run-to-run spread on CPU, which is why each row shows them."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def is_oom(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
 def measure(
@@ -256,44 +193,46 @@ def measure(
     repeats: int,
 ) -> list[dict[str, Any]]:
     """One flat record per implementation: median seconds per step, clips/s, peak MiB."""
-    device = video.device.type
+    device = video.device
     batch, frames, size = video.shape[0], video.shape[2], video.shape[-1]
     base = {"mode": mode, "dtype": dtype, "batch": batch, "frames": frames, "size": size}
     if mode == "train":  # each trains its own copy, all starting from the same weights
-        models = {name: copy.deepcopy(model).train() for name, model in models.items()}
-    steps = {name: make_step(name, model, mode, video, dtype) for name, model in models.items()}
+        models = {name: copy.deepcopy(model) for name, model in models.items()}
+    labels = torch.randint(0, 400, (batch,), generator=torch.Generator().manual_seed(0))
+    config = RunConfig(frames=frames, size=size)  # the clip's shape; the models are given
+    works: dict[str, Workload] = {}
     outputs, peaks, failed = {}, {}, {}
-    seconds: dict[str, list[float]] = {name: [] for name in steps}
-    faults: dict[str, list[int]] = {name: [] for name in steps}
-    for name, step in steps.items():  # first step: warm-up, and the value to compare
+    for name, model in models.items():
+        settings = ProbeSettings(
+            mode=mode, dtype=dtype, batch=batch, compile=name == "ours-compiled", device=device.type
+        )
         try:
-            outputs[name] = step()
-            # The CPU tracker is a dispatch mode, which compiled code cannot run under
-            untracked = device == "cpu" and name == "ours-compiled"
-            peaks[name] = None if untracked else peak_bytes(step, device)
-        except RuntimeError as error:
-            if not is_oom(error):
+            works[name], outputs[name], peaks[name] = warm_up(
+                config, settings, model, video, labels
+            )
+        except Exception as error:
+            if classify(error).status != "oom":
                 raise
             failed[name] = "oom"
-            if device == "cuda":
-                torch.cuda.empty_cache()
-    names = [name for name in steps if name not in failed]
+        if name in failed and device.type == "cuda":  # the traceback, and its tensors, are gone
+            torch.cuda.empty_cache()
+    names = list(works)
+    timers = {name: LatencyTracker(device) for name in names}
+    faults: dict[str, list[int]] = {name: [] for name in names}
     for repeat in range(repeats):  # the order rotates, so none always follows the same one
         shift = repeat % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
-            step = steps[name]
-            sync(device)
-            before, start = minor_faults(), time.perf_counter()
-            step()
-            sync(device)
-            seconds[name].append(time.perf_counter() - start)
+            before = minor_faults()
+            with timers[name].track():
+                works[name].step()
             faults[name].append(minor_faults() - before)
     records = []
-    for name in steps:
+    for name in models:
         if name in failed:
             records.append({**base, "impl": name, "status": failed[name]})
             continue
-        median = statistics.median(seconds[name])
+        seconds = [ms / 1e3 for ms in timers[name].times_ms()]
+        latency = timers[name].latency(batch)
         diff = None
         if "hf" in outputs:
             diff = (outputs[name] - outputs["hf"]).abs().max().item()
@@ -302,17 +241,17 @@ def measure(
                 **base,
                 "impl": name,
                 "status": "ok",
-                "seconds": median,
-                "seconds_min": min(seconds[name]),
-                "seconds_max": max(seconds[name]),
+                "seconds": latency.median_ms / 1e3,
+                "seconds_min": min(seconds),
+                "seconds_max": max(seconds),
                 "minor_faults": statistics.median(faults[name]),
-                "clips_per_s": batch / median,
+                "clips_per_s": latency.throughput,
                 "peak_mib": None if peaks[name] is None else peaks[name] / 2**20,
                 "max_abs_diff_vs_hf": diff,
             }
         )
-    del steps, models
-    if device == "cuda":
+    del works, models
+    if device.type == "cuda":
         torch.cuda.empty_cache()
     return records
 
@@ -357,9 +296,8 @@ def profile(models: dict[str, torch.nn.Module], video: torch.Tensor, rows: int) 
 
     seconds = {}
     for name in ("ours", "hf"):
-        fn = forward_fn(name, models[name])
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            fn(video)
+            models[name](video)
         events = prof.key_averages()
         total = sum(e.self_cpu_time_total for e in events) / 1e6
         matmul = sum(e.self_cpu_time_total for e in events if any(m in e.key for m in MATMULS))
@@ -463,14 +401,6 @@ def render(records: list[dict[str, Any]]) -> None:
         )
 
 
-def write_json(path: str, payload: dict[str, Any]) -> None:
-    """Atomically: a temporary file in the same folder, then a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
-
-
 def parse_clips(text: str) -> list[tuple[int, int]]:
     clips = []
     for item in text.split(","):
@@ -517,7 +447,7 @@ def main() -> None:
     if on_gpu:
         peak_kind = "max_memory_allocated during a step, beyond what was allocated before"
     else:
-        peak_kind = "live tensor bytes (TorchDispatchMode), weights and input excluded"
+        peak_kind = "live tensor bytes (LiveBytes), weights, input and momentum excluded"
     print(
         f"{args.attention}, ViT-Base x {args.depth} blocks, {where}, torch {torch.__version__}; "
         f"peak = {peak_kind}"
@@ -555,7 +485,7 @@ def main() -> None:
         video = torch.randn(1, 3, frames, size, size)
         payload["profile"] = profile(models, video, args.profile_rows)
     if args.json:
-        write_json(args.json, payload)
+        atomic_write(Path(args.json), json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import torch
 
-from tsfbench.models.convert import HF_ATTENTION, from_transformers
+from tsfbench.models.convert import HF_ATTENTION, TransformersClip, from_transformers, randomize_
 from tsfbench.models.timesformer import TimeSformer
 
 transformers = pytest.importorskip("transformers")
@@ -46,19 +46,15 @@ def build_pair(attention: str, config: dict[str, Any]) -> tuple[torch.nn.Module,
     with torch.device("meta"):
         hf = transformers.TimesformerForVideoClassification(hf_config)
         ours = TimeSformer(attention=attention, drop_path=0.0, **config)
-    hf = hf.to_empty(device="cpu").eval()
-    with torch.no_grad():
-        for name, param in hf.named_parameters():
-            param.normal_(0.0, 0.02)
-            if "layernorm" in name and name.endswith("weight"):
-                param.add_(1.0)
+    hf = randomize_(hf.to_empty(device="cpu")).eval()
     ours.load_state_dict(from_transformers(hf.state_dict()), strict=True, assign=True)
     return hf, ours.eval()
 
 
 def hf_logits(hf: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
-    """`transformers` takes (B, T, C, H, W); ours and the released code (B, C, T, H, W)."""
-    return hf(pixel_values=video.transpose(1, 2)).logits
+    """`transformers` takes (B, T, C, H, W); ours and the released code (B, C, T, H, W): the
+    adapter the benchmark measures it through."""
+    return TransformersClip(hf)(video)
 
 
 def assert_ours_match(ours: TimeSformer, video: torch.Tensor, expected: torch.Tensor) -> None:
@@ -69,6 +65,16 @@ def assert_ours_match(ours: TimeSformer, video: torch.Tensor, expected: torch.Te
         torch.testing.assert_close(
             ours(video), expected, **TOL, msg=lambda m, b=backend: f"{b}: {m}"
         )
+
+
+def test_random_weights_leave_no_tensor_at_its_init_constant() -> None:
+    """Every tensor varies (biases, LayerNorm shifts and `temporal_dense` included), so a
+    conversion that drops or swaps one cannot go unnoticed in the logits."""
+    hf, _ = build_pair("divided", TINY)
+    for name, param in hf.named_parameters():
+        assert param.std() > 0.01, name
+        centre = 1.0 if "layernorm" in name and name.endswith("weight") else 0.0
+        assert abs(param.mean().item() - centre) < 0.05, name
 
 
 @torch.inference_mode()

@@ -20,6 +20,10 @@ which the caller must know about (`tests/models/test_equivalence.py` checks each
   `config.image_size`, so that scheme only runs clips of the configured length and square size;
   ours, like the released code, takes the grid from the input and resizes the positional tables
   (nearest by default).
+
+For side-by-side runs (`benchmarks/vs_reference.py`, `tests/models/test_equivalence.py`),
+`TransformersClip` feeds a `transformers` classifier our input and returns its logits, so it runs
+through `build_workload` like any model here, and `randomize_` gives one random weights to copy.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 # `transformers`' `config.attention_type` -> our `attention`.
 HF_ATTENTION = {
@@ -97,3 +102,29 @@ def from_transformers(hf_state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if unknown:
         raise KeyError(f"keys with no TimeSformer counterpart: {', '.join(unknown)}")
     return out
+
+
+class TransformersClip(nn.Module):
+    """A `transformers` TimeSformer classifier taking our input: a (B, C, T, H, W) clip in, logits
+    out (it wants (B, T, C, H, W) `pixel_values` and returns an output object). The transpose is
+    a view, so the adapter adds no work; like `SlowFastClip`, it lets every probe run the model."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, clip: Tensor) -> Tensor:
+        return self.model(pixel_values=clip.transpose(1, 2)).logits
+
+
+@torch.no_grad()
+def randomize_(model: nn.Module, std: float = 0.02) -> nn.Module:
+    """Fill every parameter of a `transformers` TimeSformer in place: N(0, std), LayerNorm weights
+    around 1. Unlike its own init this leaves no bias, LayerNorm shift or `temporal_dense` at
+    zero, so a comparison with ours exercises every tensor; on a model built on the meta device
+    and given storage with `to_empty`, it is the only init (seconds less at ViT-Base)."""
+    for name, param in model.named_parameters():
+        param.normal_(0.0, std)
+        if "layernorm" in name and name.endswith("weight"):
+            param.add_(1.0)
+    return model
