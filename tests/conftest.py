@@ -1,6 +1,13 @@
-"""Shared fixtures: tiny model configurations (depth 2, width 64, 4 frames, 32 px)."""
+"""Shared fixtures: tiny model configurations (depth 2, width 64, 4 frames, 32 px), and the
+benchmark scripts as modules."""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -21,3 +28,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """`load_benchmark("vs_reference")`: `benchmarks/vs_reference.py` imported as a module (the
+    scripts are not a package), once per session."""
+
+    def load(name: str) -> ModuleType:
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses look their module up there
+            spec.loader.exec_module(module)
+        return sys.modules[name]
+
+    return load

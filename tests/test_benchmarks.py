@@ -3,11 +3,12 @@ here only that they run and that what they compare agrees)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -76,14 +77,6 @@ def test_vs_reference_on_cuda_measures_with_the_allocator_and_reports_the_mfu(
         assert 0 < mfu["mfu"] < 1
 
 
-def load_vs_reference() -> Any:
-    spec = importlib.util.spec_from_file_location("vs_reference", BENCHMARKS / "vs_reference.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("name", "tflops"),
     [
@@ -103,11 +96,14 @@ def load_vs_reference() -> Any:
     ],
 )
 def test_the_mfu_peak_is_looked_up_by_exact_gpu_name(
-    monkeypatch: pytest.MonkeyPatch, name: str, tflops: float | None
+    monkeypatch: pytest.MonkeyPatch,
+    load_benchmark: Callable[[str], ModuleType],
+    name: str,
+    tflops: float | None,
 ) -> None:
     import torch
 
-    vs_reference = load_vs_reference()
+    vs_reference = load_benchmark("vs_reference")
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: name)
     gpu, peak = vs_reference.gpu_peak_flops()
     assert gpu == name

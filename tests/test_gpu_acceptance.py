@@ -3,11 +3,11 @@ the rules that keep one phase from taking the others down."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -17,13 +17,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_acceptance.py
 
 
 @pytest.fixture(scope="module")
-def acceptance() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_acceptance", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def acceptance(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("gpu_acceptance")
 
 
 def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(

@@ -7,10 +7,9 @@ runs the second step only; on every configuration here the two must agree to the
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -22,16 +21,10 @@ from tsfbench.measure.predict import LiveBytes, predict_peak
 from tsfbench.measure.sweep import predicted
 from tsfbench.models import timesformer
 
-REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "predict_reference.py"
-
 
 @pytest.fixture(scope="module")
-def reference() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("predict_reference", REFERENCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def reference(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("predict_reference")
 
 
 def _forget_lattice_indices() -> None:
