@@ -4,35 +4,31 @@ Same config, same weights, same inputs:
 - `ours`: our TimeSformer with SDPA attention (the default),
 - `ours-math`: the same model with `set_backend("math")`, the released code's eager attention,
 - `ours-compiled` (with `--compile`): `ours` under `torch.compile`, as `tsfbench latency --compile`,
-- `hf`: Hugging Face `transformers`' `TimesformerForVideoClassification` (eager attention).
-Every implementation runs through the package's measuring code, as `tsfbench latency` runs a
-model: `build_workload` makes the step (inference; or a train step = forward, cross-entropy,
-backward, SGD with momentum, the package's learning rate), `LatencyTracker` times it (CUDA events
-on a GPU, `perf_counter_ns` on a CPU), `isolate.classify` tells an out of memory (an `oom` row,
-not a crash) from a bug (raised). `transformers`' model runs behind `TransformersClip`, which
-takes our (B, C, T, H, W) clip. For every mode, dtype (fp32, or bf16 autocast), batch and clip
-(frames x crop), the implementations take turns within each repeat, in an order that rotates
-from one repeat to the next, so that load from other processes and the allocator's state hit
-them alike; s/step is the median.
+- `hf`: Hugging Face `transformers`' `TimesformerForVideoClassification` (eager attention),
+  behind `convert.TransformersClip`, which takes our (B, C, T, H, W) clip.
+Each is measured by the package's code, as `tsfbench latency` measures a model: `build_workload`
+makes the step (inference, or forward + cross-entropy + backward + SGD with momentum),
+`LatencyTracker` times it, `isolate.classify` tells out of memory (an `oom` row) from a bug
+(raised). For every mode, dtype (fp32, or bf16 autocast), batch and clip (frames x crop), they
+take turns within each repeat, in an order that rotates from one repeat to the next, so that load
+from other processes and the allocator's state hit them alike; s/step is the median.
 
-Peak memory, of the second step (the first is the warm-up, whose logits or loss are compared):
-what the step adds at its peak to what was allocated before it (weights, input, from the second
-step on the optimiser's momentum; gradients are made in the step and count). On CUDA,
-`MemoryTracker`'s `max_allocated` minus the bytes allocated before; on CPU, the peak of
-`LiveBytes` (the storage counter of the memory prediction) over the real step. TF32 is off, so
-fp32 means fp32. Agreement: the largest logit difference from `hf` (inference) and the loss
-difference of the first train step. `faults`: the median minor page faults of a timed
-step. With glibc's default malloc an implementation that frees large buffers often gets them
-back as fresh pages, and that varies from run to run; to see compute alone, run with
-`MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=4294967296` (no faults after warm-up).
+Peak memory: what the second step (after the warm-up, whose logits or loss are compared) adds at
+its peak to what was allocated before it (weights, input, momentum; gradients count): on CUDA
+`MemoryTracker`'s `max_allocated` less the bytes allocated before, on CPU the peak of the memory
+prediction's storage counter `LiveBytes` over the real step. TF32 is off, so fp32 means fp32.
+Agreement: the largest logit difference from `hf` (inference), the loss difference of the first
+train step. `faults`: the median minor page faults of a timed step. With glibc's default malloc an
+implementation that frees large buffers often gets them back as fresh pages, which varies from run
+to run; `MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=4294967296` leaves compute alone.
+
 On CPU, each fp32 inference configuration gets a roofline: its FLOPs (the counter of `tsfbench
 flops`, x 2) at the best fp32 GEMM rate of the model's own shapes measured here, each
 implementation's share of that rate, and the most any exact fp32 implementation could gain over
 hf. Then a profile of one forward of each: the share of time outside matrix multiplies, and the
-ceiling that follows (hf's time over ours' time in matrix multiplies).
-
-On CUDA it also prints the model FLOP utilisation of `ours`, divided 8x224, batch 32, bf16
-inference: FLOPs from `count_flops` (multiply-adds x 2) / time / the GPU's dense bf16 peak.
+ceiling that follows (hf's time over ours' time in matrix multiplies). On CUDA, the model FLOP
+utilisation of `ours`, divided 8x224, batch 32, bf16 inference: FLOPs from `count_flops`
+(multiply-adds x 2) / time / the GPU's dense bf16 peak.
 
     python benchmarks/vs_reference.py --quick      # CPU acceptance: batch 1, fp32, 8x224 infer
     python benchmarks/vs_reference.py              # CPU: 8x224 infer, batch 1, fp32 (+bf16 with
@@ -128,19 +124,6 @@ def build_models(
     return models | {"hf": TransformersClip(hf).eval()}
 
 
-def first_step(work: Workload) -> torch.Tensor:
-    """The warm-up step; returns what is compared with hf: its logits, or its loss (train)."""
-    seen: list[torch.Tensor] = []
-    hook = work.model.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().float()))
-    try:
-        work.step()
-    finally:
-        hook.remove()
-    if work.optimizer is None:
-        return seen[0]
-    return F.cross_entropy(seen[0], work.inputs[1])
-
-
 def step_peak(work: Workload) -> int:
     """Peak bytes one step adds to what is allocated before it (see the module docstring)."""
     device = work.inputs[0].device
@@ -167,21 +150,26 @@ def warm_up(
     video: torch.Tensor,
     labels: torch.Tensor,
 ) -> tuple[Workload, torch.Tensor, int | None]:
-    """The workload on `video` (and `labels`), after its first step (the value compared with hf)
-    and a second one (its peak memory)."""
+    """The workload on `video` (and `labels`); the logits (or loss) of its first step, to compare
+    with hf; the peak memory of its second step."""
     work = build_workload(config, settings, video.device, model=model)
     for held, value in zip(work.inputs, (video, labels), strict=False):  # each made its own
         held.copy_(value)
-    output = first_step(work)
+    seen: list[torch.Tensor] = []
+    hook = work.model.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().float()))
+    try:
+        work.step()
+    finally:  # an OOM leaves the model to the next dtype (inference shares it): no stray hook
+        hook.remove()
+    output = seen[0] if work.optimizer is None else F.cross_entropy(seen[0], work.inputs[1])
     # The CPU counter is a dispatch mode, which compiled code cannot run under
     untracked = video.device.type == "cpu" and settings.compile
     return work, output, None if untracked else step_peak(work)
 
 
 def minor_faults() -> int:
-    """Page faults of this process so far. Fresh pages the allocator maps for large temporary
-    buffers (and glibc hands back to the OS when they are freed) each cost one; they explain
-    most of the run-to-run spread on CPU, which is why each row shows them."""
+    """Page faults so far: one per fresh page mapped for a large temporary buffer, most of the
+    run-to-run spread on CPU, which is why each row shows them."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 

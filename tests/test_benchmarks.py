@@ -78,6 +78,48 @@ def test_vs_reference_on_cuda_measures_with_the_allocator_and_reports_the_mfu(
 
 
 @pytest.mark.parametrize(
+    ("error", "oom"),
+    [
+        (
+            RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB"),
+            True,
+        ),
+        (MemoryError(), True),
+        (ValueError("a bug"), False),
+    ],
+    ids=["cpu-allocator", "memory-error", "bug"],
+)
+def test_an_implementation_out_of_memory_is_a_row_and_the_others_are_measured(
+    monkeypatch: pytest.MonkeyPatch,
+    load_benchmark: Callable[[str], ModuleType],
+    error: BaseException,
+    oom: bool,
+) -> None:
+    """Out of memory as the package's `isolate.classify` sees it (a CPU allocator's message
+    too) is an `oom` row; anything else is a bug and stops the benchmark."""
+    pytest.importorskip("transformers")
+    import torch
+
+    vs_reference = load_benchmark("vs_reference")
+    models = vs_reference.build_models("divided", 2, 32, depth=1)
+
+    def fail(*_args: Any, **_kwargs: Any) -> torch.Tensor:
+        raise error
+
+    monkeypatch.setattr(models["hf"], "forward", fail)
+    video = torch.randn(1, 3, 2, 32, 32)
+    if not oom:
+        with pytest.raises(type(error)):
+            vs_reference.measure(models, video, "infer", "fp32", 1)
+        return
+    records = {r["impl"]: r for r in vs_reference.measure(models, video, "infer", "fp32", 1)}
+    assert records["hf"]["status"] == "oom" and "seconds" not in records["hf"]
+    for name in ("ours", "ours-math"):
+        assert records[name]["status"] == "ok" and records[name]["seconds"] > 0
+        assert records[name]["max_abs_diff_vs_hf"] is None  # nothing to compare with
+
+
+@pytest.mark.parametrize(
     ("name", "tflops"),
     [
         ("NVIDIA H100 80GB HBM3", 989.5),  # SXM5
