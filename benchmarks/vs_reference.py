@@ -16,7 +16,8 @@ from other processes and the allocator's state hit them alike; s/step is the med
 Peak memory: what the second step (after the warm-up, whose logits or loss are compared) adds at
 its peak to what was allocated before it (weights, input, momentum; gradients count): on CUDA
 `MemoryTracker`'s `max_allocated` less the bytes allocated before, on CPU the peak of the memory
-prediction's storage counter `LiveBytes` over the real step. TF32 is off, so fp32 means fp32.
+prediction's storage counter `LiveBytes` over the real step (it applies a free after the next
+op, as the prediction does: a few MiB above an exact count). TF32 is off: fp32 means fp32.
 Agreement: the largest logit difference from `hf` (inference), the loss difference of the first
 train step. `faults`: the median minor page faults of a timed step. With glibc's default malloc an
 implementation that frees large buffers often gets them back as fresh pages, which varies from run
