@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
+
+# PyAV before any test module imports decord, or PyAV's VP9 encoder cannot open in this process
+# (`tsfbench.data.video.import_decord` says why).
+with contextlib.suppress(ImportError):
+    import av  # noqa: F401
 
 TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0}
 

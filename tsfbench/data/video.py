@@ -8,10 +8,13 @@ reason, never raised: one bad file among 20,000 must not end a run.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -60,6 +63,22 @@ class VideoError(Exception):
         self.reason = reason
 
 
+def import_decord() -> ModuleType:
+    """decord, imported after PyAV where PyAV is installed.
+
+    decord loads its bundled FFmpeg with RTLD_GLOBAL, and its old libvpx (whose symbols carry no
+    version) then shadows the newer one PyAV's libavcodec links: once decord is in a process,
+    PyAV cannot open the VP9 encoder there (EINVAL). With PyAV loaded first each keeps its own,
+    so a process that decodes can still write `synth --codec vp9` videos.
+    """
+    if "decord" not in sys.modules and importlib.util.find_spec("av") is not None:
+        import av  # noqa: F401
+
+    import decord
+
+    return decord
+
+
 def read_frames(path: str, spec: ViewSpec) -> tuple[Tensor, list[list[int]]]:
     """Decode the frames every view needs in one `get_batch` call.
 
@@ -67,7 +86,7 @@ def read_frames(path: str, spec: ViewSpec) -> tuple[Tensor, list[list[int]]]:
     """
     if not Path(path).is_file():
         raise VideoError("missing", path)
-    import decord  # lazily: the package imports without the decoder
+    decord = import_decord()  # lazily: the package imports without the decoder
 
     decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's log: the skip carries the reason
     try:
