@@ -148,27 +148,26 @@ def _taps(
     return first, second, (position - first).clamp_(0, 1)
 
 
-def _windows(height: int, width: int, spec: ViewSpec) -> tuple[list[tuple[int, int]], slice, slice]:
-    """Crop corners in the resized frame, and the rows and columns of the decoded frame they
-    read (their bilinear taps): all the views need of a frame."""
+def _window(height: int, width: int, spec: ViewSpec) -> tuple[slice, slice]:
+    """The rows and the columns of a decoded frame that the crops read (their bilinear taps)."""
     resized = short_side_size(height, width, spec.size)
     corners = crop_offsets(*resized, spec.size, spec.crops)
     spans = []
     for axis, source in enumerate((height, width)):
-        taps = [_taps(source, resized[axis], c[axis], spec.size)[:2] for c in corners]
+        taps = [_taps(source, resized[axis], corner[axis], spec.size)[:2] for corner in corners]
         low, high = min(int(t[0].min()) for t in taps), max(int(t[1].max()) for t in taps)
         spans.append(slice(low, high + 1))
-    return corners, spans[0], spans[1]
+    return spans[0], spans[1]
 
 
 def cropped_pixels(frames: Tensor, clips: list[list[int]], spec: ViewSpec) -> dict[str, Any]:
     """What a worker ships for `device_views`: the uint8 rows and columns of `frames` that the
     views read and where they sit, or the float views where those are the smaller."""
     height, width = frames.shape[1:3]
-    _, rows, columns = _windows(height, width, spec)
+    rows, columns = _window(height, width, spec)
     pixels = frames[:, rows, columns]
     views_bytes = 4 * 3 * spec.frames * spec.size**2 * len(clips) * spec.crops
-    if pixels.numel() >= views_bytes:  # e.g. 1080p at 8 x 224: the float views are smaller
+    if pixels.nbytes >= views_bytes:  # e.g. 1080p at 8 x 224: the float views are smaller
         return {"views": make_views(frames, clips, spec), "pixels": None}
     return {
         "pixels": pixels.contiguous(),
