@@ -151,10 +151,29 @@ def test_synth_writes_each_codec_in_its_container(tmp_path: Path, codec: str) ->
     assert read_dataset(tmp_path / "videos", "folder").items[0].path.endswith(suffix)
 
 
-def test_an_unknown_codec_is_one_line_naming_the_accepted_ones(tmp_path: Path) -> None:
+def test_an_unknown_codec_is_one_line_naming_the_accepted_ones_and_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tsfbench.cli import app
+
     with pytest.raises(ConfigError, match=r"^--codec: unknown 'av1'; accepted: h264, vp9, mpeg4$"):
         write_synthetic(tmp_path, codec="av1")
     assert not (tmp_path / "videos").exists()  # refused before anything is written
+    result = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--codec", "H265"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: --codec: unknown 'H265'; accepted: h264, vp9, mpeg4\n"
+
+
+def test_synth_cli_writes_vp9_webm(tmp_path: Path) -> None:
+    needs("vp9")
+    from typer.testing import CliRunner
+
+    from tsfbench.cli import app
+
+    args = ["synth", str(tmp_path), "--codec", "vp9", "--classes", "2", "--per-class", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("videos/*/*")) == ["000.webm", "000.webm"]
 
 
 def test_vp9_after_decord_is_one_line_saying_why(tmp_path: Path) -> None:
