@@ -104,7 +104,9 @@ def codec_of(name: str) -> Codec:
 
 def write_video(path: Path, video: np.ndarray, fps: int = 30, codec: str = "h264") -> None:
     """`video` (T, H, W, 3 uint8) as `codec` in yuv420p via PyAV (the container follows
-    `path`'s suffix: `CODECS[codec].suffix`); one encoder thread keeps it reproducible."""
+    `path`'s suffix: `CODECS[codec].suffix`). One encoder thread; even so libx264 now and then
+    writes a few bytes differently for the same frames (seen on main as well), so a set is
+    reproducible in its frames, within codec error, not byte for byte."""
     import av
 
     settings = codec_of(codec)
