@@ -3,6 +3,7 @@ benchmark scripts as modules."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -11,6 +12,11 @@ from types import ModuleType
 
 import pytest
 import torch
+
+# PyAV before any test module imports decord, or PyAV's VP9 encoder cannot open in this process
+# (`tsfbench.data.video.import_decord` says why).
+with contextlib.suppress(ImportError):
+    import av  # noqa: F401
 
 TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0}
 

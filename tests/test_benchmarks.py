@@ -162,3 +162,16 @@ def test_overhead_prints_every_phase_for_both_start_methods() -> None:
         spawned, forked = map(float, lines[phase][-2:])
         assert spawned >= 0 and forked >= 0
     assert "overhead beyond the steps, forkserver" in result.stdout
+
+
+def test_decode_throughput_ships_fewer_bytes_for_the_same_views() -> None:
+    pytest.importorskip("decord")
+    pytest.importorskip("av")
+    command = [sys.executable, str(BENCHMARKS / "decode_throughput.py"), "--videos", "4",
+               "--frames", "40", "--workers", "1", "--repeats", "1"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shipped = next(line for line in result.stdout.splitlines() if "MB shipped" in line)
+    before, after, _ = map(float, shipped.split()[-3:])
+    assert after < before / 4
+    assert "max |after - before| of the last video's normalised views: 0.0e+00" in result.stdout

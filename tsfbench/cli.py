@@ -228,6 +228,9 @@ def synth(
     height: Annotated[int, typer.Option(help="Frame height (even).")] = 48,
     width: Annotated[int, typer.Option(help="Frame width (even).")] = 64,
     seed: Annotated[int, typer.Option(help="Same seed, same videos.")] = 0,
+    codec: Annotated[
+        str, typer.Option(help="h264 (.mp4, Kinetics), vp9 (.webm, SSv2) or mpeg4 (.avi).")
+    ] = "h264",
 ) -> None:
     """Write a small synthetic video set whose classes differ only in motion (tests, demos)."""
     from tsfbench.data.synth import write_synthetic
@@ -243,6 +246,7 @@ def synth(
         height=height,
         width=width,
         seed=seed,
+        codec=codec,
     )
     typer.echo(f"wrote {classes * per_class} videos and {csv}")
 

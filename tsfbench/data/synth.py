@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import random
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,17 +59,74 @@ def synth_frames(
     return video
 
 
-def write_video(path: Path, video: np.ndarray, fps: int = 30) -> None:
-    """H.264 mp4 (yuv420p, near-lossless) via PyAV; one encoder thread keeps it reproducible."""
+@dataclass(frozen=True)
+class Codec:
+    """How `write_video` encodes one codec: the FFmpeg encoder, the container its datasets
+    ship it in, and near-lossless settings (the test compares decoded frames with the written
+    ones)."""
+
+    encoder: str
+    suffix: str
+    options: tuple[tuple[str, str], ...]
+
+
+# The codecs the paper's datasets ship: SSv2 VP9 in WebM, Kinetics and Diving-48 H.264 in MP4;
+# MPEG-4 Part 2 (Xvid) in AVI as UCF-101 and HMDB-51 do. `flags=qscale` + `global_quality`
+# (quantiser 2 x FF_QP2LAMBDA) is ffmpeg's `-q:v 2`; without it mpeg4 runs at 200 kb/s.
+CODECS = {
+    "h264": Codec("libx264", ".mp4", (("crf", "12"), ("preset", "veryfast"))),
+    "vp9": Codec(
+        "libvpx-vp9", ".webm", (("crf", "10"), ("b", "0"), ("deadline", "good"), ("cpu-used", "4"))
+    ),
+    "mpeg4": Codec("mpeg4", ".avi", (("flags", "qscale"), ("global_quality", "236"))),
+}
+
+
+def usable(name: str) -> bool:
+    """Whether this PyAV build has the encoder of codec `name`."""
     import av  # lazily: only writing synthetic data needs PyAV
 
+    return CODECS[name].encoder in av.codecs_available
+
+
+def codec_of(name: str) -> Codec:
+    """The `Codec` called `name`, if this PyAV build can encode it; else a `ConfigError`."""
+    if name not in CODECS:
+        raise ConfigError(f"--codec: unknown {name!r}; accepted: {', '.join(CODECS)}")
+    codec = CODECS[name]
+    if not usable(name):
+        raise ConfigError(
+            f"--codec: {name} needs FFmpeg's {codec.encoder} encoder, which this PyAV build "
+            f"lacks; use one of {', '.join(n for n in CODECS if usable(n))}"
+        )
+    return codec
+
+
+def write_video(path: Path, video: np.ndarray, fps: int = 30, codec: str = "h264") -> None:
+    """`video` (T, H, W, 3 uint8) as `codec` in yuv420p via PyAV (the container follows
+    `path`'s suffix: `CODECS[codec].suffix`). One encoder thread; even so libx264 now and then
+    writes a few bytes differently for the same frames (seen on main as well), so a set is
+    reproducible in its frames, within codec error, not byte for byte."""
+    import av
+
+    settings = codec_of(codec)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream(settings.encoder, rate=fps)
         stream.width, stream.height = video.shape[2], video.shape[1]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "12", "preset": "veryfast"}
+        stream.options = dict(settings.options)
         stream.codec_context.thread_count = 1
+        try:
+            stream.codec_context.open()
+        except av.error.ArgumentError:
+            if "decord" in sys.modules and settings.encoder.startswith("libvpx"):
+                raise ConfigError(
+                    f"--codec: {codec} cannot be written in a process that imported decord "
+                    "before PyAV (decord's bundled libvpx shadows PyAV's); import av first, "
+                    "or write from `tsfbench synth`"
+                ) from None
+            raise
         for frame in video:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
@@ -83,8 +142,11 @@ def write_synthetic(
     width: int = 64,
     fps: int = 30,
     seed: int = 0,
+    codec: str = "h264",
 ) -> Path:
     """Write `root/videos/<class>/NNN.mp4`, `root/val.csv`, `root/classids.json` and the marker.
+
+    Videos are `codec` (`CODECS`: `.webm` for vp9, `.avi` for mpeg4).
 
     The CSV is Kinetics / PySlowFast style (`videos/<class>/NNN.mp4 <id>`, relative to `root`);
     class ids follow the sorted class names, so `root/videos` also reads as a folder-per-class
@@ -98,6 +160,7 @@ def write_synthetic(
         raise ConfigError(
             f"--height/--width: {height} x {width}; both must be positive and even (yuv420p)"
         )
+    suffix = codec_of(codec).suffix
     root = Path(root)
     try:
         (root / "videos").mkdir(parents=True, exist_ok=True)
@@ -110,14 +173,15 @@ def write_synthetic(
     for label, name in enumerate(names):
         for n in range(per_class):
             rng = random.Random(f"{seed}:{name}:{n}")
-            relative = f"videos/{name}/{n:03d}.mp4"
-            write_video(root / relative, synth_frames(name, frames, height, width, rng), fps)
+            relative = f"videos/{name}/{n:03d}{suffix}"
+            write_video(root / relative, synth_frames(name, frames, height, width, rng), fps, codec)
             lines.append(f"{relative} {label}")
     (root / CLASS_INDEX).write_text(json.dumps({name: i for i, name in enumerate(names)}))
     csv = root / "val.csv"
     csv.write_text("\n".join(lines) + "\n")
     settings = {"classes": classes, "per_class": per_class, "frames": frames, "height": height}
     settings |= {"width": width, "fps": fps, "seed": seed}
+    settings["codec"] = codec
     marker = {"dataset": "synthetic", "written_by": "tsfbench synth", **settings}
     (root / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return csv

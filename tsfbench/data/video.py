@@ -8,10 +8,13 @@ reason, never raised: one bad file among 20,000 must not end a run.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -27,6 +30,11 @@ from tsfbench.data.sampling import SAMPLINGS, crop_offsets, short_side_size, vie
 MEAN = (0.45, 0.45, 0.45)
 STD = (0.225, 0.225, 0.225)
 SKIP_REASONS = ("missing", "corrupt", "unreadable", "too short")
+# What a loader worker ships: "float32" normalised views (V, 3, F, S, S), or "uint8" pixels, the
+# part of the decoded frames the views read, finished by `device_views` where the batch is run.
+# At 8 x 224 with 3 crops of a 340 x 256 video that is 2.1 MB instead of 14.5 MB through shared
+# memory, and the float work runs on the GPU when there is one.
+PIXELS = ("float32", "uint8")
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,22 @@ class VideoError(Exception):
         self.reason = reason
 
 
+def import_decord() -> ModuleType:
+    """decord, imported after PyAV where PyAV is installed.
+
+    decord loads its bundled FFmpeg with RTLD_GLOBAL, and its old libvpx (whose symbols carry no
+    version) then shadows the newer one PyAV's libavcodec links: once decord is in a process,
+    PyAV cannot open the VP9 encoder there (EINVAL). With PyAV loaded first each keeps its own,
+    so a process that decodes can still write `synth --codec vp9` videos.
+    """
+    if "decord" not in sys.modules and importlib.util.find_spec("av") is not None:
+        import av  # noqa: F401
+
+    import decord
+
+    return decord
+
+
 def read_frames(path: str, spec: ViewSpec) -> tuple[Tensor, list[list[int]]]:
     """Decode the frames every view needs in one `get_batch` call.
 
@@ -67,7 +91,7 @@ def read_frames(path: str, spec: ViewSpec) -> tuple[Tensor, list[list[int]]]:
     """
     if not Path(path).is_file():
         raise VideoError("missing", path)
-    import decord  # lazily: the package imports without the decoder
+    decord = import_decord()  # lazily: the package imports without the decoder
 
     decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's log: the skip carries the reason
     try:
@@ -98,8 +122,8 @@ def make_views(frames: Tensor, clips: list[list[int]], spec: ViewSpec) -> Tensor
     height, width = short_side_size(x.shape[2], x.shape[3], spec.size)
     if (height, width) != tuple(x.shape[2:]):
         x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
     x = (x - mean) / std
     views = []
     for clip in clips:
@@ -108,6 +132,85 @@ def make_views(frames: Tensor, clips: list[list[int]], spec: ViewSpec) -> Tensor
             crop = frames_of_clip[:, :, y0 : y0 + spec.size, x0 : x0 + spec.size]
             views.append(crop.permute(1, 0, 2, 3))
     return torch.stack(views)
+
+
+def _taps(
+    source: int, resized: int, start: int, size: int, device: torch.device | str = "cpu"
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Bilinear taps of rows `start .. start + size - 1` of a `source` -> `resized` resize: the
+    two source rows each reads and the weight of the second, as `F.interpolate` computes them
+    (align_corners=False: scale in float32, source = scale (dst + 0.5) - 0.5, clamped at 0)."""
+    scale = torch.tensor(source, dtype=torch.float32) / resized
+    position = (torch.arange(start, start + size, device=device) + 0.5) * scale.to(device) - 0.5
+    position = position.clamp_(min=0)
+    first = position.long()  # floor: position >= 0
+    second = (first + 1).clamp_(max=source - 1)
+    return first, second, (position - first).clamp_(0, 1)
+
+
+def _window(height: int, width: int, spec: ViewSpec) -> tuple[slice, slice]:
+    """The rows and the columns of a decoded frame that the crops read (their bilinear taps)."""
+    resized = short_side_size(height, width, spec.size)
+    corners = crop_offsets(*resized, spec.size, spec.crops)
+    spans = []
+    for axis, source in enumerate((height, width)):
+        taps = [_taps(source, resized[axis], corner[axis], spec.size)[:2] for corner in corners]
+        low, high = min(int(t[0].min()) for t in taps), max(int(t[1].max()) for t in taps)
+        spans.append(slice(low, high + 1))
+    return spans[0], spans[1]
+
+
+def cropped_pixels(frames: Tensor, clips: list[list[int]], spec: ViewSpec) -> dict[str, Any]:
+    """What a worker ships for `device_views`: the uint8 rows and columns of `frames` that the
+    views read and where they sit, or the float views where those are the smaller."""
+    height, width = frames.shape[1:3]
+    rows, columns = _window(height, width, spec)
+    pixels = frames[:, rows, columns]
+    views_bytes = 4 * 3 * spec.frames * spec.size**2 * len(clips) * spec.crops
+    if pixels.nbytes >= views_bytes:  # e.g. 1080p at 8 x 224: the float views are smaller
+        return {"views": make_views(frames, clips, spec), "pixels": None}
+    return {
+        "pixels": pixels.contiguous(),
+        "clips": clips,
+        "frame_size": (height, width),
+        "origin": (rows.start, columns.start),
+    }
+
+
+def device_views(item: dict[str, Any], spec: ViewSpec, device: torch.device | str) -> Tensor:
+    """The (V, 3, F, S, S) float views of a `VideoViews` item, made on `device`.
+
+    Whole frames (3 crops span the frame) go through `make_views` itself: the same numbers as
+    the workers' float views, bit for bit on the CPU. A window (one crop) is resized only where
+    the crop reads it: the same taps as `F.interpolate` on the whole frame, equal to float
+    rounding (~1e-6). A float32 item is moved as it is.
+    """
+    if item["pixels"] is None:
+        return item["views"].to(device, non_blocking=True)
+    pixels = item["pixels"].to(device, non_blocking=True)
+    height, width = item["frame_size"]
+    top, left = item["origin"]
+    if (top, left, *pixels.shape[1:3]) == (0, 0, height, width):
+        return make_views(pixels, item["clips"], spec)
+    # (3, T, h, w) floats, normalised first: affine per channel, so it commutes with the resize
+    x = torch.empty(3, *pixels.shape[:3], device=pixels.device).copy_(pixels.permute(3, 0, 1, 2))
+    std = torch.tensor(spec.std, device=x.device).view(3, 1, 1, 1)
+    mean = torch.tensor(spec.mean, device=x.device).view(3, 1, 1, 1)
+    x.mul_(1 / (255 * std)).sub_(mean / std)
+    resized = short_side_size(height, width, spec.size)
+    crops = []
+    for y0, x0 in crop_offsets(*resized, spec.size, spec.crops):
+        r0, r1, a = _taps(height, resized[0], y0, spec.size, x.device)
+        c0, c1, b = _taps(width, resized[1], x0, spec.size, x.device)
+        # rows by index_select on dim 2 (whole rows copied), then the same for the columns of
+        # the transposed result: gathering along the last dim is several times slower on a CPU
+        rows = torch.lerp(x.index_select(2, r0 - top), x.index_select(2, r1 - top), a[:, None])
+        rows = rows.transpose(2, 3).contiguous()  # (3, T, w, S)
+        crops.append(
+            torch.lerp(rows.index_select(2, c0 - left), rows.index_select(2, c1 - left), b[:, None])
+        )  # (3, T, S columns, S rows)
+    clips = [torch.tensor(clip, device=x.device) for clip in item["clips"]]
+    return torch.stack([crop.index_select(1, i).transpose(2, 3) for i in clips for crop in crops])
 
 
 def decode_views(path: str, spec: ViewSpec) -> Tensor:
@@ -122,15 +225,24 @@ class VideoViews(Dataset):
     Items are dicts of plain values (`index`, `label`, `views` or None, `reason`, `detail`,
     `decode_s`) so a `DataLoader(batch_size=None)` with workers passes them through unchanged;
     `decode_s` is the worker's own time, which gives the loader's throughput apart from the
-    model's.
+    model's. With `pixels="uint8"` an item carries `pixels` (the uint8 part of the frames the
+    views read), `clips`, `frame_size` and `origin` instead of `views`, unless the float views
+    are the smaller (sources far larger than the crop); `device_views` makes views of either.
     """
 
     def __init__(
-        self, items: Sequence[VideoItem], spec: ViewSpec, indices: Sequence[int] | None = None
+        self,
+        items: Sequence[VideoItem],
+        spec: ViewSpec,
+        indices: Sequence[int] | None = None,
+        pixels: str = "float32",
     ) -> None:
+        if pixels not in PIXELS:
+            raise ValueError(f"pixels={pixels!r}; expected one of {', '.join(PIXELS)}")
         self.items = list(items)
         self.spec = spec
         self.indices = list(range(len(self.items))) if indices is None else list(indices)
+        self.pixels = pixels
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -140,8 +252,12 @@ class VideoViews(Dataset):
         item = self.items[index]
         start = time.perf_counter()
         out: dict[str, Any] = {"index": index, "label": item.label, "views": None, "reason": ""}
+        out["pixels"] = None
         try:
-            out["views"] = decode_views(item.path, self.spec)
+            if self.pixels == "float32":
+                out["views"] = decode_views(item.path, self.spec)
+            else:
+                out |= cropped_pixels(*read_frames(item.path, self.spec), self.spec)
         except VideoError as error:
             out["reason"], out["detail"] = error.reason, str(error)
         out["decode_s"] = time.perf_counter() - start
