@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tsfbench.config import ConfigError
-from tsfbench.models.timesformer import ATTENTIONS
+from tsfbench.models.registry import ATTENTIONS
 from tsfbench.suite import load_suite, parse_shard, shard
 
 SUITES = Path(__file__).parents[1] / "suites"

@@ -38,8 +38,7 @@ from tsfbench.config import (
     timesformer_only,
 )
 from tsfbench.data.datasets import DATASETS
-from tsfbench.models.registry import PRESETS
-from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS
+from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS, PRESETS
 from tsfbench.store import DEFAULT_STORE
 
 T = TypeVar("T")

@@ -27,7 +27,8 @@ from tsfbench.config import ConfigError, RunConfig
 from tsfbench.data.datasets import VideoSet, dataset_identity, read_dataset
 from tsfbench.data.subset import parse_fraction, select_subset, shard
 from tsfbench.data.video import SKIP_REASONS, VideoViews, ViewSpec
-from tsfbench.models.registry import build_model, get_preset
+from tsfbench.models.build import build_model
+from tsfbench.models.registry import get_preset
 
 Progress = Callable[[int, int], None]  # (videos done on this rank, videos on this rank)
 TOP_K = 5

@@ -41,9 +41,7 @@ from tsfbench.config import (
 )
 from tsfbench.data.datasets import dataset_identity
 from tsfbench.data.subset import parse_fraction
-from tsfbench.models.checkpoint import hf_setup, is_hf_folder
-from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
-from tsfbench.models.timesformer import ATTENTIONS
+from tsfbench.models.registry import ATTENTIONS, NOT_APPLICABLE, PRESETS
 from tsfbench.store import digest
 
 try:
@@ -307,8 +305,10 @@ def _checkpoint_sizes(
     must fit every configuration (checked now, not after the run) and fixes the model's size,
     so a smaller-than-base model is stored, and reported, as the shrunken model it is."""
     sized: Mapping[str, Any] = overrides
-    if checkpoint is None or not is_hf_folder(checkpoint):
+    if checkpoint is None or not Path(checkpoint).is_dir():
         return sized
+    from tsfbench.models.checkpoint import hf_setup  # torch: only for a grid with a checkpoint
+
     for config in configs:
         try:
             sized = hf_setup(config, checkpoint, overrides)[0]
@@ -337,7 +337,7 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     if subset is not None and per_class is not None:
         raise grid.fail("subset", "give either subset or per_class, not both")
     checkpoint = grid.typed("checkpoint", str, None)
-    if checkpoint is not None and not (Path(checkpoint).is_file() or is_hf_folder(checkpoint)):
+    if checkpoint is not None and not (Path(checkpoint).is_file() or Path(checkpoint).is_dir()):
         raise grid.fail("checkpoint", f"{checkpoint!r} is not a file or transformers folder")
     device = grid.choice("device", DEVICES, "auto")
     batches = grid.ints("batch") or [8]

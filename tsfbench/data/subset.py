@@ -11,8 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tsfbench.config import ConfigError
 from tsfbench.data.datasets import VideoItem, VideoSet
+from tsfbench.errors import ConfigError
 
 
 def parse_fraction(text: str | float) -> float:

@@ -17,18 +17,20 @@ from typing import Any
 
 import pandas as pd
 
-from tsfbench.config import ConfigError
-from tsfbench.models.registry import PRESETS
-from tsfbench.report.reference import (
+from tsfbench.errors import ConfigError
+from tsfbench.models.registry import (
     ATTENTIONS,
+    NOT_APPLICABLE,
+    PRESETS,
+    TIMESFORMER,
+    default_pos_embed,
+)
+from tsfbench.report.reference import (
     FIGURE3_FRAMES,
     FIGURE3_SIZES,
-    NOT_APPLICABLE,
     PAPER_GPU_BYTES,
     PAPER_OOM,
-    TIMESFORMER,
     dataset_name,
-    default_pos_embed,
     off_protocol,
     reference,
 )

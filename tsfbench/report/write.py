@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from tsfbench.config import ConfigError
+from tsfbench.errors import ConfigError
 from tsfbench.models.registry import PRESETS
 from tsfbench.report.build import Report
 from tsfbench.report.plots import FIGURES, render
