@@ -31,10 +31,10 @@ from typer.core import TyperGroup
 from tsfbench import __version__
 from tsfbench.config import (
     ConfigError,
+    ProbeSettings,
     check_overrides,
-    expand,
-    parse_choices,
-    parse_ints,
+    parse_configs,
+    parse_memory,
     timesformer_only,
 )
 from tsfbench.data.datasets import DATASETS
@@ -185,14 +185,8 @@ def flops(
     """Parameters, GFLOPs of one view and inference TFLOPs (fvcore, multiply-adds)."""
     from tsfbench.measure.flops import count_many
 
-    configs = expand(
-        parse_choices(variant, "--variant", list(PRESETS)),
-        parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None,
-        parse_ints(frames, "--frames") if frames is not None else None,
-        parse_ints(size, "--size") if size is not None else None,
-        pos_embed=pos_embed,
-        classes=classes,
-        views=views,
+    configs = parse_configs(
+        variant, attention, frames, size, pos_embed=pos_embed, classes=classes, views=views
     )
     describe = lambda r: f"{r['model']} {r['attention']} {r['frames']}x{r['size']}"  # noqa: E731
     rows = list(track(count_many(configs, breakdown), len(configs), describe))
@@ -299,19 +293,15 @@ def accuracy(
         )
         variant, attention = filled["variant"], filled["attention"]
         frames, size, classes = filled["frames"], filled["size"], filled["classes"]
-    models = parse_choices(variant or "base", "--variant", list(PRESETS))
-    schemes = parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None
-    for option, chosen in (("--variant", models), ("--attention", schemes)):
-        if chosen and len(chosen) > 1:
-            raise ConfigError(f"{option}: {', '.join(chosen)}; accuracy evaluates one at a time")
-    (config,) = expand(
-        models,
-        schemes,
-        [frames] if frames is not None else None,
-        [size] if size is not None else None,
-        classes=classes,
-        views=views,
+    configs = parse_configs(
+        variant or "base", attention, frames, size, classes=classes, views=views
     )
+    if len(configs) > 1:
+        varied = "--variant" if len({c.model for c in configs}) > 1 else "--attention"
+        raise ConfigError(
+            f"{varied}: gives {len(configs)} models; accuracy evaluates one at a time"
+        )
+    (config,) = configs
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     overrides = {name: value for name, value in sizes.items() if value is not None}
     check_overrides(overrides, [config])
@@ -389,17 +379,7 @@ def _probe_plan(
 ) -> tuple[list[Any], Any]:
     """The configurations and the settings of a probe command, validated; `default_attention`
     applies when the option is not given and a model has attention (a 3D CNN has none)."""
-    from tsfbench.config import ProbeSettings, parse_memory
-
-    models = parse_choices(variant, "--variant", list(PRESETS))
-    if attention is None and any(PRESETS[model].has_attention for model in models):
-        attention = default_attention
-    configs = expand(
-        models,
-        parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None,
-        parse_ints(frames, "--frames") if frames is not None else None,
-        parse_ints(size, "--size") if size is not None else None,
-    )
+    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
     check_overrides(overrides, configs)
     limit = settings.pop("memory_limit")
     memory = parse_memory(limit, "--memory-limit") if limit is not None else None

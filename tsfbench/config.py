@@ -7,7 +7,7 @@ the CLI prints it on one line and exits 2. Past this module, inputs are assumed 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from tsfbench.errors import ConfigError
@@ -179,6 +179,40 @@ def expand(
                 )
             )
     return list(dict.fromkeys(configs))
+
+
+def option_text(value: object) -> str:
+    """A TOML list or scalar as the comma text the option parsers read (`[8, 16]` -> '8,16')."""
+    return ",".join(str(item) for item in (value if isinstance(value, list) else [value]))
+
+
+def parse_configs(
+    model: object,
+    attention: object = None,
+    frames: object = None,
+    size: object = None,
+    *,
+    pos_embed: str = "",
+    classes: int | None = None,
+    views: int | None = None,
+    default_attention: str | None = None,
+    name: Callable[[str], str] = lambda key: "--variant" if key == "model" else f"--{key}",
+) -> list[RunConfig]:
+    """The configurations a command or a suite's grid asks for, from the texts of its model,
+    attention, frames and size options (a value, a comma list, `all`, a range, or a TOML list;
+    None: each preset's own). `default_attention` applies where attention is not given and a
+    model has one (a 3D CNN has none); `name(key)` is how an error names the option."""
+    models = parse_choices(option_text(model), name("model"), list(PRESETS))
+    if attention is None and any(PRESETS[m].has_attention for m in models):
+        attention = default_attention
+    schemes = (
+        None
+        if attention is None
+        else parse_choices(option_text(attention), name("attention"), ATTENTIONS)
+    )
+    clips = None if frames is None else parse_ints(option_text(frames), name("frames"))
+    crops = None if size is None else parse_ints(option_text(size), name("size"))
+    return expand(models, schemes, clips, crops, pos_embed=pos_embed, classes=classes, views=views)
 
 
 def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig]) -> None:

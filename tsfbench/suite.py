@@ -33,15 +33,16 @@ from tsfbench.config import (
     ProbeSettings,
     RunConfig,
     check_overrides,
-    expand,
+    option_text,
     parse_choices,
+    parse_configs,
     parse_ints,
     parse_memory,
     timesformer_only,
 )
 from tsfbench.data.datasets import dataset_identity
 from tsfbench.data.subset import parse_fraction
-from tsfbench.models.registry import ATTENTIONS, NOT_APPLICABLE, PRESETS
+from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.store import digest
 
 try:
@@ -143,15 +144,6 @@ class Suite:
     tasks: tuple[Task, ...]
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _text(value: Any) -> str:
-    """A TOML list or scalar as the comma text the CLI parsers read."""
-    return ",".join(str(item) for item in _as_list(value))
-
-
 class _Grid:
     """Reads one `[[grid]]` table; every error names the suite file, the grid and the key."""
 
@@ -170,10 +162,10 @@ class _Grid:
             raise self.fail(key, str(err).partition(": ")[2] or str(err)) from None
 
     def choices(self, key: str, allowed: Sequence[str]) -> list[str] | None:
-        return self.get(key, lambda value: parse_choices(_text(value), key, allowed))
+        return self.get(key, lambda value: parse_choices(option_text(value), key, allowed))
 
     def ints(self, key: str) -> list[int] | None:
-        return self.get(key, lambda value: parse_ints(_text(value), key))
+        return self.get(key, lambda value: parse_ints(option_text(value), key))
 
     def typed(self, key: str, kind: type, default: Any) -> Any:
         def check(value: Any) -> Any:
@@ -211,22 +203,16 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
         if not KEYS[key] & set(measurements):
             users = sorted(name for name, kind in MEASUREMENTS.items() if kind in KEYS[key])
             raise grid.fail(key, f"not used by {', '.join(wanted)}; it applies to {users}")
-    models = grid.choices("model", list(PRESETS))
-    if not models:
+    if "model" not in table:
         raise grid.fail("model", f"missing; accepted: {', '.join(PRESETS)}, all")
-
-    axes = (  # read first: their errors already name the grid
-        grid.choices("attention", ATTENTIONS),
-        grid.ints("frames"),
-        grid.ints("size"),
-    )
     scalars = {
         "pos_embed": grid.typed("pos_embed", str, ""),
         "classes": grid.typed("classes", int, None),
         "views": grid.typed("views", int, None),
     }
+    axes = [table.get(key) for key in ("model", "attention", "frames", "size")]
     try:
-        configs = expand(models, *axes, **scalars)
+        configs = parse_configs(*axes, **scalars, name=lambda key: key)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     overrides = grid.typed("overrides", dict, {})
