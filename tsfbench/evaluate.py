@@ -83,6 +83,14 @@ def distributed(join: bool = True) -> tuple[int, int]:
     return 0, 1
 
 
+def leave_group() -> None:
+    """Leave the `torchrun` group `distributed` joined, together: no rank exits while another
+    still reduces its counts."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _local_gpu() -> int:
     """This rank's GPU: its LOCAL_RANK-th visible one. Every rank of the node checks the
     node's rank count, so that none hangs waiting for a rank that stopped here."""
