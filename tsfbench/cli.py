@@ -433,21 +433,21 @@ def run(
 
     bind_rank_gpu()  # before anything touches CUDA
     index, count = parse_shard(shard)
-    plan = load_suite(suite, store.parent)
+    loaded = load_suite(suite, store.parent)
     if dry_run:
-        _show_plan(plan, store, index, count, resume, as_json)
+        _show_plan(loaded, store, index, count, resume, as_json)
         return
     results = Store(store)
     with progress_bar(disable=torchrun_rank()[0] > 0) as progress:
-        bar = progress.add_task(f"{plan.name}: checking the store", total=None)
+        bar = progress.add_task(f"{loaded.name}: checking the store", total=None)
 
         def advance(done: int, total: int, task: Any, status: str) -> None:
-            label = f"{plan.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
+            label = f"{loaded.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
             progress.update(bar, completed=done, total=total, description=label)
 
         try:
             summary = run_suite(
-                plan, results, shard_index=index, shard_count=count, resume=resume,
+                loaded, results, shard_index=index, shard_count=count, resume=resume,
                 progress=advance,
             )  # fmt: skip
         except KeyboardInterrupt:
@@ -471,14 +471,14 @@ def run(
         stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
 
 
-def _show_plan(plan: Any, store: Path, index: int, count: int, resume: bool, as_json: bool) -> None:
+def _show_plan(
+    suite: Any, store: Path, index: int, count: int, resume: bool, as_json: bool
+) -> None:
     """`run --dry-run`: this shard's tasks, each marked stored or to run."""
-    from tsfbench.runner import plan as plan_tasks
+    from tsfbench.runner import plan
     from tsfbench.store import Store
 
-    mine, todo = plan_tasks(
-        plan, Store(store) if store.is_file() else None, None, index, count, resume
-    )
+    mine, todo = plan(suite, Store(store) if store.is_file() else None, None, index, count, resume)
     pending = {task.key for task in todo}
     rows = [
         {
@@ -493,7 +493,7 @@ def _show_plan(plan: Any, store: Path, index: int, count: int, resume: bool, as_
         typer.echo(json.dumps(rows, indent=2))
         return
     caption = f"{len(todo)} to run, {len(mine) - len(todo)} stored in {store}"
-    title = f"{plan.name} (shard {index}/{count})"
+    title = f"{suite.name} (shard {index}/{count})"
     render(rows, {"task": "task", "state": "state"}, title, caption)
 
 
@@ -515,10 +515,10 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Write the stored results as a report beside the paper's numbers; print its summary."""
-    from tsfbench.report import FORMATS, build_report, load_results, summary, write_report
+    from tsfbench.report import REPORT_FORMATS, build_report, load_results, summary, write_report
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(FORMATS)}")
+    if fmt not in REPORT_FORMATS:
+        raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(REPORT_FORMATS)}")
     built = build_report(load_results(store, suite))
     title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
     paths = write_report(built, out, name=title, fmt=fmt)

@@ -8,7 +8,7 @@ import importlib.util
 import os
 import platform
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -175,3 +175,12 @@ def environment() -> dict[str, Any]:
         "pytorchvideo": package_version("pytorchvideo"),
         "nvidia_ml_py": package_version("nvidia-ml-py"),
     } | nvml_facts()
+
+
+def environment_summary(env: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The environment as flat `env_*` columns (lists joined), so records stay pivotable."""
+    env = environment() if env is None else env
+    return {
+        f"env_{key}": ", ".join(map(str, value)) if isinstance(value, list) else value
+        for key, value in env.items()
+    }

@@ -30,7 +30,7 @@ from tsfbench.data.video import SKIP_REASONS, VideoViews, ViewSpec
 from tsfbench.models.build import build_model
 from tsfbench.models.registry import get_preset
 
-Progress = Callable[[int, int], None]  # (videos done on this rank, videos on this rank)
+VideoProgress = Callable[[int, int], None]  # (videos done on this rank, videos on this rank)
 TOP_K = 5
 
 
@@ -173,7 +173,7 @@ def evaluate(
     batch: int = 8,
     workers: int = 0,
     device: torch.device | str = "cpu",
-    progress: Progress | None = None,
+    progress: VideoProgress | None = None,
     join: bool = True,
 ) -> AccuracyResult:
     """Accuracy of `model` on `videos` (this rank's shard when distributed), summed over ranks.
@@ -189,7 +189,7 @@ def evaluate(
         )
     rank, world = distributed(join)
     device = torch.device(device)
-    local = shard(videos.items, rank, world)
+    local = shard(range(len(videos.items)), rank, world)
     loader = DataLoader(
         VideoViews(videos.items, spec, local),
         batch_size=None,
@@ -352,7 +352,7 @@ def accuracy(
     batch: int = 8,
     workers: int = 2,
     device: torch.device | str | None = None,
-    progress: Progress | None = None,
+    progress: VideoProgress | None = None,
     model: nn.Module | None = None,
     distributed_eval: bool = True,
     **overrides: object,

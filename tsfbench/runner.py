@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tsfbench.environment import environment, nvml_device_count
+from tsfbench.environment import environment, environment_summary, nvml_device_count
 from tsfbench.errors import ConfigError
 from tsfbench.store import Row, Store, environment_id
-from tsfbench.suite import Suite, Task, shard, torchrun_rank
+from tsfbench.suite import Suite, Task, my_tasks, torchrun_rank
 
 if TYPE_CHECKING:
     from tsfbench.config import ProbeSettings
 
-Progress = Callable[[int, int, Task, str], None]  # (done, total, task, status)
+TaskProgress = Callable[[int, int, Task, str], None]  # (done, total, task, status)
 
 
 @dataclass
@@ -92,7 +92,6 @@ def ensure_synthetic(csv: Path) -> None:
 
 def _accuracy_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     from tsfbench.evaluate import accuracy
-    from tsfbench.measure.sweep import environment_summary
 
     settings = dict(task.settings)
     try:
@@ -160,7 +159,7 @@ def plan(
     """This process's tasks, and those of them still to measure (what `--dry-run` shows);
     no `store` (none yet) means nothing is measured."""
     env_id = env_id or environment_id(environment())
-    mine = shard(suite.tasks, shard_index, shard_count)
+    mine = my_tasks(suite.tasks, shard_index, shard_count)
     finished = store.finished(env_id) if resume and store is not None else set()
     return mine, [task for task in mine if (task.measurement, task.key) not in finished]
 
@@ -172,7 +171,7 @@ def run_suite(
     shard_index: int = 0,
     shard_count: int = 1,
     resume: bool = True,
-    progress: Progress | None = None,
+    progress: TaskProgress | None = None,
 ) -> RunSummary:
     """Measure this process's slice of `suite` into `store`; `resume=False` redoes everything."""
     started = time.perf_counter()
@@ -193,7 +192,6 @@ def run_suite(
         summary.seconds = time.perf_counter() - started
         return summary
     from tsfbench.measure.flops import count_many
-    from tsfbench.measure.sweep import environment_summary
 
     def save(task: Task, status: str, record: dict[str, Any]) -> None:
         record = {"overrides": dict(task.overrides), **record}

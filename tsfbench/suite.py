@@ -40,8 +40,8 @@ from tsfbench.config import (
     parse_memory,
     timesformer_only,
 )
-from tsfbench.data.datasets import dataset_identity
-from tsfbench.data.subset import parse_fraction
+from tsfbench.data.datasets import FORMATS, dataset_identity
+from tsfbench.data.subset import parse_fraction, shard
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.store import digest
 
@@ -57,7 +57,6 @@ MEASUREMENTS = {
     "energy": "runtime",
     "accuracy": "accuracy",
 }
-FORMATS = ("kinetics", "ssv2", "diving48", "folder")
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
 ALL = frozenset(MEASUREMENTS.values())
 RUNTIME = frozenset({"runtime"})
@@ -395,11 +394,8 @@ def torchrun_rank() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def shard(tasks: Sequence[Task], index: int = 0, count: int = 1) -> list[Task]:
-    """A deterministic round-robin slice, then this `torchrun` rank's slice of it.
-
-    Round-robin keeps slices balanced when a suite lists cheap tasks before expensive ones; the
-    n slices of `shard(tasks, i, n)` cover every task exactly once.
-    """
+def my_tasks(tasks: Sequence[Task], index: int = 0, count: int = 1) -> list[Task]:
+    """Slice `index` of `count` (`--shard i/n`), then this `torchrun` rank's slice of it; the
+    n slices of `my_tasks(tasks, i, n)` cover every task exactly once."""
     rank, world = torchrun_rank()
-    return list(tasks[index::count])[rank::world]
+    return shard(shard(tasks, index, count), rank, world)

@@ -37,7 +37,7 @@ _HOMES = {
     "REFERENCES": "reference",
     "Reference": "reference",
     "reference": "reference",
-    "FORMATS": "write",
+    "REPORT_FORMATS": "write",
     "write_report": "write",
 }
 __all__ = sorted(_HOMES)
