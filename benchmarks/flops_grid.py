@@ -16,8 +16,8 @@ import time
 from tsfbench.config import RunConfig, expand
 from tsfbench.measure.flops import analyze, count_many
 from tsfbench.measure.sampler import rss, tree
-from tsfbench.models.registry import build_model, example_input
-from tsfbench.models.timesformer import ATTENTIONS
+from tsfbench.models.build import build_model, example_input
+from tsfbench.models.registry import ATTENTIONS
 
 GRID = ["--attention", "all", "--frames", "8,16,32,64,96", "--size", "224,336,448,560"]
 FRAMES, SIZES = (8, 16, 32, 64, 96), (224, 336, 448, 560)

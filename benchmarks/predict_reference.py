@@ -18,7 +18,7 @@ from torch.utils._pytree import tree_flatten
 
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.measure.workload import build_workload
-from tsfbench.models.registry import build_model
+from tsfbench.models.build import build_model
 
 
 class LiveBytes(TorchDispatchMode):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from tsfbench import environment as environment_module
 from tsfbench.environment import cuda_uuids, environment, nvml_facts
 from tsfbench.measure.sampler import nvml_handle
 from tsfbench.store import environment_id
@@ -61,7 +62,9 @@ def fake_pynvml(unsupported: tuple[str, ...] = ()) -> types.ModuleType:
 
 
 def use_gpus(monkeypatch: pytest.MonkeyPatch, uuids: list[str]) -> None:
-    """torch sees these devices (bare UUIDs, as `get_device_properties(i).uuid` prints them)."""
+    """The driver lists these devices and torch sees them (bare UUIDs, as
+    `get_device_properties(i).uuid` prints them)."""
+    monkeypatch.setattr(environment_module, "nvml_device_count", lambda: len(uuids))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(uuids))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: len(uuids))
     monkeypatch.setattr(

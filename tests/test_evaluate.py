@@ -17,7 +17,7 @@ from tsfbench.config import RunConfig
 from tsfbench.data.datasets import read_dataset
 from tsfbench.data.video import ViewSpec, decode_views
 from tsfbench.evaluate import accuracy, evaluate
-from tsfbench.models.registry import build_model
+from tsfbench.models.build import build_model
 
 pytest.importorskip("decord")
 pytest.importorskip("av")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tsfbench.config import ConfigError
-from tsfbench.models.timesformer import ATTENTIONS
-from tsfbench.suite import load_suite, parse_shard, shard
+from tsfbench.models.registry import ATTENTIONS
+from tsfbench.suite import load_suite, my_tasks, parse_shard
 
 SUITES = Path(__file__).parents[1] / "suites"
 
@@ -169,11 +169,11 @@ def test_shipped_suites_load(path: Path, tmp_path: Path) -> None:
 
 def test_two_shards_cover_the_grid_exactly_once(tmp_path: Path) -> None:
     suite = load_suite(SUITES / "sweep.toml", tmp_path)
-    first, second = shard(suite.tasks, 0, 2), shard(suite.tasks, 1, 2)
+    first, second = my_tasks(suite.tasks, 0, 2), my_tasks(suite.tasks, 1, 2)
     keys = [t.key for t in first + second]
     assert sorted(keys) == sorted(t.key for t in suite.tasks)
     assert abs(len(first) - len(second)) <= 1
-    assert shard(suite.tasks, 0, 2) == first  # deterministic
+    assert my_tasks(suite.tasks, 0, 2) == first  # deterministic
 
 
 def test_torchrun_ranks_split_a_shard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -182,11 +182,11 @@ def test_torchrun_ranks_split_a_shard(monkeypatch: pytest.MonkeyPatch, tmp_path:
     for rank in range(3):
         monkeypatch.setenv("RANK", str(rank))
         monkeypatch.setenv("WORLD_SIZE", "3")
-        slices.append(shard(suite.tasks, 1, 2))
+        slices.append(my_tasks(suite.tasks, 1, 2))
     monkeypatch.delenv("RANK")
     monkeypatch.delenv("WORLD_SIZE")
     assert sorted(t.key for s in slices for t in s) == sorted(
-        t.key for t in shard(suite.tasks, 1, 2)
+        t.key for t in my_tasks(suite.tasks, 1, 2)
     )
 
 

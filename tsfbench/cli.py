@@ -7,44 +7,39 @@ raises `ConfigError` anywhere below, and the group turns it into one line and ex
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 from typer.core import TyperGroup
 
 from tsfbench import __version__
 from tsfbench.config import (
     ConfigError,
+    ProbeSettings,
     check_overrides,
-    expand,
-    parse_choices,
-    parse_ints,
+    parse_configs,
+    parse_memory,
     timesformer_only,
 )
 from tsfbench.data.datasets import DATASETS
-from tsfbench.models.registry import PRESETS
-from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS
+from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS, PRESETS
 from tsfbench.store import DEFAULT_STORE
-
-T = TypeVar("T")
-stdout = Console(width=None if sys.stdout.isatty() else 200)  # piped tables are not cut
-stderr = Console(stderr=True)
+from tsfbench.terminal import (
+    print_sweep_time,
+    progress_bar,
+    render,
+    render_accuracy,
+    render_facts,
+    render_flops,
+    render_probes,
+    render_report,
+    stderr,
+    stdout,
+    track,
+)
 
 
 class _Group(TyperGroup):
@@ -109,51 +104,6 @@ def _root(
     """Benchmark and profile video transformers (TimeSformer) against 3D CNN baselines."""
 
 
-def progress_bar(disable: bool = False) -> Progress:
-    """The progress bar of every long command: what runs, bar, count, elapsed, ETA; on stderr."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    return Progress(*columns, console=stderr, transient=True, disable=disable)
-
-
-def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Iterable[T]:
-    """Yield `items` under the progress bar; `describe` names the last one done."""
-    with progress_bar() as progress:
-        task = progress.add_task("", total=total)
-        for item in items:
-            progress.update(task, description=describe(item), advance=1)
-            yield item
-
-
-def render(rows: list[dict[str, Any]], columns: dict[str, str], title: str, caption: str) -> None:
-    """A rich table of `rows`; `columns` maps a row key to its header."""
-    table = Table(title=title, caption=caption, header_style="bold", box=box.SIMPLE_HEAD)
-    for key, header in columns.items():
-        numeric = isinstance(rows[0].get(key), int | float) if rows else False
-        table.add_column(
-            header, justify="right" if numeric else "left", min_width=len(header), no_wrap=True
-        )
-    for row in rows:
-        table.add_row(*(_cell(row.get(key)) for key in columns))
-    stdout.print(table)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} x{v}" for k, v in value.items()) or "-"
-    return "-" if value is None else str(value)
-
-
 @app.command()
 def env(as_json: JsonOption = False) -> None:
     """Python, torch, CUDA, GPUs, NVML driver, fvcore and decord versions."""
@@ -163,10 +113,7 @@ def env(as_json: JsonOption = False) -> None:
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
-    table = Table(show_header=False, title="tsfbench environment")
-    for key, value in info.items():
-        table.add_row(key, _cell(value))
-    stdout.print(table)
+    render_facts(info, "tsfbench environment")
 
 
 @app.command()
@@ -186,35 +133,15 @@ def flops(
     """Parameters, GFLOPs of one view and inference TFLOPs (fvcore, multiply-adds)."""
     from tsfbench.measure.flops import count_many
 
-    configs = expand(
-        parse_choices(variant, "--variant", list(PRESETS)),
-        parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None,
-        parse_ints(frames, "--frames") if frames is not None else None,
-        parse_ints(size, "--size") if size is not None else None,
-        pos_embed=pos_embed,
-        classes=classes,
-        views=views,
+    configs = parse_configs(
+        variant, attention, frames, size, pos_embed=pos_embed, classes=classes, views=views
     )
     describe = lambda r: f"{r['model']} {r['attention']} {r['frames']}x{r['size']}"  # noqa: E731
     rows = list(track(count_many(configs, breakdown), len(configs), describe))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    key = {"model": "model", "attention": "attention", "frames": "Frames", "size": "Size"}
-    caption = "FLOPs are multiply-adds (fvcore convention); TFLOPs = views x GFLOPs of one view."
-    columns = key | {
-        "pos_embed": "pos_embed",
-        "params_m": "Params M",
-        "gflops_per_view": "GFLOPs/view",
-        "views": "Views",
-        "tflops": "TFLOPs",
-        "unsupported_ops": "unsupported",
-    }
-    render([row | {"params_m": row["params"] / 1e6} for row in rows], columns, "FLOPs", caption)
-    if breakdown:
-        parts = {part: part for row in rows for part in row["breakdown_gflops"]}
-        table_rows = [row | row["breakdown_gflops"] for row in rows]
-        render(table_rows, key | parts, "GFLOPs of one view by part", caption)
+    render_flops(rows, breakdown)
 
 
 @app.command()
@@ -292,10 +219,8 @@ def accuracy(
     as_json: JsonOption = False,
 ) -> None:
     """Video-level top-1 / top-5 on a validation (sub)set, with the paper's test protocol."""
-    import torch.distributed
-
     from tsfbench.evaluate import accuracy as run_accuracy
-    from tsfbench.evaluate import distributed
+    from tsfbench.evaluate import distributed, leave_group
     from tsfbench.models.checkpoint import is_hf_folder, read_hf_config
 
     if checkpoint is not None and is_hf_folder(checkpoint):  # its config.json fills the gaps
@@ -304,19 +229,15 @@ def accuracy(
         )
         variant, attention = filled["variant"], filled["attention"]
         frames, size, classes = filled["frames"], filled["size"], filled["classes"]
-    models = parse_choices(variant or "base", "--variant", list(PRESETS))
-    schemes = parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None
-    for option, chosen in (("--variant", models), ("--attention", schemes)):
-        if chosen and len(chosen) > 1:
-            raise ConfigError(f"{option}: {', '.join(chosen)}; accuracy evaluates one at a time")
-    (config,) = expand(
-        models,
-        schemes,
-        [frames] if frames is not None else None,
-        [size] if size is not None else None,
-        classes=classes,
-        views=views,
+    configs = parse_configs(
+        variant or "base", attention, frames, size, classes=classes, views=views
     )
+    if len(configs) > 1:
+        varied = "--variant" if len({c.model for c in configs}) > 1 else "--attention"
+        raise ConfigError(
+            f"{varied}: gives {len(configs)} models; accuracy evaluates one at a time"
+        )
+    (config,) = configs
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     overrides = {name: value for name, value in sizes.items() if value is not None}
     check_overrides(overrides, [config])
@@ -352,32 +273,13 @@ def accuracy(
     finally:
         if task is not None:  # rich prints a newline when stopping, started or not
             progress.stop()
-    if torch.distributed.is_initialized():  # under torchrun: leave the group cleanly
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    leave_group()
     if rank != 0:
         return
     if as_json:
         typer.echo(json.dumps(record, indent=2))
         return
-    columns_shown = {
-        "model": "model",
-        "attention": "attention",
-        "dataset": "dataset",
-        "evaluated": "Videos",
-        "skipped": "Skipped",
-        "views": "Views",
-        "top1": "Top-1 %",
-        "top5": "Top-5 %",
-        "decode_clips_per_s": "Decode clips/s",
-        "model_clips_per_s": "Model clips/s",
-        "bound": "bound by",
-    }
-    render([record], columns_shown, "Accuracy", "Softmax averaged over the views of a video.")
-    for skip in record["skipped_videos"]:
-        stderr.print(
-            f"skipped {skip['video']}: {skip['reason']} ({skip['detail']})", highlight=False
-        )
+    render_accuracy(record)
 
 
 # --- Runtime probes: latency, peak memory, energy -------------------------------------------
@@ -394,17 +296,7 @@ def _probe_plan(
 ) -> tuple[list[Any], Any]:
     """The configurations and the settings of a probe command, validated; `default_attention`
     applies when the option is not given and a model has attention (a 3D CNN has none)."""
-    from tsfbench.config import ProbeSettings, parse_memory
-
-    models = parse_choices(variant, "--variant", list(PRESETS))
-    if attention is None and any(PRESETS[model].has_attention for model in models):
-        attention = default_attention
-    configs = expand(
-        models,
-        parse_choices(attention, "--attention", ATTENTIONS) if attention is not None else None,
-        parse_ints(frames, "--frames") if frames is not None else None,
-        parse_ints(size, "--size") if size is not None else None,
-    )
+    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
     check_overrides(overrides, configs)
     limit = settings.pop("memory_limit")
     memory = parse_memory(limit, "--memory-limit") if limit is not None else None
@@ -414,65 +306,6 @@ def _probe_plan(
     if probe.target == "cpu":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
     return configs, probe
-
-
-def _render_probes(records: list[dict[str, Any]], predict_only: bool, as_json: bool) -> None:
-    from tsfbench.measure.sweep import largest_fitting
-
-    if as_json:
-        typer.echo(json.dumps(records, indent=2, default=str))
-        return
-    gib = 2**30
-    for record in records:
-        for key in [k for k in record if k.endswith("_bytes")]:
-            record[key.removesuffix("_bytes") + "_gib"] = (
-                None if record[key] is None else record[key] / gib
-            )
-    columns = {
-        "model": "model",
-        "attention": "attention",
-        "frames": "Frames",
-        "size": "Size",
-        "mode": "mode",
-        "dtype": "dtype",
-        "batch": "Batch",
-        "status": "status",
-        "latency_median_ms": "Median ms",
-        "latency_p10_ms": "P10 ms",
-        "latency_p90_ms": "P90 ms",
-        "throughput": "Clips/s",
-        "max_allocated_gib": "Alloc GiB",
-        "max_reserved_gib": "Reserved GiB",
-        "max_process_vram_gib": "NVML proc GiB",
-        "max_global_vram_gib": "NVML dev GiB",
-        "max_ram_gib": "RSS GiB",
-        "predicted_peak_gib": "Predicted GiB",
-        "energy_j_per_clip": "J/clip",
-        "power_w": "W",
-    }
-    shown = {k: v for k, v in columns.items() if any(r.get(k) is not None for r in records)}
-    caption = (
-        "Predicted without running (FakeTensorMode): tensor bytes at the allocator's peak."
-        if predict_only
-        else "Each configuration ran in its own process; peaks reset before each. RSS includes"
-        " the runtime; Predicted counts tensor bytes (allocator peak)."
-    )
-    render(records, shown, "Runtime", caption)
-    for record in records:
-        if record.get("error"):
-            stderr.print(
-                f"{record['attention']} {record['frames']}x{record['size']}: "
-                f"{record['status']}: {record['error']}",
-                highlight=False,
-                soft_wrap=True,
-            )
-    if predict_only and all(record.get("predicted_fits") is None for record in records):
-        stdout.print("fits: no device memory to compare with; give --memory-limit, e.g. 24GiB")
-        return
-    for scheme, best in largest_fitting(records, predicted=predict_only).items():
-        what = "predicted to fit" if predict_only else "that ran"
-        fits = f"{best['frames']} x {best['size']}" if best else "nothing"
-        stdout.print(f"largest {what}, {scheme}: {fits}", highlight=False)
 
 
 def _probe_command(
@@ -507,20 +340,8 @@ def _probe_command(
             configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
         )
         seconds = time.monotonic() - began
-    _render_probes(records, predict_only, as_json)
-    timed = sum(
-        r["latency_mean_ms"] * r["iterations"] / 1e3
-        for r in records
-        if r.get("latency_mean_ms") is not None
-    )
-    summary = f"{len(records)} configuration{'s' * (len(records) != 1)} in {seconds:.1f} s"
-    if not predict_only:  # what the tool spends besides the steps it times
-        overhead = seconds - timed
-        summary += (
-            f": {timed:.1f} s of timed steps, {overhead:.1f} s of overhead"
-            f" ({overhead / len(records):.1f} s each: start, model, warm-up, prediction, exit)"
-        )
-    stderr.print(summary, highlight=False)
+    render_probes(records, predict_only, as_json)
+    print_sweep_time(records, seconds, predict_only)
 
 
 @app.command()
@@ -616,21 +437,21 @@ def run(
 
     bind_rank_gpu()  # before anything touches CUDA
     index, count = parse_shard(shard)
-    plan = load_suite(suite, store.parent)
+    loaded = load_suite(suite, store.parent)
     if dry_run:
-        _show_plan(plan, store, index, count, resume, as_json)
+        _show_plan(loaded, store, index, count, resume, as_json)
         return
     results = Store(store)
     with progress_bar(disable=torchrun_rank()[0] > 0) as progress:
-        bar = progress.add_task(f"{plan.name}: checking the store", total=None)
+        bar = progress.add_task(f"{loaded.name}: checking the store", total=None)
 
         def advance(done: int, total: int, task: Any, status: str) -> None:
-            label = f"{plan.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
+            label = f"{loaded.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
             progress.update(bar, completed=done, total=total, description=label)
 
         try:
             summary = run_suite(
-                plan, results, shard_index=index, shard_count=count, resume=resume,
+                loaded, results, shard_index=index, shard_count=count, resume=resume,
                 progress=advance,
             )  # fmt: skip
         except KeyboardInterrupt:
@@ -654,14 +475,14 @@ def run(
         stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
 
 
-def _show_plan(plan: Any, store: Path, index: int, count: int, resume: bool, as_json: bool) -> None:
+def _show_plan(
+    suite: Any, store: Path, index: int, count: int, resume: bool, as_json: bool
+) -> None:
     """`run --dry-run`: this shard's tasks, each marked stored or to run."""
-    from tsfbench.runner import plan as plan_tasks
+    from tsfbench.runner import plan
     from tsfbench.store import Store
 
-    mine, todo = plan_tasks(
-        plan, Store(store) if store.is_file() else None, None, index, count, resume
-    )
+    mine, todo = plan(suite, Store(store) if store.is_file() else None, None, index, count, resume)
     pending = {task.key for task in todo}
     rows = [
         {
@@ -676,7 +497,7 @@ def _show_plan(plan: Any, store: Path, index: int, count: int, resume: bool, as_
         typer.echo(json.dumps(rows, indent=2))
         return
     caption = f"{len(todo)} to run, {len(mine) - len(todo)} stored in {store}"
-    title = f"{plan.name} (shard {index}/{count})"
+    title = f"{suite.name} (shard {index}/{count})"
     render(rows, {"task": "task", "state": "state"}, title, caption)
 
 
@@ -698,10 +519,10 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Write the stored results as a report beside the paper's numbers; print its summary."""
-    from tsfbench.report import FORMATS, build_report, load_results, summary, write_report
+    from tsfbench.report import REPORT_FORMATS, build_report, load_results, summary, write_report
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(FORMATS)}")
+    if fmt not in REPORT_FORMATS:
+        raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(REPORT_FORMATS)}")
     built = build_report(load_results(store, suite))
     title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
     paths = write_report(built, out, name=title, fmt=fmt)
@@ -709,23 +530,7 @@ def report(
     if as_json:
         typer.echo(json.dumps({"files": [str(p) for p in paths], "summary": rows}, indent=2))
         return
-    columns = {
-        "table": "Table",
-        "model": "model",
-        "attention": "attention",
-        "frames": "Frames",
-        "size": "Size",
-        "run": "run",
-        "params_m": "Params M",
-        "gflops_per_view": "GFLOPs/view",
-        "gflops_per_view_paper": "paper",
-        "tflops": "TFLOPs",
-        "latency_median_ms": "Median ms",
-        "peak_memory_gib": "Peak GiB",
-        "top1": "Top-1 %",
-        "dataset": "on",
-    }
-    render(rows, columns, "Report summary", f"Full report: {paths[0]}")
+    render_report(rows, paths[0])
     stderr.print(f"wrote {', '.join(map(str, paths))}")
 
 

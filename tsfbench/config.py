@@ -6,24 +6,26 @@ the CLI prints it on one line and exits 2. Past this module, inputs are assumed 
 
 from __future__ import annotations
 
-import inspect
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-import torch
-
-from tsfbench.models.registry import NOT_APPLICABLE, PRESETS, Preset, get_preset
-from tsfbench.models.timesformer import ATTENTIONS, POS_EMBEDS, TimeSformer, default_pos_embed
+from tsfbench.errors import ConfigError
+from tsfbench.models.registry import (
+    ATTENTIONS,
+    NOT_APPLICABLE,
+    POS_EMBEDS,
+    PRESETS,
+    TIMESFORMER_SIZE,
+    Preset,
+    default_pos_embed,
+    get_preset,
+)
 
 PATCH = 16
 OVERRIDES = ("depth", "dim", "heads")  # model-size overrides: tiny models for CPU demos and tests
 MAX_VALUES = 1000  # values of one option: a range's typo (1..10000) must not build a huge grid
 RANGE_FORMS = "a value (8), a list (8,16,32) or a range A..B[:STEP] (8..96 is 8,16,...,96)"
-
-
-class ConfigError(ValueError):
-    """Bad user input: the message names the parameter and the accepted values."""
 
 
 def parse_ints(text: str | int, name: str) -> list[int]:
@@ -179,6 +181,40 @@ def expand(
     return list(dict.fromkeys(configs))
 
 
+def option_text(value: object) -> str:
+    """A TOML list or scalar as the comma text the option parsers read (`[8, 16]` -> '8,16')."""
+    return ",".join(str(item) for item in (value if isinstance(value, list) else [value]))
+
+
+def parse_configs(
+    model: object,
+    attention: object = None,
+    frames: object = None,
+    size: object = None,
+    *,
+    pos_embed: str = "",
+    classes: int | None = None,
+    views: int | None = None,
+    default_attention: str | None = None,
+    name: Callable[[str], str] = lambda key: "--variant" if key == "model" else f"--{key}",
+) -> list[RunConfig]:
+    """The configurations a command or a suite's grid asks for, from the texts of its model,
+    attention, frames and size options (a value, a comma list, `all`, a range, or a TOML list;
+    None: each preset's own). `default_attention` applies where attention is not given and a
+    model has one (a 3D CNN has none); `name(key)` is how an error names the option."""
+    models = parse_choices(option_text(model), name("model"), list(PRESETS))
+    if attention is None and any(PRESETS[m].has_attention for m in models):
+        attention = default_attention
+    schemes = (
+        None
+        if attention is None
+        else parse_choices(option_text(attention), name("attention"), ATTENTIONS)
+    )
+    clips = None if frames is None else parse_ints(option_text(frames), name("frames"))
+    crops = None if size is None else parse_ints(option_text(size), name("size"))
+    return expand(models, schemes, clips, crops, pos_embed=pos_embed, classes=classes, views=views)
+
+
 def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig]) -> None:
     """Model-size overrides (depth, dim, heads: tiny TimeSformers for CPU runs), checked before
     anything is built: positive integers, dim a multiple of heads, and TimeSformer models only."""
@@ -189,9 +225,8 @@ def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig
             raise ConfigError(
                 f"{name}: {value!r}; overrides are positive integers for {', '.join(OVERRIDES)}"
             )
-    defaults = inspect.signature(TimeSformer).parameters
-    dim = overrides.get("dim", defaults["dim"].default)
-    heads = overrides.get("heads", defaults["heads"].default)
+    dim = overrides.get("dim", TIMESFORMER_SIZE["dim"])
+    heads = overrides.get("heads", TIMESFORMER_SIZE["heads"])
     if dim % heads:  # type: ignore[operator]
         raise ConfigError(f"dim: {dim} is not a multiple of heads {heads}; e.g. dim 64, heads 4")
     timesformer_only(", ".join(overrides), configs, "use frames / size for a smaller run")
@@ -208,6 +243,15 @@ def timesformer_only(option: str, configs: Iterable[RunConfig], instead: str) ->
 # --- Runtime probe settings (latency, memory, energy): how a configuration is run ---------------
 
 MODES = ("infer", "train")
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU; torch is imported only when a device must be chosen."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
 DTYPES = ("fp32", "fp16", "bf16")
 SDPA_BACKENDS = ("sdpa", "math", "flash", "efficient")  # sdpa = let torch pick the kernel
 DEVICES = ("auto", "cpu", "cuda")
@@ -276,14 +320,14 @@ class ProbeSettings:
             raise ConfigError(f"memory_limit: {self.memory_limit!r}; expected {MEMORY_FORMS}")
         if not 0 < self.interval <= 10:
             raise ConfigError(f"interval: {self.interval!r} must be in (0, 10] seconds")
-        if self.device == "cuda" and not torch.cuda.is_available():
+        if self.device == "cuda" and not cuda_available():
             raise ConfigError("device: 'cuda' but no CUDA GPU is visible; accepted: auto, cpu")
 
     @property
     def target(self) -> str:
         """The device the probe runs on: `auto` is the GPU where there is one."""
         if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
+            return "cuda" if cuda_available() else "cpu"
         return self.device
 
     def as_dict(self) -> dict[str, object]:

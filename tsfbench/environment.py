@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib.util
 import os
 import platform
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from tsfbench import __version__
 from tsfbench.measure.sampler import nvml_handle
@@ -39,12 +39,64 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def torch_build() -> dict[str, str | None]:
+    """torch's `__version__` and `version.cuda`, read from its `version.py` without importing
+    torch (2.5 s here), so that a resumed run or a report starts at once."""
+    spec = importlib.util.find_spec("torch")
+    found: dict[str, str | None] = {"__version__": None, "cuda": None}
+    if spec is None or not spec.submodule_search_locations:
+        return found
+    source = Path(next(iter(spec.submodule_search_locations)), "version.py").read_text()
+    for node in ast.parse(source).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id in found and node.value is not None:
+            found[target.id] = ast.literal_eval(node.value)
+    return found
+
+
+def nvml_device_count() -> int:
+    """GPUs the NVIDIA driver lists (0 without a driver); no CUDA context, no torch."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library, no driver or no device: all mean "no GPU here"
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    except Exception:
+        return 0
+    finally:
+        _tried(pynvml.nvmlShutdown)
+
+
+def cuda_available() -> bool:
+    """`torch.cuda.is_available()`, asked only where the driver lists a GPU: without one it is
+    False for certain, and torch is not imported."""
+    if nvml_device_count() == 0:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def cuda_uuids() -> list[str]:
     """UUIDs of the CUDA devices this process uses, in torch's order (`CUDA_VISIBLE_DEVICES`
     applied); empty without CUDA."""
-    if not torch.cuda.is_available():
+    if not cuda_available():
         return []
+    import torch
+
     return [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
+
+
+def gpu_names() -> list[str]:
+    """Names of the CUDA devices this process uses (torch's order); empty without CUDA."""
+    if not cuda_available():
+        return []
+    import torch
+
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
 def _tried(query: Callable[[], Any]) -> Any:
@@ -102,7 +154,8 @@ def cpu_model() -> str:
 
 def environment() -> dict[str, Any]:
     """Hardware and software facts; `tsfbench.store.environment_id` digests them."""
-    cuda = torch.cuda.is_available()
+    cuda = cuda_available()
+    build = torch_build()
     return {
         "tsfbench": __version__,
         "git_commit": git_commit(),
@@ -111,12 +164,10 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
+        "torch": build["__version__"],
+        "cuda": build["cuda"],
         "cuda_available": cuda,
-        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        if cuda
-        else [],
+        "gpus": gpu_names() if cuda else [],
         "nvml_driver": None,
         "fvcore": package_version("fvcore"),
         "decord": package_version("decord"),
@@ -124,3 +175,12 @@ def environment() -> dict[str, Any]:
         "pytorchvideo": package_version("pytorchvideo"),
         "nvidia_ml_py": package_version("nvidia-ml-py"),
     } | nvml_facts()
+
+
+def environment_summary(env: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The environment as flat `env_*` columns (lists joined), so records stay pivotable."""
+    env = environment() if env is None else env
+    return {
+        f"env_{key}": ", ".join(map(str, value)) if isinstance(value, list) else value
+        for key, value in env.items()
+    }

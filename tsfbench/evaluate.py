@@ -27,9 +27,10 @@ from tsfbench.config import ConfigError, RunConfig
 from tsfbench.data.datasets import VideoSet, dataset_identity, read_dataset
 from tsfbench.data.subset import parse_fraction, select_subset, shard
 from tsfbench.data.video import SKIP_REASONS, VideoViews, ViewSpec, device_views
-from tsfbench.models.registry import build_model, get_preset
+from tsfbench.models.build import build_model
+from tsfbench.models.registry import get_preset
 
-Progress = Callable[[int, int], None]  # (videos done on this rank, videos on this rank)
+VideoProgress = Callable[[int, int], None]  # (videos done on this rank, videos on this rank)
 TOP_K = 5
 
 
@@ -80,6 +81,14 @@ def distributed(join: bool = True) -> tuple[int, int]:
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def leave_group() -> None:
+    """Leave the `torchrun` group `distributed` joined, together: no rank exits while another
+    still reduces its counts."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _local_gpu() -> int:
@@ -164,7 +173,7 @@ def evaluate(
     batch: int = 8,
     workers: int = 0,
     device: torch.device | str = "cpu",
-    progress: Progress | None = None,
+    progress: VideoProgress | None = None,
     join: bool = True,
     pixels: str = "uint8",
 ) -> AccuracyResult:
@@ -183,7 +192,7 @@ def evaluate(
         )
     rank, world = distributed(join)
     device = torch.device(device)
-    local = shard(videos.items, rank, world)
+    local = shard(range(len(videos.items)), rank, world)
     loader = DataLoader(
         VideoViews(videos.items, spec, local, pixels=pixels),
         batch_size=None,
@@ -350,7 +359,7 @@ def accuracy(
     batch: int = 8,
     workers: int = 2,
     device: torch.device | str | None = None,
-    progress: Progress | None = None,
+    progress: VideoProgress | None = None,
     model: nn.Module | None = None,
     distributed_eval: bool = True,
     **overrides: object,

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tsfbench.config import ConfigError
-from tsfbench.environment import environment
+from tsfbench.environment import environment, environment_summary, nvml_device_count
+from tsfbench.errors import ConfigError
 from tsfbench.store import Row, Store, environment_id
-from tsfbench.suite import Suite, Task, shard, torchrun_rank
+from tsfbench.suite import Suite, Task, my_tasks, torchrun_rank
 
 if TYPE_CHECKING:
     from tsfbench.config import ProbeSettings
 
-Progress = Callable[[int, int, Task, str], None]  # (done, total, task, status)
+TaskProgress = Callable[[int, int, Task, str], None]  # (done, total, task, status)
 
 
 @dataclass
@@ -59,7 +59,7 @@ def bind_rank_gpu() -> None:
     ranks = max(int(os.environ.get("LOCAL_WORLD_SIZE", 0)), local + 1)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is None:
-        devices = [str(i) for i in range(nvml_gpu_count())]
+        devices = [str(i) for i in range(nvml_device_count())]
     else:  # "" hides every GPU
         devices = [device.strip() for device in visible.split(",") if device.strip()]
     if not devices:
@@ -71,23 +71,6 @@ def bind_rank_gpu() -> None:
             "per rank, or set CUDA_VISIBLE_DEVICES='' to measure on the CPU"
         )
     os.environ["CUDA_VISIBLE_DEVICES"] = devices[local]
-
-
-def nvml_gpu_count() -> int:
-    """The GPUs of this host, counted by NVML; 0 where NVML cannot say. Not by CUDA: once
-    CUDA is initialised, this process no longer reads CUDA_VISIBLE_DEVICES."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # no library or driver, so almost surely no GPU; with one, ranks share it
-        return 0
-    try:
-        return int(pynvml.nvmlDeviceGetCount())
-    except pynvml.NVMLError:
-        return 0
-    finally:
-        pynvml.nvmlShutdown()
 
 
 def ensure_synthetic(csv: Path) -> None:
@@ -109,7 +92,6 @@ def ensure_synthetic(csv: Path) -> None:
 
 def _accuracy_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     from tsfbench.evaluate import accuracy
-    from tsfbench.measure.sweep import environment_summary
 
     settings = dict(task.settings)
     try:
@@ -177,7 +159,7 @@ def plan(
     """This process's tasks, and those of them still to measure (what `--dry-run` shows);
     no `store` (none yet) means nothing is measured."""
     env_id = env_id or environment_id(environment())
-    mine = shard(suite.tasks, shard_index, shard_count)
+    mine = my_tasks(suite.tasks, shard_index, shard_count)
     finished = store.finished(env_id) if resume and store is not None else set()
     return mine, [task for task in mine if (task.measurement, task.key) not in finished]
 
@@ -189,12 +171,9 @@ def run_suite(
     shard_index: int = 0,
     shard_count: int = 1,
     resume: bool = True,
-    progress: Progress | None = None,
+    progress: TaskProgress | None = None,
 ) -> RunSummary:
     """Measure this process's slice of `suite` into `store`; `resume=False` redoes everything."""
-    from tsfbench.measure.flops import count_many
-    from tsfbench.measure.sweep import environment_summary
-
     started = time.perf_counter()
     env = environment()
     env_id = environment_id(env)
@@ -209,6 +188,10 @@ def run_suite(
         skipped=len(mine) - len(todo),
     )
     statuses: Counter[str] = Counter()
+    if not todo:  # a finished suite answers at once: nothing below is imported (torch)
+        summary.seconds = time.perf_counter() - started
+        return summary
+    from tsfbench.measure.flops import count_many
 
     def save(task: Task, status: str, record: dict[str, Any]) -> None:
         record = {"overrides": dict(task.overrides), **record}

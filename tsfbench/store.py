@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tsfbench.errors import ConfigError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -80,8 +82,6 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._create()
         except (OSError, sqlite3.Error) as error:
-            from tsfbench.config import ConfigError  # lazily: the store needs no torch
-
             raise ConfigError(
                 f"store: cannot open {self.path} as a results database ({error}); "
                 f"give a new or existing .sqlite file in a writable folder"

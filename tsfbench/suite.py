@@ -33,17 +33,16 @@ from tsfbench.config import (
     ProbeSettings,
     RunConfig,
     check_overrides,
-    expand,
+    option_text,
     parse_choices,
+    parse_configs,
     parse_ints,
     parse_memory,
     timesformer_only,
 )
-from tsfbench.data.datasets import dataset_identity
-from tsfbench.data.subset import parse_fraction
-from tsfbench.models.checkpoint import hf_setup, is_hf_folder
+from tsfbench.data.datasets import FORMATS, dataset_identity
+from tsfbench.data.subset import parse_fraction, shard
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
-from tsfbench.models.timesformer import ATTENTIONS
 from tsfbench.store import digest
 
 try:
@@ -58,7 +57,6 @@ MEASUREMENTS = {
     "energy": "runtime",
     "accuracy": "accuracy",
 }
-FORMATS = ("kinetics", "ssv2", "diving48", "folder")
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
 ALL = frozenset(MEASUREMENTS.values())
 RUNTIME = frozenset({"runtime"})
@@ -145,15 +143,6 @@ class Suite:
     tasks: tuple[Task, ...]
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _text(value: Any) -> str:
-    """A TOML list or scalar as the comma text the CLI parsers read."""
-    return ",".join(str(item) for item in _as_list(value))
-
-
 class _Grid:
     """Reads one `[[grid]]` table; every error names the suite file, the grid and the key."""
 
@@ -172,10 +161,10 @@ class _Grid:
             raise self.fail(key, str(err).partition(": ")[2] or str(err)) from None
 
     def choices(self, key: str, allowed: Sequence[str]) -> list[str] | None:
-        return self.get(key, lambda value: parse_choices(_text(value), key, allowed))
+        return self.get(key, lambda value: parse_choices(option_text(value), key, allowed))
 
     def ints(self, key: str) -> list[int] | None:
-        return self.get(key, lambda value: parse_ints(_text(value), key))
+        return self.get(key, lambda value: parse_ints(option_text(value), key))
 
     def typed(self, key: str, kind: type, default: Any) -> Any:
         def check(value: Any) -> Any:
@@ -213,22 +202,16 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
         if not KEYS[key] & set(measurements):
             users = sorted(name for name, kind in MEASUREMENTS.items() if kind in KEYS[key])
             raise grid.fail(key, f"not used by {', '.join(wanted)}; it applies to {users}")
-    models = grid.choices("model", list(PRESETS))
-    if not models:
+    if "model" not in table:
         raise grid.fail("model", f"missing; accepted: {', '.join(PRESETS)}, all")
-
-    axes = (  # read first: their errors already name the grid
-        grid.choices("attention", ATTENTIONS),
-        grid.ints("frames"),
-        grid.ints("size"),
-    )
     scalars = {
         "pos_embed": grid.typed("pos_embed", str, ""),
         "classes": grid.typed("classes", int, None),
         "views": grid.typed("views", int, None),
     }
+    axes = [table.get(key) for key in ("model", "attention", "frames", "size")]
     try:
-        configs = expand(models, *axes, **scalars)
+        configs = parse_configs(*axes, **scalars, name=lambda key: key)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     overrides = grid.typed("overrides", dict, {})
@@ -307,8 +290,10 @@ def _checkpoint_sizes(
     must fit every configuration (checked now, not after the run) and fixes the model's size,
     so a smaller-than-base model is stored, and reported, as the shrunken model it is."""
     sized: Mapping[str, Any] = overrides
-    if checkpoint is None or not is_hf_folder(checkpoint):
+    if checkpoint is None or not Path(checkpoint).is_dir():
         return sized
+    from tsfbench.models.checkpoint import hf_setup  # torch: only for a grid with a checkpoint
+
     for config in configs:
         try:
             sized = hf_setup(config, checkpoint, overrides)[0]
@@ -337,7 +322,7 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
     if subset is not None and per_class is not None:
         raise grid.fail("subset", "give either subset or per_class, not both")
     checkpoint = grid.typed("checkpoint", str, None)
-    if checkpoint is not None and not (Path(checkpoint).is_file() or is_hf_folder(checkpoint)):
+    if checkpoint is not None and not (Path(checkpoint).is_file() or Path(checkpoint).is_dir()):
         raise grid.fail("checkpoint", f"{checkpoint!r} is not a file or transformers folder")
     device = grid.choice("device", DEVICES, "auto")
     batches = grid.ints("batch") or [8]
@@ -409,11 +394,8 @@ def torchrun_rank() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def shard(tasks: Sequence[Task], index: int = 0, count: int = 1) -> list[Task]:
-    """A deterministic round-robin slice, then this `torchrun` rank's slice of it.
-
-    Round-robin keeps slices balanced when a suite lists cheap tasks before expensive ones; the
-    n slices of `shard(tasks, i, n)` cover every task exactly once.
-    """
+def my_tasks(tasks: Sequence[Task], index: int = 0, count: int = 1) -> list[Task]:
+    """Slice `index` of `count` (`--shard i/n`), then this `torchrun` rank's slice of it; the
+    n slices of `my_tasks(tasks, i, n)` cover every task exactly once."""
     rank, world = torchrun_rank()
-    return list(tasks[index::count])[rank::world]
+    return shard(shard(tasks, index, count), rank, world)

@@ -38,7 +38,7 @@ def test_a_stored_list_restores_the_subset() -> None:
 
 
 def test_shards_are_disjoint_and_complete() -> None:
-    parts = [shard(VIDEOS.items, r, 3) for r in range(3)]
+    parts = [shard(range(len(VIDEOS.items)), r, 3) for r in range(3)]
     assert sorted(i for p in parts for i in p) == list(range(len(VIDEOS.items)))
 
 

@@ -12,7 +12,7 @@ from torch.profiler import ProfilerActivity, profile
 from tsfbench.config import ProbeSettings, RunConfig, parse_memory
 from tsfbench.measure.sweep import measure, probe
 from tsfbench.measure.workload import TORCH_DTYPES, build_workload
-from tsfbench.models.registry import build_model, example_input
+from tsfbench.models.build import build_model, example_input
 
 pytestmark = pytest.mark.gpu
 CLIP = RunConfig(attention="divided", frames=2, size=32)

@@ -8,8 +8,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tsfbench.config import RunConfig
 from tsfbench.measure.flops import analyze, count_flops, count_many
-from tsfbench.models.registry import build_model, example_input
-from tsfbench.models.timesformer import ATTENTIONS
+from tsfbench.models.build import build_model, example_input
+from tsfbench.models.registry import ATTENTIONS
 
 # NUMBERS.md: inference TFLOPs (3 views) of the presets, and parameters per scheme.
 PAPER_TFLOPS = {("base", 8, 224): 0.59, ("hr", 16, 448): 5.11, ("l", 96, 224): 7.14}

@@ -11,7 +11,8 @@ from tsfbench.evaluate import view_spec
 from tsfbench.measure.flops import count_flops
 from tsfbench.measure.sweep import miniature
 from tsfbench.models.baselines import TORCHVISION_MEAN, HeadPool, SlowFastClip
-from tsfbench.models.registry import PRESETS, build_model, example_input
+from tsfbench.models.build import build_model, example_input
+from tsfbench.models.registry import PRESETS
 
 CNNS = [name for name, preset in PRESETS.items() if not preset.has_attention]
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tsfbench.config import ConfigError, RunConfig
+from tsfbench.models.build import build_model, example_input
 from tsfbench.models.checkpoint import load_checkpoint, read_state_dict
-from tsfbench.models.registry import build_model, example_input
 
 TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0}
 CONFIG = RunConfig(frames=4, size=32, classes=5)

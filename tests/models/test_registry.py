@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from tsfbench.config import RunConfig
-from tsfbench.models.registry import build_model
-from tsfbench.models.timesformer import ATTENTIONS, TimeSformer, trunc_normal_
+from tsfbench.models.build import build_model
+from tsfbench.models.registry import ATTENTIONS
+from tsfbench.models.timesformer import TimeSformer, trunc_normal_
 
 WIDE = {"dim": 128, "depth": 2, "heads": 4}  # Linears of 16k-65k weights: stable statistics
 

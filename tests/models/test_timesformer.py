@@ -7,12 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from tsfbench.models import timesformer
-from tsfbench.models.timesformer import (
-    ATTENTIONS,
-    POS_EMBEDS,
-    TimeSformer,
-    resize_pos_tables,
-)
+from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS
+from tsfbench.models.timesformer import TimeSformer, resize_pos_tables
 
 TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0, "num_classes": 5}
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tsfbench.config import ProbeSettings
+from tsfbench.environment import environment_summary
 from tsfbench.measure.energy import Energy
 from tsfbench.measure.latency import Latency
 from tsfbench.measure.memory import Memory
-from tsfbench.measure.sweep import environment_summary
 from tsfbench.store import Row, Store, digest, environment_id
 
 GPU_ENV = {

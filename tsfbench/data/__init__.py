@@ -1,31 +1,6 @@
-"""Video data for accuracy runs: dataset readers, subsets, the test views, synthetic videos.
+"""Video data for accuracy runs: dataset readers (`datasets`), subsets (`subset`), frame and crop
+positions (`sampling`), the test views (`video`) and synthetic videos (`synth`).
 
-Nothing here imports a decoder at module level: decord (reading) and PyAV (writing synthetic
-videos) are imported by the functions that use them.
+Import the module you need: this package re-exports nothing, so reading a CSV does not load
+torch, and nothing here imports a decoder at module level (decord reads, PyAV writes).
 """
-
-from tsfbench.data.datasets import FORMATS, VideoItem, VideoSet, read_class_index, read_dataset
-from tsfbench.data.sampling import clip_indices, crop_offsets, segment_indices
-from tsfbench.data.subset import parse_fraction, restrict, select_subset, shard
-from tsfbench.data.video import MEAN, SKIP_REASONS, STD, VideoViews, ViewSpec, decode_views
-
-__all__ = [
-    "FORMATS",
-    "MEAN",
-    "SKIP_REASONS",
-    "STD",
-    "VideoItem",
-    "VideoSet",
-    "VideoViews",
-    "ViewSpec",
-    "clip_indices",
-    "crop_offsets",
-    "decode_views",
-    "parse_fraction",
-    "read_class_index",
-    "read_dataset",
-    "restrict",
-    "segment_indices",
-    "select_subset",
-    "shard",
-]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tsfbench.config import ConfigError
+from tsfbench.errors import ConfigError
 
 FORMATS = ("kinetics", "ssv2", "diving48", "folder")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
-from tsfbench.config import ConfigError
-from tsfbench.data.datasets import VideoItem, VideoSet
+from tsfbench.data.datasets import VideoSet
+from tsfbench.errors import ConfigError
+
+T = TypeVar("T")
 
 
 def parse_fraction(text: str | float) -> float:
@@ -70,6 +73,8 @@ def restrict(videos: VideoSet, paths: Iterable[str]) -> VideoSet:
     return replace(videos, items=items)
 
 
-def shard(items: tuple[VideoItem, ...] | list[VideoItem], rank: int, world: int) -> list[int]:
-    """Indices of rank `rank`'s disjoint share: every `world`-th video, none padded or repeated."""
-    return list(range(rank, len(items), world))
+def shard(items: Sequence[T], index: int, count: int) -> list[T]:
+    """Slice `index` of `count` disjoint round-robin slices: every `count`-th item from `index`,
+    none padded or repeated (a torchrun rank's videos; a SLURM task's suite tasks). Round-robin
+    keeps slices balanced when a list puts cheap items before expensive ones."""
+    return list(items[index::count])

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tsfbench.config import ConfigError
 from tsfbench.data.datasets import CLASS_INDEX, SYNTHETIC_MARKER
+from tsfbench.errors import ConfigError
 
 # (name, axis, sign, travel as a fraction of the free extent); a prefix of this list is used, so
 # two classes already differ only in direction.

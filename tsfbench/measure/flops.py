@@ -34,7 +34,8 @@ with warnings.catch_warnings():  # fvcore's import uses the deprecated torch.jit
     from fvcore.nn.jit_handles import get_shape
 
 from tsfbench.config import RunConfig
-from tsfbench.models.registry import build_model, example_input, get_preset
+from tsfbench.models.build import build_model, example_input
+from tsfbench.models.registry import get_preset
 
 
 def sdpa_macs(inputs: list[Any], outputs: list[Any]) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from tsfbench.config import ProbeSettings, RunConfig
-from tsfbench.environment import environment
+from tsfbench.environment import environment, environment_summary
 from tsfbench.measure.energy import Energy, EnergyTracker
 from tsfbench.measure.isolate import Outcome, classify, run_isolated, start_method, start_server
 from tsfbench.measure.latency import Latency, LatencyTracker
@@ -22,7 +22,7 @@ from tsfbench.measure.memory import Memory, MemoryTracker, predict_peak
 from tsfbench.measure.workload import build_workload
 from tsfbench.models.registry import get_preset
 
-Progress = Callable[[int, int, RunConfig, dict[str, Any]], None]
+ConfigProgress = Callable[[int, int, RunConfig, dict[str, Any]], None]
 # What a child imports besides this module, once in the fork server instead of in every child:
 # the optimisers import torch._dynamo when they are built (1.5 s of CPU per training run).
 PRELOAD = (__name__, "torch._dynamo")
@@ -73,15 +73,6 @@ def miniature(
         frames = max(preset.min_frames, preset.frame_multiple)
         return replace(config, frames=frames, size=max(preset.min_size, 32)), small, {}
     return replace(config, frames=1, size=16), small, {"depth": 1, "dim": 64, "heads": 4}
-
-
-def environment_summary(env: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The environment as flat `env_*` columns (lists joined), so records stay pivotable."""
-    env = environment() if env is None else env
-    return {
-        f"env_{key}": ", ".join(map(str, value)) if isinstance(value, list) else value
-        for key, value in env.items()
-    }
 
 
 def predicted(
@@ -151,7 +142,7 @@ def sweep(
     settings: ProbeSettings,
     *,
     overrides: Mapping[str, object] | None = None,
-    progress: Progress | None = None,
+    progress: ConfigProgress | None = None,
     predict_only: bool = False,
     timeout: float | None = None,
 ) -> list[dict[str, Any]]:

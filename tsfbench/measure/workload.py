@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from tsfbench.config import ProbeSettings, RunConfig
-from tsfbench.models.registry import build_model, example_input
+from tsfbench.config import ProbeSettings, RunConfig, timesformer_only
+from tsfbench.models.build import build_model, example_input
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 KERNELS = {
@@ -82,10 +82,7 @@ def build_workload(
 
     model.train()
     if settings.checkpointing:
-        if not hasattr(model, "checkpointing"):
-            from tsfbench.config import ConfigError
-
-            raise ConfigError(f"checkpointing: TimeSformer models only, not {config.model}")
+        timesformer_only("checkpointing", [config], "leave checkpointing out")
         model.checkpointing = True
     labels = torch.randint(0, config.classes, (settings.batch,), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from tsfbench.config import OVERRIDES, PATCH, ConfigError, RunConfig
 from tsfbench.models.convert import HF_ATTENTION, from_transformers
+from tsfbench.models.registry import PRESETS, TIMESFORMER_SIZE
 from tsfbench.models.timesformer import TimeSformer, resize_pos_tables
 
 WRAPPERS = ("model_state", "state_dict", "model")  # released / PySlowFast, Lightning, others
@@ -107,15 +108,12 @@ class HFConfig:
 
     def overrides(self) -> dict[str, int]:
         """The model-size overrides that build this model (none for ViT-Base bodies)."""
-        base = {"depth": 12, "dim": 768, "heads": 12}
-        return {name: v for name, v in self.sizes.items() if v != base[name]}
+        return {name: v for name, v in self.sizes.items() if v != TIMESFORMER_SIZE[name]}
 
     def fill(self, **given: object) -> dict[str, object]:
         """Options left out (None) taken from `config.json`: the preset of the same clip and
         crop (HR is 16 x 448: its sampling rate differs from base's), scheme, frames, size,
         classes. Options given stay, and are checked against it by `hf_setup`."""
-        from tsfbench.models.registry import PRESETS
-
         clip = (self.frames, self.size)
         same = [p.name for p in PRESETS.values() if p.family == "timesformer"]
         preset = next((n for n in same if (PRESETS[n].frames, PRESETS[n].size) == clip), "base")

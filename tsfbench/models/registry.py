@@ -1,26 +1,31 @@
-"""Named model presets (paper Sec. 4.2) and how to build a model from a `RunConfig`.
+"""Every model tsfbench knows, as data: presets (paper Sec. 4.2, Table 2) and the vocabulary of
+the TimeSformer's options (attention schemes, positional tables).
 
-Every model family registers its presets and one builder here: TimeSformer below, the 3D CNN
-baselines in `baselines.py` (imported at the end of this module, so `PRESETS` always lists every
-model), so that `flops`, `latency`, `memory` and `accuracy` reach every model through the same
-two calls, `build_model` and `example_input`.
+A leaf: it imports neither torch nor any other tsfbench module, so option parsing, suites and
+reports know the models without loading torch. `models/build.py` turns a preset into a module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import torch
-from torch import nn
-
-from tsfbench.models.timesformer import TimeSformer
-
-if TYPE_CHECKING:
-    from tsfbench.config import RunConfig
 
 NOT_APPLICABLE = "-"  # `attention` / `pos_embed` of a model without attention (the 3D CNNs)
+ATTENTIONS = ("space", "joint", "divided", "local_global", "axial")
+POS_EMBEDS = ("none", "space", "space_time")
+# The TimeSformer's size (ViT-Base); `depth`, `dim`, `heads` overrides give tiny CPU models.
+TIMESFORMER_SIZE = {"depth": 12, "dim": 768, "heads": 12}
+SLOWFAST_ALPHA = 4  # fast / slow frame-rate ratio of every SlowFast here
+# torchvision's video weights are normalised with Kinetics' per-channel statistics
+TORCHVISION_MEAN = (0.43216, 0.394666, 0.37645)
+TORCHVISION_STD = (0.22803, 0.22145, 0.216989)
+
+
+def default_pos_embed(attention: str) -> str:
+    """The released code gives `space` no temporal table and the other schemes both tables;
+    a model without attention has no table at all."""
+    if attention == NOT_APPLICABLE:
+        return NOT_APPLICABLE
+    return "space" if attention == "space" else "space_time"
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class Preset:
 
     name: str
     description: str
-    family: str
+    family: str  # how it is built: "timesformer", "pytorchvideo" or "torchvision"
     frames: int
     size: int
     sampling_rate: int  # sample one frame every `sampling_rate` frames
@@ -55,61 +60,142 @@ class Preset:
         return self.attention != NOT_APPLICABLE
 
 
-def build_timesformer(config: RunConfig, **overrides: object) -> nn.Module:
-    """A TimeSformer for `config`; `overrides` (depth, dim, heads, ...) make tiny test models."""
-    kwargs: dict[str, object] = {
-        "attention": config.attention,
-        "frames": config.frames,
-        "size": config.size,
-        "pos_embed": config.pos_embed,
-        "num_classes": config.classes,
-    }
-    return TimeSformer(**{**kwargs, **overrides})
+def _timesformer(name: str, description: str, frames: int, size: int, rate: int) -> Preset:
+    """The three variants: 1 temporal clip x 3 spatial crops at test (paper Sec. 4.2)."""
+    return Preset(
+        name=name,
+        description=description,
+        family="timesformer",
+        frames=frames,
+        size=size,
+        sampling_rate=rate,
+        temporal_clips=1,
+        spatial_crops=3,
+    )
 
 
-PRESETS: dict[str, Preset] = {}
-BUILDERS: dict[str, Callable[..., nn.Module]] = {"timesformer": build_timesformer}
-# Families whose models' `reset_parameters()` sets every parameter: they are built on the meta
-# device, given storage and initialised once, which skips the default init of each layer that
-# the model's own init overwrites (a ViT-Base on a CPU: 2.4 s -> 0.9 s of CPU time).
-RESETTABLE = {"timesformer"}
+def _pytorchvideo(name: str, description: str, **protocol: int) -> Preset:
+    """PySlowFast's test protocol: 10 temporal clips x 3 spatial crops."""
+    return Preset(
+        name=name,
+        description=description,
+        family="pytorchvideo",
+        temporal_clips=10,
+        spatial_crops=3,
+        attention=NOT_APPLICABLE,
+        **protocol,  # type: ignore[arg-type]
+    )
 
 
-def register(preset: Preset) -> None:
-    PRESETS[preset.name] = preset
+def _torchvision(name: str, description: str, **protocol: int) -> Preset:
+    """The weights' `meta`: a 112 centre crop (resize 128 x 171), single crop, Kinetics stats."""
+    return Preset(
+        name=name,
+        description=description,
+        family="torchvision",
+        spatial_crops=1,
+        attention=NOT_APPLICABLE,
+        mean=TORCHVISION_MEAN,
+        std=TORCHVISION_STD,
+        **protocol,  # type: ignore[arg-type]
+    )
+
+
+_ALL = (
+    _timesformer("base", "TimeSformer, 8 x 224, sampling 1/32", frames=8, size=224, rate=32),
+    _timesformer("hr", "TimeSformer-HR, 16 x 448, sampling 1/16", frames=16, size=448, rate=16),
+    _timesformer("l", "TimeSformer-L, 96 x 224, sampling 1/4", frames=96, size=224, rate=4),
+    # pytorchvideo: frames x rate as in its model zoo; size = PySlowFast's TEST_CROP_SIZE (256
+    # for the R50/R101 models, trained at 224; paper Table 2 compares at these inputs).
+    # SlowFast 8x8: slow 8 frames every 8 = fast 32 frames every 2 (alpha 4), so frames = 32.
+    _pytorchvideo(
+        "slowfast_r50",
+        "SlowFast 8x8 R50: slow 8 / fast 32 x 256 (Table 2)",
+        frames=32,
+        size=256,
+        sampling_rate=2,
+        frame_multiple=SLOWFAST_ALPHA,
+        min_frames=SLOWFAST_ALPHA,
+    ),
+    # SlowFast 16x8 R101+R50: slow 16 frames every 8 = fast 64 every 2
+    _pytorchvideo(
+        "slowfast_16x8_r101_50_50",
+        "SlowFast 16x8 R101-50-50: slow 16 / fast 64 x 256",
+        frames=64,
+        size=256,
+        sampling_rate=2,
+        frame_multiple=SLOWFAST_ALPHA,
+        min_frames=SLOWFAST_ALPHA,
+    ),
+    _pytorchvideo(
+        "slow_r50", "Slow 8x8 R50: 8 x 256, sampling 1/8", frames=8, size=256, sampling_rate=8
+    ),
+    # I3D's stage-1 max pool halves time with a kernel of 2, so 2 frames at least
+    _pytorchvideo(
+        "i3d_r50",
+        "I3D 8x8 R50: 8 x 256, sampling 1/8 (Table 2)",
+        frames=8,
+        size=256,
+        sampling_rate=8,
+        min_frames=2,
+    ),
+    _pytorchvideo(
+        "r2plus1d_r50",
+        "R(2+1)D 16x4 R50: 16 x 256, sampling 1/4",
+        frames=16,
+        size=256,
+        sampling_rate=4,
+    ),
+    _pytorchvideo(
+        "csn_r101", "CSN 32x2 R101: 32 x 256, sampling 1/2", frames=32, size=256, sampling_rate=2
+    ),
+    # X3D: PySlowFast's X3D configs test at their own crops (S 182, M 256, L 356; trained at
+    # 160, 224, 312), as does pytorchvideo's X3D hub example.
+    _pytorchvideo("x3d_s", "X3D-S: 13 x 182, sampling 1/6", frames=13, size=182, sampling_rate=6),
+    _pytorchvideo("x3d_m", "X3D-M: 16 x 256, sampling 1/5", frames=16, size=256, sampling_rate=5),
+    _pytorchvideo("x3d_l", "X3D-L: 16 x 356, sampling 1/5", frames=16, size=356, sampling_rate=5),
+    # torchvision: the weights' meta (`_docs`): 16-frame clips at 15 fps (every 2nd frame of
+    # 30 fps Kinetics), 5 clips a video, a 112 centre crop.
+    _torchvision(
+        "r3d_18",
+        "R3D-18 (torchvision): 16 x 112, sampling 1/2, 5 clips",
+        frames=16,
+        size=112,
+        sampling_rate=2,
+        temporal_clips=5,
+    ),
+    _torchvision(
+        "mc3_18",
+        "MC3-18 (torchvision): 16 x 112, sampling 1/2, 5 clips",
+        frames=16,
+        size=112,
+        sampling_rate=2,
+        temporal_clips=5,
+    ),
+    _torchvision(
+        "r2plus1d_18",
+        "R(2+1)D-18 (torchvision): 16 x 112, sampling 1/2, 5 clips",
+        frames=16,
+        size=112,
+        sampling_rate=2,
+        temporal_clips=5,
+    ),
+    # S3D: meta `_docs`: one 128-frame clip at 15 fps; resize 256, crop 224. Its last max pool
+    # (2 x 2 x 2, no padding) needs 2 positions after 4x in time and 16x in space.
+    _torchvision(
+        "s3d",
+        "S3D (torchvision): 128 x 224, sampling 1/2, 1 clip",
+        frames=128,
+        size=224,
+        sampling_rate=2,
+        temporal_clips=1,
+        min_frames=5,
+        min_size=17,
+    ),
+)
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in _ALL}
+TIMESFORMER = tuple(name for name, preset in PRESETS.items() if preset.family == "timesformer")
 
 
 def get_preset(name: str) -> Preset:
     return PRESETS[name]
-
-
-def build_model(
-    config: RunConfig, device: torch.device | str | None = None, **overrides: object
-) -> nn.Module:
-    """Build the model of `config` on `device` (`"meta"` allocates nothing), in eval mode."""
-    family = get_preset(config.model).family
-    device = torch.device(device or "cpu")
-    if family in RESETTABLE and device.type != "meta":
-        with torch.device("meta"):
-            model = BUILDERS[family](config, **overrides)
-        model = model.to_empty(device=device)
-        model.reset_parameters()
-        return model.eval()
-    with device:
-        model = BUILDERS[family](config, **overrides)
-    return model.eval()
-
-
-def example_input(
-    config: RunConfig, batch: int = 1, device: torch.device | str | None = None
-) -> torch.Tensor:
-    """A (B, 3, F, H, W) clip of the configuration's shape (every model takes one clip)."""
-    return torch.randn(batch, 3, config.frames, config.size, config.size, device=device)
-
-
-register(Preset("base", "TimeSformer, 8 x 224, sampling 1/32", "timesformer", 8, 224, 32, 1, 3))
-register(Preset("hr", "TimeSformer-HR, 16 x 448, sampling 1/16", "timesformer", 16, 448, 16, 1, 3))
-register(Preset("l", "TimeSformer-L, 96 x 224, sampling 1/4", "timesformer", 96, 224, 4, 1, 3))
-
-# The 3D CNN baselines register themselves; imported last, as they use `Preset` and `register`.
-from tsfbench.models import baselines  # noqa: E402, F401

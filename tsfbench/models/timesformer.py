@@ -52,18 +52,13 @@ from torch import Tensor, nn
 from torch._guards import detect_fake_mode
 from torch.utils.checkpoint import checkpoint
 
-ATTENTIONS = ("space", "joint", "divided", "local_global", "axial")
-POS_EMBEDS = ("none", "space", "space_time")
+from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS, TIMESFORMER_SIZE, default_pos_embed
+
 POS_INTERPOLATIONS = ("nearest", "linear", "bicubic")
 BACKENDS = ("sdpa", "math")
 # Fused SDPA kernels (flash, memory-efficient) put the batch on a CUDA grid axis capped at 65,535
 # blocks; time attention's batch is B x H' x W' groups (B >= 84 at 448 px), so it is split.
 MAX_SDPA_BATCH = 65_535
-
-
-def default_pos_embed(attention: str) -> str:
-    """The released code gives `space` no temporal table and the other schemes both tables."""
-    return "space" if attention == "space" else "space_time"
 
 
 class Attention(nn.Module):
@@ -359,9 +354,9 @@ class TimeSformer(nn.Module):
         patch: int = 16,
         in_chans: int = 3,
         num_classes: int = 400,
-        dim: int = 768,
-        depth: int = 12,
-        heads: int = 12,
+        dim: int = TIMESFORMER_SIZE["dim"],
+        depth: int = TIMESFORMER_SIZE["depth"],
+        heads: int = TIMESFORMER_SIZE["heads"],
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         pos_embed: str | None = None,

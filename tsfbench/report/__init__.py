@@ -22,18 +22,28 @@ flat records and never builds a model. Everything the `tsfbench report` command 
   numbers for a configuration (`tsfbench.report.reference`).
 """
 
-from tsfbench.report.build import Report, build_report, load_results, summary
-from tsfbench.report.reference import REFERENCES, Reference, reference
-from tsfbench.report.write import FORMATS, write_report
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS",
-    "REFERENCES",
-    "Reference",
-    "Report",
-    "build_report",
-    "load_results",
-    "reference",
-    "summary",
-    "write_report",
-]
+import importlib
+from typing import Any
+
+# name -> the module defining it, imported on first use: the paper's numbers (`reference`) are
+# read by suites and the CLI, which must not pay for pandas and matplotlib.
+_HOMES = {
+    "Report": "build",
+    "build_report": "build",
+    "load_results": "build",
+    "summary": "build",
+    "REFERENCES": "reference",
+    "Reference": "reference",
+    "reference": "reference",
+    "REPORT_FORMATS": "write",
+    "write_report": "write",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'tsfbench.report' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tsfbench.report.{_HOMES[name]}"), name)

@@ -17,18 +17,20 @@ from typing import Any
 
 import pandas as pd
 
-from tsfbench.config import ConfigError
-from tsfbench.models.registry import PRESETS
-from tsfbench.report.reference import (
+from tsfbench.errors import ConfigError
+from tsfbench.models.registry import (
     ATTENTIONS,
+    NOT_APPLICABLE,
+    PRESETS,
+    TIMESFORMER,
+    default_pos_embed,
+)
+from tsfbench.report.reference import (
     FIGURE3_FRAMES,
     FIGURE3_SIZES,
-    NOT_APPLICABLE,
     PAPER_GPU_BYTES,
     PAPER_OOM,
-    TIMESFORMER,
     dataset_name,
-    default_pos_embed,
     off_protocol,
     reference,
 )
@@ -97,7 +99,8 @@ def load_results(store: Store | str | Path, suite: str | None = None) -> pd.Data
     return frame.reset_index(drop=True)
 
 
-def _missing(value: Any) -> bool:
+def missing(value: Any) -> bool:
+    """None, or NaN (how pandas shows a value a row does not have)."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
@@ -118,7 +121,7 @@ def _environments(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     rows = []
     for env, group in sorted(frame.groupby("environment"), key=lambda item: item[1].created.min()):
         first = group.iloc[0]
-        commits = sorted({str(c) for c in group["env_git_commit"] if not _missing(c)})
+        commits = sorted({str(c) for c in group["env_git_commit"] if not missing(c)})
 
         def when(stamp: float) -> str:
             return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M")
@@ -148,13 +151,13 @@ def _environments(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
 def _run_label(row: Mapping[str, Any], env: str | None) -> str:
     """How a runtime row was run, short: `infer fp32 b1 cpu` (+ backend, compile, cap, env)."""
     text = f"{row['mode']} {row['dtype']} b{int(row['batch'])} {row['device']}"
-    if not _missing(row["backend"]) and row["backend"] != "sdpa":
+    if not missing(row["backend"]) and row["backend"] != "sdpa":
         text += f" {row['backend']}"
     if row["compile"] is True:
         text += " compiled"
     if row.get("checkpointing") is True:
         text += " checkpointed"
-    if not _missing(row["memory_limit"]):
+    if not missing(row["memory_limit"]):
         text += f" cap {row['memory_limit'] / GIB:.3g} GiB"
     return f"{text} {env}" if env else text
 
@@ -163,10 +166,10 @@ def _peak_memory(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
     """Peak memory in GiB and what it is: GPU memory on a GPU, resident set size on a CPU."""
     if row["status"] == "predicted":
         peak = row.get("predicted_peak_bytes")
-        return (None, None) if _missing(peak) else (peak / GIB, "predicted")
+        return (None, None) if missing(peak) else (peak / GIB, "predicted")
     sources = GPU_MEMORY if str(row["device"]).startswith("cuda") else (("max_ram_bytes", "RSS"),)
     for column, kind in sources:
-        if not _missing(row.get(column)):
+        if not missing(row.get(column)):
             return row[column] / GIB, kind
     return None, None
 
@@ -500,7 +503,7 @@ def build_report(frame: pd.DataFrame) -> Report:
         backends=_backends(configs),
         prediction=_prediction(configs),
         statuses=frame["status"].value_counts().to_dict(),
-        suites=sorted({str(s) for s in frame["suite"] if not _missing(s) and s}),
+        suites=sorted({str(s) for s in frame["suite"] if not missing(s) and s}),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
@@ -518,7 +521,7 @@ def summary(report: Report) -> list[dict[str, Any]]:
     for table, frame in (("1", report.schemes), ("2", report.models)):
         for row in frame[SUMMARY].to_dict("records"):
             clean = {
-                key: None if _missing(v) else round(v, 3) if isinstance(v, float) else v
+                key: None if missing(v) else round(v, 3) if isinstance(v, float) else v
                 for key, v in row.items()
             }
             rows.append({"table": table, **clean})

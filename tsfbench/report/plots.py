@@ -23,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from tsfbench.report.reference import ATTENTIONS, PAPER_GPU, PAPER_GPU_BYTES
+from tsfbench.models.registry import ATTENTIONS
+from tsfbench.report.reference import PAPER_GPU, PAPER_GPU_BYTES
 
 LINES = ("-", "-.", ":", "--")
 PREDICTED_LINES = {"sdpa": "--", "math": ":"}  # other backends: "-."

@@ -15,10 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tsfbench.models.registry import (
+    NOT_APPLICABLE,
+    PRESETS,
+    TIMESFORMER,
+    default_pos_embed,
+)
+
 PAPER = "Bertasius et al., ICML 2021 (arXiv:2102.05095v4)"
-NOT_APPLICABLE = "-"  # attention / pos_embed of a 3D CNN (as in `models.registry`)
-TIMESFORMER = ("base", "hr", "l")
-ATTENTIONS = ("space", "joint", "divided", "local_global", "axial")
 SCHEME_NAMES = {
     "space": "Space (S)",
     "joint": "Joint Space-Time (ST)",
@@ -36,13 +40,6 @@ PAPER_DATASETS = {
 }
 
 Key = tuple[str, str, int, int, str]
-
-
-def default_pos_embed(attention: str) -> str:
-    """The released code gives `space` no temporal table and every other scheme both."""
-    if attention == NOT_APPLICABLE:
-        return NOT_APPLICABLE
-    return "space" if attention == "space" else "space_time"
 
 
 def reference_key(
@@ -227,8 +224,6 @@ def off_protocol(ref: Reference, dataset: str, record: Mapping[str, object]) -> 
     """Why an accuracy record on a paper dataset is not at the paper's test protocol ("" if it
     is): the dataset's full class count, the reference's test views (TimeSformer 1 x 3, the 3D
     CNNs 10 x 3) and, for dense sampling, the reference model's frame rate (HR: 1/16)."""
-    from tsfbench.models.registry import PRESETS  # the preset's test protocol
-
     preset = PRESETS.get(ref.model)
     views = ref.views or (preset.views if preset else None)
     segment = dataset == "ssv2"  # the released SSv2 loader: one frame per segment, no rate

@@ -16,13 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-from tsfbench.config import ConfigError
+from tsfbench.errors import ConfigError
 from tsfbench.models.registry import PRESETS
-from tsfbench.report.build import Report
+from tsfbench.report.build import Report, missing
 from tsfbench.report.plots import FIGURES, render
 from tsfbench.report.reference import PAPER, PAPER_GPU, PAPER_GPU_BYTES, SCHEME_NAMES
 
-FORMATS = ("md", "csv", "json")
+REPORT_FORMATS = ("md", "csv", "json")
 NONE = "-"
 
 
@@ -49,8 +49,8 @@ def write_report(
     md: `NAME.md` and its figures `NAME-<figure>.png`; csv: `NAME-<table>.csv` per non-empty
     table; json: `NAME.json` holding every table.
     """
-    if fmt not in FORMATS:
-        raise ConfigError(f"format: unknown {fmt!r}; accepted: {', '.join(FORMATS)}")
+    if fmt not in REPORT_FORMATS:
+        raise ConfigError(f"format: unknown {fmt!r}; accepted: {', '.join(REPORT_FORMATS)}")
     if not name or Path(name).name != name or name.startswith("."):
         raise ConfigError(f"name: {name!r} must be a plain file name such as 'tsfbench'")
     out = Path(out_dir)
@@ -87,27 +87,23 @@ def write_report(
 # --- markdown -------------------------------------------------------------------------------
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _num(value: Any, digits: int = 1) -> str:
-    return NONE if _missing(value) else f"{float(value):,.{digits}f}"
+    return NONE if missing(value) else f"{float(value):,.{digits}f}"
 
 
 def _times(ratio: Any) -> str:
-    return NONE if _missing(ratio) else f"{float(ratio):.2f}x"
+    return NONE if missing(ratio) else f"{float(ratio):.2f}x"
 
 
 def _diff(value: Any, paper: Any) -> float:
-    return math.nan if _missing(value) or _missing(paper) else float(value) - float(paper)
+    return math.nan if missing(value) or missing(paper) else float(value) - float(paper)
 
 
 def _vs(value: Any, paper: Any, delta: Any, digits: int = 1, unit: str = "%") -> str:
     """`196.1 (paper 196.7, -0.3%)`: a measurement beside the paper's value, if it has one."""
-    if _missing(paper):
+    if missing(paper):
         return _num(value, digits)
-    if _missing(value):
+    if missing(value):
         return f"{NONE} (paper {paper})"
     return f"{_num(value, digits)} (paper {paper}, {delta:+.1f}{unit})"
 
@@ -126,13 +122,13 @@ def _table(headers: Sequence[str], rows: list[list[str]], keep: int = 1) -> str:
 def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
     """run, latency, throughput, peak memory, energy; a failed run shows its status instead."""
     status = row.get("runtime_status")
-    if _missing(status):
+    if missing(status):
         return [NONE] * 5
     if status not in ("ok", "predicted"):
         return [row["run"], status.upper(), NONE, NONE, NONE]
     notes = row.get("notes")
     return [
-        row["run"] if _missing(notes) else f"{row['run']} ({notes})",
+        row["run"] if missing(notes) else f"{row['run']} ({notes})",
         _num(row["latency_median_ms"]),
         _num(row["throughput"], 2),
         _num(row["peak_memory_gib"], 2) + (" (predicted)" if status == "predicted" else ""),
@@ -142,7 +138,7 @@ def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
 
 def _cost_cells(row: Mapping[str, Any]) -> list[str]:
     tflops = _vs(row["tflops"], row["tflops_paper"], row["tflops_delta_pct"], 3)
-    views = "" if _missing(row["views"]) else f" x{int(row['views'])}"
+    views = "" if missing(row["views"]) else f" x{int(row['views'])}"
     return [
         _vs(row["params_m"], row["params_m_paper"], row["params_m_delta_pct"]),
         _vs(row["gflops_per_view"], row["gflops_per_view_paper"], row["gflops_per_view_delta_pct"]),
@@ -152,7 +148,7 @@ def _cost_cells(row: Mapping[str, Any]) -> list[str]:
 
 def _top1(row: Mapping[str, Any]) -> str:
     cell = _vs(row["top1"], row["top1_paper"], row["top1_delta_pt"], 1, " pt")
-    dataset = row.get("dataset") if not _missing(row.get("accuracy_on")) else row["top1_dataset"]
+    dataset = row.get("dataset") if not missing(row.get("accuracy_on")) else row["top1_dataset"]
     return cell if cell == NONE else f"{cell} {dataset or ''}".strip()
 
 
@@ -175,7 +171,7 @@ def _scheme_rows(frame: pd.DataFrame) -> list[list[str]]:
 
 def _model_name(row: Mapping[str, Any]) -> str:
     """The paper's name for a model, else the registry's (its description up to the colon)."""
-    if not _missing(row["paper"]):
+    if not missing(row["paper"]):
         return str(row["paper"])
     preset = PRESETS.get(row["model"])
     return preset.description.partition(":")[0] if preset else "-"
@@ -227,8 +223,8 @@ def _accuracy_rows(frame: pd.DataFrame) -> list[list[str]]:
 def _shrunken_rows(frame: pd.DataFrame) -> list[list[str]]:
     def gib(row: Mapping[str, Any]) -> str:
         peak = row["max_allocated_bytes"]
-        peak = row["max_ram_bytes"] if _missing(peak) else peak
-        return _num(None if _missing(peak) else peak / 2**30, 3)
+        peak = row["max_ram_bytes"] if missing(peak) else peak
+        return _num(None if missing(peak) else peak / 2**30, 3)
 
     return [
         [
@@ -238,7 +234,7 @@ def _shrunken_rows(frame: pd.DataFrame) -> list[list[str]]:
             f"{int(row['frames'])} x {int(row['size'])}",
             row["overrides"],
             row["status"],
-            _num(None if _missing(row["params"]) else row["params"] / 1e6, 3),
+            _num(None if missing(row["params"]) else row["params"] / 1e6, 3),
             _num(row["gflops_per_view"], 3),
             _num(row["latency_median_ms"]),
             gib(row),
@@ -250,7 +246,7 @@ def _shrunken_rows(frame: pd.DataFrame) -> list[list[str]]:
 
 def _environment_rows(frame: pd.DataFrame) -> list[list[str]]:
     def text(value: Any) -> str:
-        return NONE if _missing(value) or value == "" else str(value)
+        return NONE if missing(value) or value == "" else str(value)
 
     return [
         [
@@ -384,7 +380,7 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
     )
     failed = [
         [r["measurement"], f"{r['model']} {r['attention']} {r['frames']} x {r['size']}",
-         r["status"], NONE if _missing(r["error"]) else str(r["error"])[:160]]
+         r["status"], NONE if missing(r["error"]) else str(r["error"])[:160]]
         for r in report.failures.to_dict("records")
     ]  # fmt: skip
     lines += _section(

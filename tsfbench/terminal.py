@@ -1,0 +1,222 @@
+"""How the terminal looks: the progress bar, tables, and the runtime probes' table.
+
+Tables go to stdout (wide when piped, so a table is never cut), progress and messages to
+stderr; every command that prints a table here also has `--json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+T = TypeVar("T")
+stdout = Console(width=None if sys.stdout.isatty() else 200)  # piped tables are not cut
+stderr = Console(stderr=True)
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    """The progress bar of every long command: what runs, bar, count, elapsed, ETA; on stderr."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    return Progress(*columns, console=stderr, transient=True, disable=disable)
+
+
+def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Iterable[T]:
+    """Yield `items` under the progress bar; `describe` names the last one done."""
+    with progress_bar() as progress:
+        task = progress.add_task("", total=total)
+        for item in items:
+            progress.update(task, description=describe(item), advance=1)
+            yield item
+
+
+def render(rows: list[dict[str, Any]], columns: dict[str, str], title: str, caption: str) -> None:
+    """A rich table of `rows`; `columns` maps a row key to its header."""
+    table = Table(title=title, caption=caption, header_style="bold", box=box.SIMPLE_HEAD)
+    for key, header in columns.items():
+        numeric = isinstance(rows[0].get(key), int | float) if rows else False
+        table.add_column(
+            header, justify="right" if numeric else "left", min_width=len(header), no_wrap=True
+        )
+    for row in rows:
+        table.add_row(*(cell(row.get(key)) for key in columns))
+    stdout.print(table)
+
+
+def render_facts(facts: dict[str, Any], title: str) -> None:
+    """A two-column table: each fact's name and value."""
+    table = Table(show_header=False, title=title)
+    for key, value in facts.items():
+        table.add_row(key, cell(value))
+    stdout.print(table)
+
+
+def cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} x{v}" for k, v in value.items()) or "-"
+    return "-" if value is None else str(value)
+
+
+def render_probes(records: list[dict[str, Any]], predict_only: bool, as_json: bool) -> None:
+    """The table of a `latency` / `memory-sweep` run, its errors, and what fitted."""
+    from tsfbench.measure.sweep import largest_fitting
+
+    if as_json:
+        typer.echo(json.dumps(records, indent=2, default=str))
+        return
+    gib = 2**30
+    for record in records:
+        for key in [k for k in record if k.endswith("_bytes")]:
+            record[key.removesuffix("_bytes") + "_gib"] = (
+                None if record[key] is None else record[key] / gib
+            )
+    columns = {
+        "model": "model",
+        "attention": "attention",
+        "frames": "Frames",
+        "size": "Size",
+        "mode": "mode",
+        "dtype": "dtype",
+        "batch": "Batch",
+        "status": "status",
+        "latency_median_ms": "Median ms",
+        "latency_p10_ms": "P10 ms",
+        "latency_p90_ms": "P90 ms",
+        "throughput": "Clips/s",
+        "max_allocated_gib": "Alloc GiB",
+        "max_reserved_gib": "Reserved GiB",
+        "max_process_vram_gib": "NVML proc GiB",
+        "max_global_vram_gib": "NVML dev GiB",
+        "max_ram_gib": "RSS GiB",
+        "predicted_peak_gib": "Predicted GiB",
+        "energy_j_per_clip": "J/clip",
+        "power_w": "W",
+    }
+    shown = {k: v for k, v in columns.items() if any(r.get(k) is not None for r in records)}
+    caption = (
+        "Predicted without running (FakeTensorMode): tensor bytes at the allocator's peak."
+        if predict_only
+        else "Each configuration ran in its own process; peaks reset before each. RSS includes"
+        " the runtime; Predicted counts tensor bytes (allocator peak)."
+    )
+    render(records, shown, "Runtime", caption)
+    for record in records:
+        if record.get("error"):
+            stderr.print(
+                f"{record['attention']} {record['frames']}x{record['size']}: "
+                f"{record['status']}: {record['error']}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if predict_only and all(record.get("predicted_fits") is None for record in records):
+        stdout.print("fits: no device memory to compare with; give --memory-limit, e.g. 24GiB")
+        return
+    for scheme, best in largest_fitting(records, predicted=predict_only).items():
+        what = "predicted to fit" if predict_only else "that ran"
+        fits = f"{best['frames']} x {best['size']}" if best else "nothing"
+        stdout.print(f"largest {what}, {scheme}: {fits}", highlight=False)
+
+
+def print_sweep_time(records: list[dict[str, Any]], seconds: float, predict_only: bool) -> None:
+    """How long a sweep took and, when it ran steps, how much of it the tool spent besides the
+    steps it timed (process start, model build, warm-up, prediction, exit)."""
+    timed = sum(
+        r["latency_mean_ms"] * r["iterations"] / 1e3
+        for r in records
+        if r.get("latency_mean_ms") is not None
+    )
+    summary = f"{len(records)} configuration{'s' * (len(records) != 1)} in {seconds:.1f} s"
+    if not predict_only:  # what the tool spends besides the steps it times
+        overhead = seconds - timed
+        summary += (
+            f": {timed:.1f} s of timed steps, {overhead:.1f} s of overhead"
+            f" ({overhead / len(records):.1f} s each: start, model, warm-up, prediction, exit)"
+        )
+    stderr.print(summary, highlight=False)
+
+
+def render_flops(rows: list[dict[str, Any]], breakdown: bool) -> None:
+    """`tsfbench flops`: parameters and costs per configuration, and by part if asked."""
+    key = {"model": "model", "attention": "attention", "frames": "Frames", "size": "Size"}
+    caption = "FLOPs are multiply-adds (fvcore convention); TFLOPs = views x GFLOPs of one view."
+    columns = key | {
+        "pos_embed": "pos_embed",
+        "params_m": "Params M",
+        "gflops_per_view": "GFLOPs/view",
+        "views": "Views",
+        "tflops": "TFLOPs",
+        "unsupported_ops": "unsupported",
+    }
+    render([row | {"params_m": row["params"] / 1e6} for row in rows], columns, "FLOPs", caption)
+    if breakdown:
+        parts = {part: part for row in rows for part in row["breakdown_gflops"]}
+        table_rows = [row | row["breakdown_gflops"] for row in rows]
+        render(table_rows, key | parts, "GFLOPs of one view by part", caption)
+
+
+def render_accuracy(record: dict[str, Any]) -> None:
+    """`tsfbench accuracy`: one row, then each skipped video with its reason on stderr."""
+    columns_shown = {
+        "model": "model",
+        "attention": "attention",
+        "dataset": "dataset",
+        "evaluated": "Videos",
+        "skipped": "Skipped",
+        "views": "Views",
+        "top1": "Top-1 %",
+        "top5": "Top-5 %",
+        "decode_clips_per_s": "Decode clips/s",
+        "model_clips_per_s": "Model clips/s",
+        "bound": "bound by",
+    }
+    render([record], columns_shown, "Accuracy", "Softmax averaged over the views of a video.")
+    for skip in record["skipped_videos"]:
+        stderr.print(
+            f"skipped {skip['video']}: {skip['reason']} ({skip['detail']})", highlight=False
+        )
+
+
+def render_report(rows: list[dict[str, Any]], path: object) -> None:
+    """`tsfbench report`: Table 1 and 2 rows in a few columns; the file has the rest."""
+    columns = {
+        "table": "Table",
+        "model": "model",
+        "attention": "attention",
+        "frames": "Frames",
+        "size": "Size",
+        "run": "run",
+        "params_m": "Params M",
+        "gflops_per_view": "GFLOPs/view",
+        "gflops_per_view_paper": "paper",
+        "tflops": "TFLOPs",
+        "latency_median_ms": "Median ms",
+        "peak_memory_gib": "Peak GiB",
+        "top1": "Top-1 %",
+        "dataset": "on",
+    }
+    render(rows, columns, "Report summary", f"Full report: {path}")
