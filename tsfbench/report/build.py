@@ -19,6 +19,7 @@ import pandas as pd
 
 from tsfbench.config import ConfigError
 from tsfbench.models.registry import PRESETS
+from tsfbench.report.motion import motion_table
 from tsfbench.report.reference import (
     ATTENTIONS,
     FIGURE3_FRAMES,
@@ -61,6 +62,7 @@ class Report:
     failures: pd.DataFrame  # rows whose status is oom, timeout or error
     backends: pd.DataFrame  # SDPA vs the eager `math` attention, same configuration and run
     prediction: pd.DataFrame  # predicted peak memory vs the CPU heap measured over the same steps
+    motion: pd.DataFrame  # the motion test (synthetic set): never compared with the paper
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
@@ -69,7 +71,7 @@ class Report:
         """The machine-readable tables by name (what csv and json write)."""
         names = ("environments", "schemes", "models", "accuracy", "configs", "curves")
         tables = {name: getattr(self, name) for name in names}
-        tables |= {"backends": self.backends, "prediction": self.prediction}
+        tables |= {"backends": self.backends, "prediction": self.prediction, "motion": self.motion}
         return tables | {"shrunken": self.shrunken, "failures": self.failures}
 
 
@@ -476,6 +478,14 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
     return failed[columns].reset_index(drop=True)
 
 
+def _motion(frame: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
+    """The motion test's finished rows, by scheme over seeds (`report.motion`). Its own
+    measurement, so its synthetic top-1 never reaches the tables compared with the paper."""
+    columns = ["recipe", "seed", "params", "top1", "evaluated", "ceiling", "train_seconds"]
+    rows = _with_columns(frame[frame["measurement"] == "motion"], columns)
+    return motion_table(rows[rows["status"] == "ok"], env_labels)
+
+
 def build_report(frame: pd.DataFrame) -> Report:
     """Aggregate a results frame (`Store.frame()` or `load_results`) into a `Report`."""
     if frame.empty:
@@ -499,6 +509,7 @@ def build_report(frame: pd.DataFrame) -> Report:
         failures=_failures(frame),
         backends=_backends(configs),
         prediction=_prediction(configs),
+        motion=_motion(frame, env_labels),
         statuses=frame["status"].value_counts().to_dict(),
         suites=sorted({str(s) for s in frame["suite"] if not _missing(s) and s}),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
