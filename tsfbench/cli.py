@@ -620,14 +620,26 @@ def run(
     with progress_bar(disable=torchrun_rank()[0] > 0) as progress:
         bar = progress.add_task(f"{plan.name}: checking the store", total=None)
 
+        steps = progress.add_task("", total=None, visible=False)  # a motion task's training
+
         def advance(done: int, total: int, task: Any, status: str) -> None:
             label = f"{plan.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
             progress.update(bar, completed=done, total=total, description=label)
+            progress.update(steps, visible=False)
+
+        training: list[str] = []  # the motion task whose steps the second bar shows
+
+        def train(task: Any, step: int, total: int, loss: float) -> None:
+            label = f"  training {task.describe()}: loss {loss:.3f}"
+            if training[-1:] != [task.key]:  # a new task: its own elapsed time and ETA
+                training.append(task.key)
+                progress.reset(steps, total=total, visible=True)
+            progress.update(steps, completed=step, total=total, description=label, visible=True)
 
         try:
             summary = run_suite(
                 plan, results, shard_index=index, shard_count=count, resume=resume,
-                progress=advance,
+                progress=advance, training=train,
             )  # fmt: skip
         except KeyboardInterrupt:
             progress.stop()
@@ -695,6 +707,7 @@ def report(
 ) -> None:
     """Write the stored results as a report beside the paper's numbers; print its summary."""
     from tsfbench.report import FORMATS, build_report, load_results, summary, write_report
+    from tsfbench.report.motion import motion_summary
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(FORMATS)}")
@@ -702,8 +715,10 @@ def report(
     title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
     paths = write_report(built, out, name=title, fmt=fmt)
     rows = summary(built)
+    motion = motion_summary(built.motion)
     if as_json:
-        typer.echo(json.dumps({"files": [str(p) for p in paths], "summary": rows}, indent=2))
+        files = [str(p) for p in paths]
+        typer.echo(json.dumps({"files": files, "summary": rows, "motion": motion}, indent=2))
         return
     columns = {
         "table": "Table",
@@ -721,7 +736,14 @@ def report(
         "top1": "Top-1 %",
         "dataset": "on",
     }
-    render(rows, columns, "Report summary", f"Full report: {paths[0]}")
+    if rows:
+        render(rows, columns, "Report summary", f"Full report: {paths[0]}")
+    if motion["rows"]:
+        columns = {"scheme": "Motion test", "recipe": "recipe", "n": "seeds"}
+        columns |= {"top1_mean": "Top-1 %", "top1_sd": "s.d.", "ceiling": "ceiling"}
+        columns |= {"expected": "expected", "passed": "pass", "top1_paper_ssv2": "paper SSv2"}
+        shown = [row | {"passed": "pass" if row["passed"] else "FAIL"} for row in motion["rows"]]
+        render(shown, columns, "Motion test (synthetic)", " ".join(motion["findings"]))
     stderr.print(f"wrote {', '.join(map(str, paths))}")
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from tsfbench.models.checkpoint import hf_setup, is_hf_folder
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.models.timesformer import ATTENTIONS
 from tsfbench.store import digest
+from tsfbench.train import MOTION_DATA, TrainSettings
 
 try:
     import tomllib
@@ -57,17 +58,22 @@ MEASUREMENTS = {
     "memory": "runtime",
     "energy": "runtime",
     "accuracy": "accuracy",
+    "motion": "motion",
 }
 FORMATS = ("kinetics", "ssv2", "diving48", "folder")
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
-ALL = frozenset(MEASUREMENTS.values())
+SPLITS = ("train.csv", "val.csv")  # what a motion task's data folder holds
+ALL = frozenset({"flops", "runtime", "accuracy"})  # the measurements of a paper configuration
 RUNTIME = frozenset({"runtime"})
 ACCURACY = frozenset({"accuracy"})
+MOTION = frozenset({"motion"})  # the motion test: trains its own small model (`train`)
+# TrainSettings fields a motion grid may set, besides its axes `attention` and `seed`
+RECIPE = tuple(f.name for f in fields(TrainSettings) if f.name not in ("attention", "seed"))
 # key -> the measurements that use it; every other key is an error
 KEYS: dict[str, frozenset[str]] = {
-    "measure": ALL,
+    "measure": ALL | MOTION,
     "model": ALL,
-    "attention": ALL,
+    "attention": ALL | MOTION,
     "frames": ALL,
     "size": ALL,
     "pos_embed": ALL,
@@ -84,20 +90,22 @@ KEYS: dict[str, frozenset[str]] = {
     "warmup": RUNTIME,
     "iterations": RUNTIME,
     "interval": RUNTIME,
-    "timeout": RUNTIME,
+    "timeout": RUNTIME | MOTION,
     "predict_only": RUNTIME,
     "cpu_allocations": RUNTIME,
     "device": RUNTIME | ACCURACY,
-    "data": ACCURACY,
+    "data": ACCURACY | MOTION,
     "format": ACCURACY,
     "dataset": ACCURACY,
     "subset": ACCURACY,
     "per_class": ACCURACY,
-    "seed": ACCURACY,
+    "seed": ACCURACY | MOTION,
+    "seeds": MOTION,
     "rate": ACCURACY,
     "workers": ACCURACY,
     "checkpoint": ACCURACY,
 }
+KEYS |= {key: KEYS.get(key, frozenset()) | MOTION for key in RECIPE}
 TOP_KEYS = ("name", "description", "grid")
 KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
@@ -106,7 +114,7 @@ KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a tab
 class Task:
     """One measurement of one configuration with its settings; `key` identifies it."""
 
-    measurement: str  # flops | runtime | accuracy
+    measurement: str  # flops | runtime | accuracy | motion
     config: RunConfig
     settings: Mapping[str, Any] = field(default_factory=dict)  # probe or evaluation settings
     overrides: Mapping[str, int] = field(default_factory=dict)
@@ -125,6 +133,8 @@ class Task:
     def describe(self) -> str:
         """One line for progress and failures: the configuration and, for a probe, its run."""
         config = self.config
+        if self.measurement == "motion":
+            return f"motion {config.attention} seed {self.settings['train']['seed']}"
         scheme = f" {config.attention}" if config.attention not in ("", NOT_APPLICABLE) else ""
         text = f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
         if self.measurement == "runtime":
@@ -209,10 +219,14 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
     if not wanted:
         raise grid.fail("measure", f"missing; accepted: {', '.join(MEASUREMENTS)}")
     measurements = list(dict.fromkeys(MEASUREMENTS[name] for name in wanted))
+    if "motion" in measurements and len(measurements) > 1:
+        raise grid.fail("measure", "motion trains models of its own; give it a grid of its own")
     for key in table:
         if not KEYS[key] & set(measurements):
             users = sorted(name for name, kind in MEASUREMENTS.items() if kind in KEYS[key])
             raise grid.fail(key, f"not used by {', '.join(wanted)}; it applies to {users}")
+    if measurements == ["motion"]:
+        return _motion_tasks(grid, store_dir)
     models = grid.choices("model", list(PRESETS))
     if not models:
         raise grid.fail("model", f"missing; accepted: {', '.join(PRESETS)}, all")
@@ -357,6 +371,75 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
         "checkpoint": checkpoint,
         "device": None if device == "auto" else device,
     }
+
+
+def _seeds(grid: _Grid) -> list[int]:
+    """`seed = 0` or `[0, 1, 2]` (each >= 0), or `seeds = 3` (0, 1, 2); seed 0 by default."""
+    if "seed" in grid.table and "seeds" in grid.table:
+        raise grid.fail("seeds", "give either seed (a list) or seeds (a count), not both")
+    count = grid.count("seeds", None)
+    if count is not None:
+        return list(range(count))
+
+    def check(value: Any) -> list[int]:
+        seeds = _as_list(value)
+        if not seeds or any(type(seed) is not int or seed < 0 for seed in seeds):
+            raise ConfigError(f"seed: {value!r}; expected an integer >= 0 or a list of them")
+        return list(dict.fromkeys(seeds))
+
+    return grid.get("seed", check, [0])
+
+
+def _recipe(grid: _Grid) -> dict[str, Any]:
+    """The grid's recipe keys, each of its `TrainSettings` field's type (a float takes an
+    integer); ranges and the rest are `TrainSettings`' to check."""
+    recipe = {}
+    for spec in fields(TrainSettings):
+        if spec.name not in RECIPE or spec.name not in grid.table:
+            continue
+        default = spec.default if spec.default is not MISSING else None
+        kind = type(default) if default is not None else str | int | float
+        value = grid.typed(spec.name, float | int if kind is float else kind, None)
+        recipe[spec.name] = float(value) if kind is float else value
+    return recipe
+
+
+def _motion_tasks(grid: _Grid, store_dir: Path) -> list[Task]:
+    """A task per (scheme, seed): train the recipe's model on the data's train split, evaluate
+    it on its val split. `data = "synthetic"` (the default) generates both next to the store."""
+    attentions = grid.choices("attention", ATTENTIONS) or list(ATTENTIONS)
+    seeds = _seeds(grid)
+    recipe = _recipe(grid)
+    timeout = grid.typed("timeout", float | int, None)
+    if timeout is not None and not timeout > 0:
+        raise grid.fail("timeout", f"{timeout}; expected a positive number of seconds")
+    try:
+        runs = [
+            TrainSettings(attention=attention, seed=seed, **recipe)
+            for attention in attentions
+            for seed in seeds
+        ]
+    except ConfigError as err:  # it names the recipe key
+        raise ConfigError(f"{grid.where}: {err}") from None
+    data = grid.typed("data", str, SYNTHETIC)
+    if data == SYNTHETIC:
+        root = store_dir / f"{SYNTHETIC}-motion-{digest(MOTION_DATA)[:8]}"  # written on first use
+    else:
+        root = Path(data)
+        missing = [name for name in SPLITS if not (root / name).is_file()]
+        if missing:
+            raise grid.fail(
+                "data",
+                f"{data!r} has no {' or '.join(missing)}; give a folder with both splits "
+                "(`tsfbench synth ROOT --train-per-class N`) or 'synthetic'",
+            )
+    common = {
+        "data": str(root),
+        "synthetic": data == SYNTHETIC,
+        "checkpoints": str(store_dir / "checkpoints"),
+        "timeout": timeout,
+    }
+    return [Task("motion", run.config(), {"train": run.as_dict(), **common}) for run in runs]
 
 
 def load_suite(path: str | Path, store_dir: str | Path = "results") -> Suite:

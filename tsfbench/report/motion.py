@@ -164,3 +164,13 @@ def motion_findings(table: pd.DataFrame) -> list[str]:
         text = _finding(group.to_dict("records"))
         sentences.append(f"{recipe} on {env}: {text}" if len(groups) > 1 else text)
     return sentences
+
+
+def motion_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """The motion table's rows (rounded, no NaN) and its findings: for `report --json`."""
+    rows = [
+        {key: None if _missing(v) else round(v, 3) if isinstance(v, float) else v
+         for key, v in row.items()}
+        for row in table.to_dict("records")
+    ]  # fmt: skip
+    return {"rows": rows, "findings": motion_findings(table)}
