@@ -165,11 +165,14 @@ def _relay(task: Task, training: Training | None, interval: float = 0.5) -> Iter
 
         def poll() -> None:
             seen = None
-            while not done.wait(interval):
+            while training is not None:
+                stop = done.wait(interval)
                 latest = progress.read()
-                if latest is not None and latest != seen and training is not None:
+                if latest is not None and latest != seen:
                     seen = latest
                     training(task, *latest)
+                if stop:  # after a last look: a short training may end between two polls
+                    return
 
         reader = threading.Thread(target=poll, name="tsfbench-training-progress", daemon=True)
         reader.start()
