@@ -304,6 +304,8 @@ def test_a_motion_grid_is_a_task_per_scheme_and_seed_with_keys_that_survive_a_re
         ('attention = "time"', ["attention", "divided"]),
         ("timeout = 0", ["timeout", "positive"]),
         ('data = "/nowhere"', ["data", "train.csv", "'synthetic'"]),
+        ("classes = 9", ["classes", "2..8"]),
+        ("train_per_class = 0", ["train_per_class", ">= 1"]),
     ],
 )
 def test_bad_motion_grids_are_one_line_naming_the_key(
@@ -331,7 +333,21 @@ def test_a_motion_grid_reads_a_folder_with_both_splits(tmp_path: Path) -> None:
         load_suite(path, tmp_path)
     (data / "train.csv").write_text("b.mp4 0\n")
     (task,) = load_suite(path, tmp_path).tasks
-    assert task.settings["data"] == str(data) and not task.settings["synthetic"]
+    assert task.settings["data"] == str(data) and task.settings["synthetic"] is None
+    with pytest.raises(ConfigError, match=r"val_per_class: describes the synthetic set"):
+        load_suite(write(tmp_path, motion_grid(f'data = "{data}"\nval_per_class = 4')), tmp_path)
+
+
+def test_each_way_of_writing_the_synthetic_motion_set_has_a_folder_of_its_own(
+    tmp_path: Path,
+) -> None:
+    default, larger = (
+        load_suite(write(tmp_path, motion_grid(body)), tmp_path).tasks[0].settings
+        for body in ('attention = "space"', 'attention = "space"\ntrain_per_class = 128')
+    )
+    assert default["synthetic"]["train_per_class"] == 64
+    assert larger["synthetic"]["train_per_class"] == 128
+    assert default["data"] != larger["data"]
 
 
 def test_the_quick_suite_runs_the_motion_test_for_space_and_divided_instead_of_random_weights(

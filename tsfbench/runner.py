@@ -202,7 +202,6 @@ def _motion_record(
 ) -> tuple[str, dict[str, Any]]:
     from tsfbench.measure.isolate import run_isolated
     from tsfbench.measure.sweep import environment_summary
-    from tsfbench.train import MOTION_DATA
 
     settings = task.settings
     train = dict(settings["train"])
@@ -210,8 +209,8 @@ def _motion_record(
     name = f"motion-{train['attention']}-seed{train['seed']}-{task.key}.pt"
     checkpoint = Path(settings["checkpoints"]) / name
     try:
-        if settings["synthetic"]:
-            ensure_synthetic(root / "train.csv", **MOTION_DATA)
+        if settings["synthetic"] is not None:
+            ensure_synthetic(root / "train.csv", **settings["synthetic"])
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
     except Exception as exc:  # a failed task is a row; the suite goes on
         outcome_status, value, error = "error", None, f"{type(exc).__name__}: {exc}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,14 @@ from tsfbench.config import (
     parse_memory,
     timesformer_only,
 )
-from tsfbench.data.datasets import dataset_identity
+from tsfbench.data.datasets import dataset_identity, read_dataset
 from tsfbench.data.subset import parse_fraction
+from tsfbench.data.synth import MOTIONS
 from tsfbench.models.checkpoint import hf_setup, is_hf_folder
 from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
 from tsfbench.models.timesformer import ATTENTIONS
 from tsfbench.store import digest
-from tsfbench.train import MOTION_DATA, TrainSettings
+from tsfbench.train import TrainSettings, run_config
 
 try:
     import tomllib
@@ -63,6 +64,8 @@ MEASUREMENTS = {
 FORMATS = ("kinetics", "ssv2", "diving48", "folder")
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
 SPLITS = ("train.csv", "val.csv")  # what a motion task's data folder holds
+# The motion test's synthetic set (`write_synthetic`; its frames and sizes are the defaults)
+MOTION_SET = {"classes": 4, "train_per_class": 64, "per_class": 8}
 ALL = frozenset({"flops", "runtime", "accuracy"})  # the measurements of a paper configuration
 RUNTIME = frozenset({"runtime"})
 ACCURACY = frozenset({"accuracy"})
@@ -106,6 +109,7 @@ KEYS: dict[str, frozenset[str]] = {
     "checkpoint": ACCURACY,
 }
 KEYS |= {key: KEYS.get(key, frozenset()) | MOTION for key in RECIPE}
+KEYS |= {"classes": ALL | MOTION, "train_per_class": MOTION, "val_per_class": MOTION}
 TOP_KEYS = ("name", "description", "grid")
 KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
@@ -390,18 +394,60 @@ def _seeds(grid: _Grid) -> list[int]:
     return grid.get("seed", check, [0])
 
 
+def _like(default: Any, name: str) -> Callable[[Any], Any]:
+    """A check that a value has the type of `default` (a float takes an integer: TOML reads
+    `lr = 1` as one); any scalar where the default is None."""
+    kind = type(default)
+
+    def check(value: Any) -> Any:
+        number = kind is float and type(value) is int
+        if default is not None and type(value) is not kind and not number:
+            raise ConfigError(f"{name}: {value!r}; expected {KINDS.get(kind, 'a number')}")
+        return float(value) if number else value
+
+    return check
+
+
 def _recipe(grid: _Grid) -> dict[str, Any]:
-    """The grid's recipe keys, each of its `TrainSettings` field's type (a float takes an
-    integer); ranges and the rest are `TrainSettings`' to check."""
-    recipe = {}
-    for spec in fields(TrainSettings):
-        if spec.name not in RECIPE or spec.name not in grid.table:
-            continue
-        default = spec.default if spec.default is not MISSING else None
-        kind = type(default) if default is not None else str | int | float
-        value = grid.typed(spec.name, float | int if kind is float else kind, None)
-        recipe[spec.name] = float(value) if kind is float else value
-    return recipe
+    """The grid's recipe keys, each checked against its `TrainSettings` field's type; their
+    ranges are `TrainSettings`' to check."""
+    return {
+        spec.name: grid.get(spec.name, _like(spec.default, spec.name))
+        for spec in fields(TrainSettings)
+        if spec.name in RECIPE and spec.name in grid.table
+    }
+
+
+def _motion_set(grid: _Grid, store_dir: Path) -> tuple[Path, dict[str, int] | None, int]:
+    """The motion data: (folder, how to write it if it is the synthetic set, classes)."""
+    data = grid.typed("data", str, SYNTHETIC)
+    if data == SYNTHETIC:
+        options = {
+            "classes": grid.typed("classes", int, MOTION_SET["classes"]),
+            "train_per_class": grid.count("train_per_class", MOTION_SET["train_per_class"]),
+            "per_class": grid.count("val_per_class", MOTION_SET["per_class"]),
+        }
+        if not 2 <= options["classes"] <= len(MOTIONS):
+            raise grid.fail("classes", f"{options['classes']}; expected 2..{len(MOTIONS)}")
+        # one folder per way of writing it: a changed set is never mistaken for the stored one
+        root = store_dir / f"{SYNTHETIC}-motion-{digest(options)[:8]}"
+        return root, options, options["classes"]
+    for key in ("classes", "train_per_class", "val_per_class"):
+        if key in grid.table:
+            raise grid.fail(key, "describes the synthetic set; a data folder has its own")
+    root = Path(data)
+    missing = [name for name in SPLITS if not (root / name).is_file()]
+    if missing:
+        raise grid.fail(
+            "data",
+            f"{data!r} has no {' or '.join(missing)}; give a folder with both splits "
+            "(`tsfbench synth ROOT --train-per-class 64`) or 'synthetic'",
+        )
+    try:
+        classes = len(read_dataset(root / "val.csv", "kinetics").classes)
+    except ConfigError as err:
+        raise grid.fail("data", str(err)) from None
+    return root, None, classes
 
 
 def _motion_tasks(grid: _Grid, store_dir: Path) -> list[Task]:
@@ -421,25 +467,16 @@ def _motion_tasks(grid: _Grid, store_dir: Path) -> list[Task]:
         ]
     except ConfigError as err:  # it names the recipe key
         raise ConfigError(f"{grid.where}: {err}") from None
-    data = grid.typed("data", str, SYNTHETIC)
-    if data == SYNTHETIC:
-        root = store_dir / f"{SYNTHETIC}-motion-{digest(MOTION_DATA)[:8]}"  # written on first use
-    else:
-        root = Path(data)
-        missing = [name for name in SPLITS if not (root / name).is_file()]
-        if missing:
-            raise grid.fail(
-                "data",
-                f"{data!r} has no {' or '.join(missing)}; give a folder with both splits "
-                "(`tsfbench synth ROOT --train-per-class N`) or 'synthetic'",
-            )
+    root, synthetic, classes = _motion_set(grid, store_dir)
     common = {
         "data": str(root),
-        "synthetic": data == SYNTHETIC,
+        "synthetic": synthetic,  # write_synthetic's options, or None: a folder of the user's
         "checkpoints": str(store_dir / "checkpoints"),
         "timeout": timeout,
     }
-    return [Task("motion", run.config(), {"train": run.as_dict(), **common}) for run in runs]
+    return [
+        Task("motion", run_config(run, classes), {"train": run.as_dict(), **common}) for run in runs
+    ]
 
 
 def load_suite(path: str | Path, store_dir: str | Path = "results") -> Suite:
