@@ -384,13 +384,22 @@ name = "motion-tiny"
 measure = ["motion"]
 attention = ["space", "divided"]
 data = "{data}"
+depth = 1
+dim = 32
+heads = 2
+frames = 4
 steps = 3
+batch = 4
 """
 
 
 def test_motion_tasks_store_a_row_per_scheme_and_seed_and_resume_without_training(
-    tmp_path: Path, motion_data: Path
+    tmp_path: Path, motion_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    def in_this_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained in the parent: a GPU run would keep a CUDA context here")
+
+    monkeypatch.setattr("tsfbench.train.motion_test", in_this_process)  # the child has its own
     suite_path = tmp_path / "motion.toml"
     suite_path.write_text(TINY_MOTION.format(data=motion_data))
     suite, store = load_suite(suite_path, tmp_path), Store(tmp_path / "r.sqlite")
@@ -432,6 +441,5 @@ def motion_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tsfbench.data.synth import write_synthetic
 
     root = tmp_path_factory.mktemp("motion-data")
-    write_synthetic(root, per_class=2, frames=8, height=32, width=32)
-    (root / "train.csv").write_text((root / "val.csv").read_text())  # STUB until synth splits
+    write_synthetic(root, per_class=2, train_per_class=2, height=32, width=32)
     return root

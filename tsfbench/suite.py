@@ -65,7 +65,7 @@ FORMATS = ("kinetics", "ssv2", "diving48", "folder")
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
 SPLITS = ("train.csv", "val.csv")  # what a motion task's data folder holds
 # The motion test's synthetic set (`write_synthetic`; its frames and sizes are the defaults)
-MOTION_SET = {"classes": 4, "train_per_class": 64, "per_class": 8}
+MOTION_SET = {"classes": 4, "train_per_class": 64, "per_class": 32}
 ALL = frozenset({"flops", "runtime", "accuracy"})  # the measurements of a paper configuration
 RUNTIME = frozenset({"runtime"})
 ACCURACY = frozenset({"accuracy"})

@@ -83,7 +83,7 @@ def test_a_partial_run_says_what_the_lesson_needs(results: Results) -> None:
     section = md.split("## Motion test")[1].split("\n## ")[0]
     assert "Table 1's lesson is not tested without `space`" in section
     assert "`divided` reached 97.0%" in section and "`joint` reached only 40.0%" in section
-    assert "| Divided Space-Time (T+S) | 0.104 | 97.0 (n=1) |" in section
+    assert "| Divided Space-Time (T+S) | 0.104 | 97.0 (n=1) | 97.0 .. 97.0 | 64 | 50.0 |" in section
     assert "| FAIL |" in section  # joint below 90%
 
 

@@ -300,6 +300,7 @@ def _motion_rows(frame: pd.DataFrame) -> list[list[str]]:
             _num(row["params"] / 1e6, 3),
             top1(row),
             f"{row['top1_min']:.1f} .. {row['top1_max']:.1f}",
+            str(row["videos"]),
             _num(row["ceiling"]),
             row["expected"],
             "pass" if row["passed"] else "FAIL",
@@ -366,7 +367,8 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "the paper's views and frame rate).",
         lambda: _table([*header, "released top-1"], _accuracy_rows(report.accuracy), keep=4),
     )
-    header = ["scheme", "params (M)", "top-1 (%) mean +- s.d.", "min .. max", "ceiling (%)"]
+    header = ["scheme", "params (M)", "top-1 (%) mean +- s.d.", "min .. max", "val videos"]
+    header += ["ceiling (%)"]
     header += ["expected", "result", "train (s)", f"paper {PAPER_SET} top-1 (other dataset)"]
     lines += _section(
         "Motion test (synthetic set, trained from scratch)",
@@ -378,7 +380,7 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         f"others should reach {TARGET:.0f}%. The last column is the paper's Table 1 on "
         f"{PAPER_SET}, a different dataset: the same lesson, not a value to compare with.",
         lambda: "\n\n".join(
-            [_table(header, _motion_rows(report.motion), keep=9), *motion_findings(report.motion)]
+            [_table(header, _motion_rows(report.motion), keep=10), *motion_findings(report.motion)]
         ),
     )
     if images:
