@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,16 @@ pytest.importorskip("av")
 runner = CliRunner()
 # A 2 x 2 patch grid and 4 frames: trains in a few seconds on a CPU
 TINY = {"depth": 2, "dim": 64, "heads": 4, "patch": 16, "frames": 4, "size": 32, "views": 3}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """A tiny model gains nothing from intra-op threads, and on a busy machine their spinning
+    made the round trip 10x slower (165 s vs 15 s wall with 8 other processes on 2 cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _frames(root: Path, csv: str) -> dict[str, np.ndarray]:
