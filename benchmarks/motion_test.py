@@ -42,7 +42,6 @@ def main() -> None:
         return
     schemes = list(ATTENTIONS) if args.schemes == "all" else args.schemes.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    extra = {} if args.steps is None else {"steps": args.steps}
 
     with tempfile.TemporaryDirectory() as scratch:
         data = args.data or Path(scratch) / "synthetic"
@@ -55,7 +54,7 @@ def main() -> None:
         records = []
         for scheme in schemes:
             for seed in seeds:
-                settings = TrainSettings(attention=scheme, seed=seed, **extra)  # type: ignore[arg-type]
+                settings = TrainSettings(attention=scheme, seed=seed, steps=args.steps)
                 record = motion_test(settings, data, Path(scratch) / f"{scheme}-{seed}.pt")
                 records.append(record)
                 print(
@@ -72,12 +71,12 @@ def table(records: list[dict[str, Any]]) -> None:
     """Scheme, params, top-1 mean +- spread over seeds, ceiling, mean training seconds."""
     schemes = list(dict.fromkeys(r["attention"] for r in records))
     recipe = {k: v for k, v in records[0].items() if k in TrainSettings.__dataclass_fields__}
-    recipe.pop("attention")
-    recipe.pop("seed")
+    for varies in ("attention", "seed", "steps"):
+        recipe.pop(varies)
     print()
     print(f"recipe: {json.dumps(recipe)}")
     header = ("scheme", 12), ("params", 8), ("top-1 %", 15), ("seeds", 6), ("ceiling %", 10)
-    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'train s':>8}")
+    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'steps':>6} {'train s':>8}")
     for scheme in schemes:
         rows = [r for r in records if r["attention"] == scheme]
         top1 = [r["top1"] for r in rows]
@@ -85,7 +84,7 @@ def table(records: list[dict[str, Any]]) -> None:
         seconds = statistics.mean(r["train_seconds"] for r in rows)
         print(
             f"{scheme:>12} {rows[0]['params']:>8,} {statistics.mean(top1):>8.1f} +- {spread:4.1f}"
-            f" {len(rows):>6} {rows[0]['ceiling']:>10.1f} {seconds:>8.0f}"
+            f" {len(rows):>6} {rows[0]['ceiling']:>10.1f} {rows[0]['steps']:>6} {seconds:>8.0f}"
         )
     print("top-1: mean +- population std over seeds; val set, 3 crops; ceiling: direction-blind")
 

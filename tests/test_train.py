@@ -91,6 +91,8 @@ def test_the_direction_blind_ceiling_merges_only_reversed_pairs() -> None:
         ({"lr": -1.0}, "lr"),
         ({"warmup": 1.0}, "warmup"),
         ({"time_init": "random"}, "time_init"),
+        ({"weight_init": "kaiming"}, "weight_init"),
+        ({"init_gain": 0.0}, "init_gain"),
         ({"seed": -1}, "seed"),
     ],
 )
@@ -99,6 +101,12 @@ def test_bad_settings_are_one_line_errors_naming_the_parameter(
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{named}: "):
         TrainSettings(**changes)  # type: ignore[arg-type]
+
+
+def test_axial_trains_longer_by_default_and_given_steps_stay() -> None:
+    assert TrainSettings(attention="divided").steps == 300
+    assert TrainSettings(attention="axial").steps == 800  # its plateau lasts longer
+    assert TrainSettings(attention="axial", steps=20).steps == 20
 
 
 def test_reversal_and_mirroring_swap_the_label_with_the_clip() -> None:
