@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from tsfbench.config import PATCH, ConfigError, RunConfig
 from tsfbench.data.datasets import read_dataset
+from tsfbench.data.sampling import short_side_size
 from tsfbench.data.synth import direction_blind_ceiling, reversed_class
 from tsfbench.data.video import MEAN, STD, VideoError, ViewSpec, read_frames
 from tsfbench.models.timesformer import ATTENTIONS
@@ -82,11 +83,8 @@ class TrainSettings:
             raise ConfigError(f"time_init: {self.time_init!r}; accepted: {', '.join(TIME_INITS)}")
         if self.steps is None:
             object.__setattr__(self, "steps", STEPS.get(self.attention, DEFAULT_STEPS))
-        for name in ("depth", "dim", "heads", "patch", "frames", "size", "rate", "steps"):
-            value = getattr(self, name)
-            if type(value) is not int or value <= 0:
-                raise ConfigError(f"{name}: {value!r}; expected a positive integer")
-        for name in ("batch", "views"):
+        positive = ("depth", "dim", "heads", "patch", "frames", "size", "rate", "steps")
+        for name in (*positive, "batch", "views"):
             value = getattr(self, name)
             if type(value) is not int or value <= 0:
                 raise ConfigError(f"{name}: {value!r}; expected a positive integer")
@@ -135,13 +133,7 @@ def load_clips(csv: Path, settings: TrainSettings) -> tuple[Tensor, Tensor, tupl
         except VideoError as error:
             raise ConfigError(f"data: cannot train on {item.path} ({error})") from None
         x = frames[indices].permute(0, 3, 1, 2).float().div_(255)
-        height, width = x.shape[2:]
-        short = settings.size
-        shape = (
-            (short, width * short // height)
-            if height <= width
-            else (height * short // width, short)
-        )
+        shape = short_side_size(x.shape[2], x.shape[3], settings.size)  # as `make_views`
         x = F.interpolate(x, size=shape, mode="bilinear", align_corners=False)
         clips.append((x - mean) / std)
         labels.append(item.label)
