@@ -8,6 +8,7 @@ seconds. `space` cannot see frame order, so it should stay at or under the ceili
 schemes should reach 90% or more.
 
     python benchmarks/motion_test.py [--schemes all] [--seeds 0,1,2] [--data DIR] [--json FILE]
+    python benchmarks/motion_test.py --merge a.json b.json   # one table from runs in parallel
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tsfbench.data.synth import write_synthetic
 from tsfbench.models.timesformer import ATTENTIONS
@@ -33,10 +35,13 @@ def main() -> None:
     parser.add_argument("--val-per-class", type=int, default=32)
     parser.add_argument("--data", type=Path, default=None, help="reuse / write the set here")
     parser.add_argument("--json", type=Path, default=None, help="also write every record")
+    parser.add_argument("--merge", type=Path, nargs="+", help="print the table of --json files")
     args = parser.parse_args()
+    if args.merge:
+        table([r for path in args.merge for r in json.loads(path.read_text())])
+        return
     schemes = list(ATTENTIONS) if args.schemes == "all" else args.schemes.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    extra = {} if args.steps is None else {"steps": args.steps}
 
     with tempfile.TemporaryDirectory() as scratch:
         data = args.data or Path(scratch) / "synthetic"
@@ -49,7 +54,7 @@ def main() -> None:
         records = []
         for scheme in schemes:
             for seed in seeds:
-                settings = TrainSettings(attention=scheme, seed=seed, **extra)  # type: ignore[arg-type]
+                settings = TrainSettings(attention=scheme, seed=seed, steps=args.steps)
                 record = motion_test(settings, data, Path(scratch) / f"{scheme}-{seed}.pt")
                 records.append(record)
                 print(
@@ -57,9 +62,21 @@ def main() -> None:
                     f"{record['final_loss']:.3f}  train {record['train_seconds']:.0f} s",
                     flush=True,
                 )
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=2))
+    table(records)
+
+
+def table(records: list[dict[str, Any]]) -> None:
+    """Scheme, params, top-1 mean +- spread over seeds, ceiling, mean training seconds."""
+    schemes = list(dict.fromkeys(r["attention"] for r in records))
+    recipe = {k: v for k, v in records[0].items() if k in TrainSettings.__dataclass_fields__}
+    for varies in ("attention", "seed", "steps"):
+        recipe.pop(varies)
     print()
-    print(f"settings: {json.dumps(TrainSettings(**extra).as_dict())}")  # type: ignore[arg-type]
-    print(f"{'scheme':>12} {'params':>8} {'top-1 %':>15} {'ceiling %':>10} {'train s':>8}")
+    print(f"recipe: {json.dumps(recipe)}")
+    header = ("scheme", 12), ("params", 8), ("top-1 %", 15), ("seeds", 6), ("ceiling %", 10)
+    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'steps':>6} {'train s':>8}")
     for scheme in schemes:
         rows = [r for r in records if r["attention"] == scheme]
         top1 = [r["top1"] for r in rows]
@@ -67,11 +84,9 @@ def main() -> None:
         seconds = statistics.mean(r["train_seconds"] for r in rows)
         print(
             f"{scheme:>12} {rows[0]['params']:>8,} {statistics.mean(top1):>8.1f} +- {spread:4.1f}"
-            f" {rows[0]['ceiling']:>10.1f} {seconds:>8.0f}"
+            f" {len(rows):>6} {rows[0]['ceiling']:>10.1f} {rows[0]['steps']:>6} {seconds:>8.0f}"
         )
     print("top-1: mean +- population std over seeds; val set, 3 crops; ceiling: direction-blind")
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=2))
 
 
 if __name__ == "__main__":

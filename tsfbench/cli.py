@@ -259,7 +259,7 @@ def train(
     attention: Annotated[str, typer.Option(help="Attention scheme.")] = "divided",
     seed: Annotated[int, typer.Option(help="Seed of the init and the batches.")] = 0,
     steps: Annotated[
-        int | None, typer.Option(help="Training steps (default: the recipe's).")
+        int | None, typer.Option(help="Training steps (default: the scheme's, 300 or 800).")
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Checkpoint file (default DATA/ckpt/...).")
@@ -269,8 +269,7 @@ def train(
     """The motion test: train a small TimeSformer from scratch, evaluate it on val (3 crops)."""
     from tsfbench.train import TrainSettings, motion_test
 
-    extra = {} if steps is None else {"steps": steps}
-    settings = TrainSettings(attention=attention, seed=seed, **extra)  # type: ignore[arg-type]
+    settings = TrainSettings(attention=attention, seed=seed, steps=steps)
     checkpoint = out or Path(data) / "ckpt" / f"{attention}-seed{seed}.pt"
     with progress_bar() as progress:
         task = progress.add_task(f"train {attention}", total=settings.steps)

@@ -397,8 +397,8 @@ def read_trained(path: str | Path | None) -> TrainedModel | None:
     """The metadata of a `tsfbench train` checkpoint file; None for any other checkpoint."""
     if path is None or not Path(path).is_file():
         return None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:  # memory-mapped: a released ViT-Base file is not read twice just to find no metadata
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # not ours, or not a checkpoint: `load_checkpoint` reports it
         return None
     meta = obj.get(TRAINED_KEY) if isinstance(obj, Mapping) else None
