@@ -299,7 +299,8 @@ def test_a_motion_grid_is_a_task_per_scheme_and_seed_with_keys_that_survive_a_re
         ("seeds = 0", ["seeds", ">= 1"]),
         ('model = "base"', ["model", "not used by motion"]),
         ("overrides = { depth = 1 }", ["overrides", "not used by motion"]),
-        ('steps = "many"', ["steps", "an integer"]),
+        ('steps = "many"', ["steps", "integer"]),
+        ('lr = "fast"', ["lr", "a number"]),
         ("steps = 0", ["steps"]),
         ('attention = "time"', ["attention", "divided"]),
         ("timeout = 0", ["timeout", "positive"]),
@@ -365,3 +366,14 @@ def test_the_quick_suite_runs_the_motion_test_for_space_and_divided_instead_of_r
     assert sorted((t.config.attention, t.settings["train"]["seed"]) for t in full) == sorted(
         (a, s) for a in ATTENTIONS for s in range(3)
     )
+
+
+def test_schemes_with_their_own_default_steps_share_one_recipe(tmp_path: Path) -> None:
+    """`axial` trains longer by default; it is the same recipe, and the report pools it."""
+    recipes = {
+        body: {t.config.attention: t.settings["recipe"] for t in load_suite(
+            write(tmp_path, motion_grid(body)), tmp_path).tasks}
+        for body in ("", "steps = 100", "lr = 0.001")
+    }  # fmt: skip
+    assert all(len(set(by_scheme.values())) == 1 for by_scheme in recipes.values())
+    assert len({next(iter(by_scheme.values())) for by_scheme in recipes.values()}) == 3

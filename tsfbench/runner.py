@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tsfbench.config import ConfigError
 from tsfbench.environment import environment
-from tsfbench.store import Row, Store, digest, environment_id
+from tsfbench.store import Row, Store, environment_id
 from tsfbench.suite import Suite, Task, shard, torchrun_rank
 
 if TYPE_CHECKING:
@@ -192,11 +192,6 @@ def _motion_child(
     return motion_test(TrainSettings(**settings), data, checkpoint, progress=progress)
 
 
-def recipe_id(train: Mapping[str, Any]) -> str:
-    """What the report groups seeds and schemes by: the recipe without its scheme and seed."""
-    return digest({k: v for k, v in train.items() if k not in ("attention", "seed")})
-
-
 def _motion_record(
     task: Task, env: Mapping[str, Any], training: Training | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -230,9 +225,8 @@ def _motion_record(
         record = dict(value)
     else:
         record = {**task.config.as_dict(), **train, "error": error}
-    # The training seed and recipe last: the accuracy record's `seed` (its subset's) must not
-    # stand for the training's
-    record |= {"seed": train["seed"], "recipe": recipe_id(train)}
+    # The training's seed last: the accuracy record's `seed` (its subset's) must not stand for it
+    record |= {"seed": train["seed"], "recipe": settings["recipe"]}
     return outcome_status, record | environment_summary(env)
 
 

@@ -418,6 +418,24 @@ def _recipe(grid: _Grid) -> dict[str, Any]:
     }
 
 
+def recipe_id(recipe: Mapping[str, Any]) -> str:
+    """The recipe a motion grid trains with, whatever the scheme and seed: what the report
+    groups rows by. A field whose default differs by scheme (`steps`) counts as that table, so
+    a scheme's own default does not make it another recipe, and a changed default does."""
+    runs = []
+    for attention in ATTENTIONS:
+        try:
+            runs.append((attention, TrainSettings(attention=attention, **recipe).as_dict()))
+        except ConfigError:  # a recipe one scheme refuses: the others still define it
+            continue
+    identity = {}
+    for name in RECIPE:
+        values = {attention: run[name] for attention, run in runs}
+        same = len({repr(value) for value in values.values()}) == 1
+        identity[name] = next(iter(values.values())) if same else values
+    return digest(identity)
+
+
 def _motion_set(grid: _Grid, store_dir: Path) -> tuple[Path, dict[str, int] | None, int]:
     """The motion data: (folder, how to write it if it is the synthetic set, classes)."""
     data = grid.typed("data", str, SYNTHETIC)
@@ -469,6 +487,7 @@ def _motion_tasks(grid: _Grid, store_dir: Path) -> list[Task]:
         raise ConfigError(f"{grid.where}: {err}") from None
     root, synthetic, classes = _motion_set(grid, store_dir)
     common = {
+        "recipe": recipe_id(recipe),
         "data": str(root),
         "synthetic": synthetic,  # write_synthetic's options, or None: a folder of the user's
         "checkpoints": str(store_dir / "checkpoints"),
