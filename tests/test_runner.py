@@ -376,3 +376,70 @@ def test_a_timed_out_task_is_stored_as_timeout_and_not_run_again(tmp_path: Path)
     assert [row.status for row in store.rows()] == ["timeout"]
     again = run_suite(suite, store)
     assert again.skipped == 1 and again.statuses == {}
+
+
+TINY_MOTION = """
+name = "motion-tiny"
+[[grid]]
+measure = ["motion"]
+attention = ["space", "divided"]
+data = "{data}"
+depth = 1
+dim = 32
+heads = 2
+frames = 4
+steps = 3
+batch = 4
+"""
+
+
+def test_motion_tasks_store_a_row_per_scheme_and_seed_and_resume_without_training(
+    tmp_path: Path, motion_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def in_this_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained in the parent: a GPU run would keep a CUDA context here")
+
+    monkeypatch.setattr("tsfbench.train.motion_test", in_this_process)  # the child has its own
+    suite_path = tmp_path / "motion.toml"
+    suite_path.write_text(TINY_MOTION.format(data=motion_data))
+    suite, store = load_suite(suite_path, tmp_path), Store(tmp_path / "r.sqlite")
+    steps: list[tuple[str, int, int]] = []
+    summary = run_suite(
+        suite, store, training=lambda task, *step: steps.append((task.key, *step[:2]))
+    )
+    assert summary.statuses == {"ok": 2}, summary.failures
+    rows = {row.record["attention"]: row for row in store.rows("motion")}
+    assert sorted(rows) == ["divided", "space"]
+    for task in suite.tasks:
+        record = rows[task.config.attention].record
+        assert rows[task.config.attention].task == task.key
+        assert record["seed"] == 0 and 0 <= record["top1"] <= 100 and record["params"] > 0
+        assert Path(record["checkpoint"]).is_file()
+        assert (task.key, 3, 3) in steps  # the bar saw each training to its last step
+    assert rows["space"].record["recipe"] == rows["divided"].record["recipe"]
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()}
+    steps.clear()
+    again = run_suite(suite, store, training=lambda *args: steps.append(args))
+    assert (again.skipped, again.statuses, steps) == (2, {}, [])  # nothing trained again
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()} == stamps
+
+
+def test_a_motion_task_past_its_timeout_is_a_timeout_row(tmp_path: Path, motion_data: Path) -> None:
+    suite_path = tmp_path / "motion.toml"
+    text = TINY_MOTION.format(data=motion_data).replace('["space", "divided"]', '"divided"')
+    suite_path.write_text(text + "timeout = 0.01\n")
+    suite, store = load_suite(suite_path, tmp_path), Store(tmp_path / "r.sqlite")
+    assert run_suite(suite, store).statuses == {"timeout": 1}
+    (row,) = store.rows("motion")
+    assert row.record["attention"] == "divided" and "timed out" in row.record["error"]
+    assert run_suite(suite, store).skipped == 1
+
+
+@pytest.fixture(scope="module")
+def motion_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic set with both splits (4 classes, 2 videos each)."""
+    from tsfbench.data.synth import write_synthetic
+
+    root = tmp_path_factory.mktemp("motion-data")
+    write_synthetic(root, per_class=2, train_per_class=2, height=32, width=32)
+    return root

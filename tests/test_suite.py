@@ -263,3 +263,117 @@ def test_the_quick_suite_predicts_figure_3s_training_memory_against_32_gib(
     assert {
         (t.settings["mode"], t.settings["memory_limit"], t.settings["batch"]) for t in tasks
     } == {("train", 32 * 2**30, 1)}
+
+
+def motion_grid(body: str = "") -> str:
+    return '[[grid]]\nmeasure = ["motion"]\n' + body + "\n"
+
+
+def test_a_motion_grid_is_a_task_per_scheme_and_seed_with_keys_that_survive_a_reload(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, motion_grid('attention = ["space", "divided"]\nseeds = 3\nsteps = 7'))
+    tasks = load_suite(path, tmp_path).tasks
+    assert [t.describe() for t in tasks] == [
+        f"motion {a} seed {s}" for a in ("space", "divided") for s in (0, 1, 2)
+    ]
+    assert all(t.measurement == "motion" and t.settings["train"]["steps"] == 7 for t in tasks)
+    assert all(t.config.attention == t.settings["train"]["attention"] for t in tasks)
+    assert {t.settings["data"] for t in tasks} == {tasks[0].settings["data"]}  # one set for all
+    assert tasks[0].settings["synthetic"] and tasks[0].settings["data"].startswith(str(tmp_path))
+    again = load_suite(path, tmp_path).tasks  # resume and reports find the same tasks
+    assert [t.key for t in again] == [t.key for t in tasks] and len({t.key for t in tasks}) == 6
+    # seeds listed, every scheme by default
+    tasks = load_suite(write(tmp_path, motion_grid("seed = [4, 2]")), tmp_path).tasks
+    assert [(t.config.attention, t.settings["train"]["seed"]) for t in tasks] == [
+        (a, s) for a in ATTENTIONS for s in (4, 2)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ("seed = 1\nseeds = 2", ["seeds", "either seed"]),
+        ("seed = -1", ["seed", ">= 0"]),
+        ("seed = [0, 'a']", ["seed", ">= 0"]),
+        ("seeds = 0", ["seeds", ">= 1"]),
+        ('model = "base"', ["model", "not used by motion"]),
+        ("overrides = { depth = 1 }", ["overrides", "not used by motion"]),
+        ('steps = "many"', ["steps", "integer"]),
+        ('lr = "fast"', ["lr", "a number"]),
+        ("steps = 0", ["steps"]),
+        ('attention = "time"', ["attention", "divided"]),
+        ("timeout = 0", ["timeout", "positive"]),
+        ('data = "/nowhere"', ["data", "train.csv", "'synthetic'"]),
+        ("classes = 9", ["classes", "2..8"]),
+        ("train_per_class = 0", ["train_per_class", ">= 1"]),
+    ],
+)
+def test_bad_motion_grids_are_one_line_naming_the_key(
+    tmp_path: Path, body: str, names: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_suite(write(tmp_path, motion_grid(body)), tmp_path)
+    message = str(error.value)
+    assert "[[grid]] 1" in message and "\n" not in message
+    assert all(name in message for name in names), message
+
+
+def test_motion_wants_a_grid_of_its_own(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[grid]]\nmeasure = ["motion", "flops"]\nmodel = "base"\n')
+    with pytest.raises(ConfigError, match=r"measure: motion trains models of its own"):
+        load_suite(path, tmp_path)
+
+
+def test_a_motion_grid_reads_a_folder_with_both_splits(tmp_path: Path) -> None:
+    data = tmp_path / "set"
+    data.mkdir()
+    (data / "val.csv").write_text("a.mp4 0\n")
+    path = write(tmp_path, motion_grid(f'data = "{data}"\nattention = "divided"'))
+    with pytest.raises(ConfigError, match=r"data: .* has no train\.csv"):
+        load_suite(path, tmp_path)
+    (data / "train.csv").write_text("b.mp4 0\n")
+    (task,) = load_suite(path, tmp_path).tasks
+    assert task.settings["data"] == str(data) and task.settings["synthetic"] is None
+    with pytest.raises(ConfigError, match=r"val_per_class: describes the synthetic set"):
+        load_suite(write(tmp_path, motion_grid(f'data = "{data}"\nval_per_class = 4')), tmp_path)
+
+
+def test_each_way_of_writing_the_synthetic_motion_set_has_a_folder_of_its_own(
+    tmp_path: Path,
+) -> None:
+    default, larger = (
+        load_suite(write(tmp_path, motion_grid(body)), tmp_path).tasks[0].settings
+        for body in ('attention = "space"', 'attention = "space"\ntrain_per_class = 128')
+    )
+    assert default["synthetic"]["train_per_class"] == 64
+    assert larger["synthetic"]["train_per_class"] == 128
+    assert default["data"] != larger["data"]
+
+
+def test_the_quick_suite_runs_the_motion_test_for_space_and_divided_instead_of_random_weights(
+    tmp_path: Path,
+) -> None:
+    tasks = load_suite(SUITES / "quick.toml", tmp_path).tasks
+    motion = [
+        (t.config.attention, t.settings["train"]["seed"])
+        for t in tasks
+        if t.measurement == "motion"
+    ]
+    assert motion == [("space", 0), ("divided", 0)]
+    assert not [t for t in tasks if t.measurement == "accuracy"]  # chance-level top-1 is gone
+    full = load_suite(SUITES / "motion.toml", tmp_path).tasks
+    assert sorted((t.config.attention, t.settings["train"]["seed"]) for t in full) == sorted(
+        (a, s) for a in ATTENTIONS for s in range(3)
+    )
+
+
+def test_schemes_with_their_own_default_steps_share_one_recipe(tmp_path: Path) -> None:
+    """`axial` trains longer by default; it is the same recipe, and the report pools it."""
+    recipes = {
+        body: {t.config.attention: t.settings["recipe"] for t in load_suite(
+            write(tmp_path, motion_grid(body)), tmp_path).tasks}
+        for body in ("", "steps = 100", "lr = 0.001")
+    }  # fmt: skip
+    assert all(len(set(by_scheme.values())) == 1 for by_scheme in recipes.values())
+    assert len({next(iter(by_scheme.values())) for by_scheme in recipes.values()}) == 3

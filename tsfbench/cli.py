@@ -158,6 +158,9 @@ def synth(
     codec: Annotated[
         str, typer.Option(help="h264 (.mp4, Kinetics), vp9 (.webm, SSv2) or mpeg4 (.avi).")
     ] = "h264",
+    train_per_class: Annotated[
+        int, typer.Option(help="Also a disjoint train split (train.csv) of N videos a class.")
+    ] = 0,
 ) -> None:
     """Write a small synthetic video set whose classes differ only in motion (tests, demos)."""
     from tsfbench.data.synth import write_synthetic
@@ -174,8 +177,55 @@ def synth(
         width=width,
         seed=seed,
         codec=codec,
+        train_per_class=train_per_class,
     )
     typer.echo(f"wrote {classes * per_class} videos and {csv}")
+    if train_per_class:
+        typer.echo(f"wrote {classes * train_per_class} videos and {csv.parent / 'train.csv'}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="A synthetic set with train.csv and val.csv.")],
+    attention: Annotated[str, typer.Option(help="Attention scheme.")] = "divided",
+    seed: Annotated[int, typer.Option(help="Seed of the init and the batches.")] = 0,
+    steps: Annotated[
+        int | None, typer.Option(help="Training steps (default: the scheme's, 300 or 800).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Checkpoint file (default DATA/ckpt/...).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The motion test: train a small TimeSformer from scratch, evaluate it on val (3 crops)."""
+    from tsfbench.train import motion_test
+
+    settings = TrainSettings(attention=attention, seed=seed, steps=steps)
+    checkpoint = out or Path(data) / "ckpt" / f"{attention}-seed{seed}.pt"
+    with progress_bar() as progress:
+        task = progress.add_task(f"train {attention}", total=settings.steps)
+
+        def advance(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, description=f"train {attention} loss {loss:.3f}")
+
+        record = motion_test(settings, data, checkpoint, progress=advance)
+    if as_json:
+        typer.echo(json.dumps(record, indent=2))
+        return
+    columns = {
+        "attention": "attention",
+        "seed": "seed",
+        "params": "Params",
+        "train_steps": "Steps",
+        "final_loss": "Loss",
+        "train_seconds": "Train s",
+        "evaluated": "Videos",
+        "top1": "Top-1 %",
+        "ceiling": "Direction-blind %",
+        "checkpoint": "checkpoint",
+    }
+    caption = "Val top-1 with the test protocol; `space` cannot beat the direction-blind ceiling."
+    render([record], columns, "Motion test", caption)
 
 
 @app.command()
@@ -221,7 +271,7 @@ def accuracy(
     """Video-level top-1 / top-5 on a validation (sub)set, with the paper's test protocol."""
     from tsfbench.evaluate import accuracy as run_accuracy
     from tsfbench.evaluate import distributed, leave_group
-    from tsfbench.models.checkpoint import is_hf_folder, read_hf_config
+    from tsfbench.models.checkpoint import is_hf_folder, read_hf_config, read_trained
 
     if checkpoint is not None and is_hf_folder(checkpoint):  # its config.json fills the gaps
         filled = read_hf_config(checkpoint).fill(
@@ -229,6 +279,13 @@ def accuracy(
         )
         variant, attention = filled["variant"], filled["attention"]
         frames, size, classes = filled["frames"], filled["size"], filled["classes"]
+    trained = read_trained(checkpoint)  # a `tsfbench train` checkpoint: its model and clip
+    if trained is not None:
+        filled = trained.fill(
+            attention=attention, frames=frames, size=size, classes=classes, rate=rate
+        )
+        attention, frames, size = filled["attention"], filled["frames"], filled["size"]
+        classes, rate = filled["classes"], filled["rate"]
     configs = parse_configs(
         variant or "base", attention, frames, size, classes=classes, views=views
     )
@@ -241,6 +298,8 @@ def accuracy(
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     overrides = {name: value for name, value in sizes.items() if value is not None}
     check_overrides(overrides, [config])
+    if trained is not None:
+        overrides = {**trained.sizes, **overrides}
     rank = distributed()[0]
     progress = progress_bar(disable=rank != 0)
     task = None
@@ -445,14 +504,26 @@ def run(
     with progress_bar(disable=torchrun_rank()[0] > 0) as progress:
         bar = progress.add_task(f"{loaded.name}: checking the store", total=None)
 
+        steps = progress.add_task("", total=None, visible=False)  # a motion task's training
+
         def advance(done: int, total: int, task: Any, status: str) -> None:
             label = f"{loaded.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
             progress.update(bar, completed=done, total=total, description=label)
+            progress.update(steps, visible=False)
+
+        training: list[str] = []  # the motion task whose steps the second bar shows
+
+        def train(task: Any, step: int, total: int, loss: float) -> None:
+            label = f"  training {task.describe()}: loss {loss:.3f}"
+            if training[-1:] != [task.key]:  # a new task: its own elapsed time and ETA
+                training.append(task.key)
+                progress.reset(steps, total=total, visible=True)
+            progress.update(steps, completed=step, total=total, description=label, visible=True)
 
         try:
             summary = run_suite(
                 loaded, results, shard_index=index, shard_count=count, resume=resume,
-                progress=advance,
+                progress=advance, training=train,
             )  # fmt: skip
         except KeyboardInterrupt:
             progress.stop()
@@ -520,6 +591,7 @@ def report(
 ) -> None:
     """Write the stored results as a report beside the paper's numbers; print its summary."""
     from tsfbench.report import REPORT_FORMATS, build_report, load_results, summary, write_report
+    from tsfbench.report.motion import motion_summary
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(REPORT_FORMATS)}")
@@ -527,10 +599,12 @@ def report(
     title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
     paths = write_report(built, out, name=title, fmt=fmt)
     rows = summary(built)
+    motion = motion_summary(built.motion)
     if as_json:
-        typer.echo(json.dumps({"files": [str(p) for p in paths], "summary": rows}, indent=2))
+        files = [str(p) for p in paths]
+        typer.echo(json.dumps({"files": files, "summary": rows, "motion": motion}, indent=2))
         return
-    render_report(rows, paths[0])
+    render_report(rows, paths[0], motion)
     stderr.print(f"wrote {', '.join(map(str, paths))}")
 
 

@@ -332,3 +332,103 @@ class ProbeSettings:
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "device": self.target}
+
+
+# --- The motion test's settings (`tsfbench train`, a suite's motion grids) ----------------------
+
+TIME_INITS = ("sinusoidal", "zero")
+WEIGHT_INITS = ("fan_in", "released")
+# Training steps by scheme. `axial` needs more: frame order reaches its class token through
+# three attention steps (time, width, height), one more than `divided`, and with 300 steps it
+# stayed at the direction-blind plateau (52% val); 500 steps gave 80%.
+STEPS = {"axial": 800}
+DEFAULT_STEPS = 300
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The motion test's model and recipe; defaults sized for a 2-core CPU (README, Motion test).
+
+    `rate` 3 makes an 8-frame clip span the 24 frames of a synthetic video (the base preset's
+    rate 32 would repeat the last frame 7 times). `patch` 8 at 32 px is a 4 x 4 grid.
+    """
+
+    attention: str = "divided"
+    seed: int = 0
+    depth: int = 2
+    dim: int = 64
+    heads: int = 4
+    patch: int = 8
+    frames: int = 8
+    size: int = 32
+    rate: int = 3
+    steps: int | None = None  # None: the scheme's (`STEPS`)
+    batch: int = 32
+    lr: float = 3e-3
+    table_lr: float = 10.0  # multiplier of `lr` for the positional tables and the class token
+    weight_decay: float = 0.05
+    warmup: float = 0.1  # fraction of the steps with a linear warm-up, then cosine to zero
+    time_init: str = "sinusoidal"  # of `time_embed`; "zero" is the released init
+    weight_init: str = "fan_in"  # Linear weights std gain/sqrt(fan in); "released": std 0.02
+    init_gain: float = 2.0
+    reverse: bool = True  # label-aware augmentation: a reversed clip gets the reversed class
+    flip: bool = True  # label-aware: a mirrored clip swaps left and right
+    views: int = 3  # test views (crops) of the evaluation
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTIONS:
+            raise ConfigError(
+                f"attention: unknown scheme {self.attention!r}; accepted: {', '.join(ATTENTIONS)}"
+            )
+        if self.weight_init not in WEIGHT_INITS:
+            raise ConfigError(
+                f"weight_init: {self.weight_init!r}; accepted: {', '.join(WEIGHT_INITS)}"
+            )
+        if self.time_init not in TIME_INITS:
+            raise ConfigError(f"time_init: {self.time_init!r}; accepted: {', '.join(TIME_INITS)}")
+        if self.steps is None:
+            object.__setattr__(self, "steps", STEPS.get(self.attention, DEFAULT_STEPS))
+        positive = ("depth", "dim", "heads", "patch", "frames", "size", "rate", "steps")
+        for name in (*positive, "batch", "views"):
+            value = getattr(self, name)
+            if type(value) is not int or value <= 0:
+                raise ConfigError(f"{name}: {value!r}; expected a positive integer")
+        if type(self.seed) is not int or self.seed < 0:
+            raise ConfigError(f"seed: {self.seed!r}; expected an integer >= 0")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(
+                f"warmup: {self.warmup!r}; expected a fraction of the steps in [0, 1)"
+            )
+        for name in ("lr", "table_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: {getattr(self, name)!r}; expected a number > 0")
+        if not self.init_gain > 0:
+            raise ConfigError(f"init_gain: {self.init_gain!r}; expected a number > 0")
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"weight_decay: {self.weight_decay!r}; expected a number >= 0")
+        if self.dim % self.heads:
+            raise ConfigError(f"dim: {self.dim} is not a multiple of heads {self.heads}")
+        if self.size % self.patch or self.size % PATCH:
+            raise ConfigError(
+                f"size: {self.size} must be a multiple of patch {self.patch} and of {PATCH}; "
+                f"e.g. 32, 48 or 64"
+            )
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def overrides(self) -> dict[str, object]:
+        """`build_model` keywords beyond the `RunConfig`: the model's size and patch."""
+        return {"depth": self.depth, "dim": self.dim, "heads": self.heads, "patch": self.patch}
+
+
+def run_config(settings: TrainSettings, classes: int) -> RunConfig:
+    """The `RunConfig` of the trained model (a base-preset TimeSformer of another size)."""
+    return RunConfig(
+        model="base",
+        attention=settings.attention,
+        frames=settings.frames,
+        size=settings.size,
+        classes=classes,
+        views=settings.views,
+    )

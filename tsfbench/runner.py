@@ -3,17 +3,21 @@
 Each task's row is written the moment it finishes (see `store`), so an interrupted run loses at
 most the task in flight, and running the same command again measures only what is missing.
 FLOPs tasks go first and in parallel (`count_many`); runtime tasks each run in a child process
-(`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs here, one task at a time.
+(`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs here, one task at a time;
+a motion task trains and evaluates in a child process too (`train.motion_test`), so that on a GPU
+machine no CUDA context stays in this one, and its steps reach the progress bar (`Training`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from tsfbench.config import ProbeSettings
 
 TaskProgress = Callable[[int, int, Task, str], None]  # (done, total, task, status)
+Training = Callable[[Task, int, int, float], None]  # (task, step, steps, loss) of a motion task
 
 
 @dataclass
@@ -73,9 +78,10 @@ def bind_rank_gpu() -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = devices[local]
 
 
-def ensure_synthetic(csv: Path) -> None:
-    """Generate the synthetic set whose list is `csv`, once, even with several shards racing:
-    each writes a private folder and renames it into place; a loser drops its copy."""
+def ensure_synthetic(csv: Path, **options: Any) -> None:
+    """Generate the synthetic set whose list is `csv` (`write_synthetic(**options)`), once, even
+    with several shards racing: each writes a private folder and renames it into place; a loser
+    drops its copy."""
     from tsfbench.data.synth import write_synthetic
 
     if csv.is_file():
@@ -83,7 +89,7 @@ def ensure_synthetic(csv: Path) -> None:
     csv.parent.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=csv.parent.parent))
     scratch.chmod(0o755)  # mkdtemp's 0700 would make the shared set readable by its owner only
-    write_synthetic(scratch)
+    write_synthetic(scratch, **options)
     try:
         scratch.rename(csv.parent)
     except OSError:  # another process renamed its copy first
@@ -104,6 +110,105 @@ def _accuracy_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str,
         record = {**task.config.as_dict(), "error": f"{type(exc).__name__}: {exc}"}
         status = "error"
     return status, record | environment_summary(env)
+
+
+class ProgressFile:
+    """The training's progress callback in the child: the latest (step, steps, loss) in a small
+    file that the parent polls. A file, not a queue: the child's arguments must pickle before
+    the process starts (see `measure.isolate.bare_main`), and a killed child leaves no broken
+    pipe behind."""
+
+    def __init__(self, path: str | Path, every: float = 0.2) -> None:
+        self.path, self.every, self.last = Path(path), every, 0.0
+
+    def __call__(self, step: int, steps: int, loss: float) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every and step < steps:
+            return
+        self.last = now
+        scratch = self.path.with_suffix(".tmp")
+        scratch.write_text(f"{step} {steps} {loss!r}\n")
+        os.replace(scratch, self.path)  # the reader never sees half a line
+
+    def read(self) -> tuple[int, int, float] | None:
+        try:
+            step, steps, loss = self.path.read_text().split()
+            return int(step), int(steps), float(loss)
+        except (OSError, ValueError):  # not written yet
+            return None
+
+
+@contextlib.contextmanager
+def _relay(task: Task, training: Training | None, interval: float = 0.5) -> Iterator[ProgressFile]:
+    """A progress file for the child, and a thread passing what it says to `training`."""
+    with tempfile.TemporaryDirectory(prefix="tsfbench-train-") as folder:
+        progress = ProgressFile(Path(folder) / "progress")
+        done = threading.Event()
+
+        def poll() -> None:
+            seen = None
+            while training is not None:
+                stop = done.wait(interval)
+                latest = progress.read()
+                if latest is not None and latest != seen:
+                    seen = latest
+                    training(task, *latest)
+                if stop:  # after a last look: a short training may end between two polls
+                    return
+
+        reader = threading.Thread(target=poll, name="tsfbench-training-progress", daemon=True)
+        reader.start()
+        try:
+            yield progress
+        finally:
+            done.set()
+            reader.join()
+
+
+def _motion_child(
+    settings: dict[str, Any], data: str, checkpoint: str, progress: ProgressFile
+) -> dict[str, Any]:
+    """In the child process: train, save, evaluate (`train.motion_test`)."""
+    from tsfbench.train import motion_test
+
+    return motion_test(TrainSettings(**settings), data, checkpoint, progress=progress)
+
+
+def _motion_record(
+    task: Task, env: Mapping[str, Any], training: Training | None = None
+) -> tuple[str, dict[str, Any]]:
+    from tsfbench.measure.isolate import run_isolated
+
+    settings = task.settings
+    train = dict(settings["train"])
+    root = Path(settings["data"])
+    name = f"motion-{train['attention']}-seed{train['seed']}-{task.key}.pt"
+    checkpoint = Path(settings["checkpoints"]) / name
+    try:
+        if settings["synthetic"] is not None:
+            ensure_synthetic(root / "train.csv", **settings["synthetic"])
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    except Exception as exc:  # a failed task is a row; the suite goes on
+        outcome_status, value, error = "error", None, f"{type(exc).__name__}: {exc}"
+    else:
+        with _relay(task, training) as progress:
+            outcome = run_isolated(
+                _motion_child,
+                train,
+                str(root),
+                str(checkpoint),
+                progress,
+                timeout=settings["timeout"],
+                preload=("tsfbench.train",),
+            )
+        outcome_status, value, error = outcome.status, outcome.value, outcome.error
+    if outcome_status == "ok":
+        record = dict(value)
+    else:
+        record = {**task.config.as_dict(), **train, "error": error}
+    # The training's seed last: the accuracy record's `seed` (its subset's) must not stand for it
+    record |= {"seed": train["seed"], "recipe": settings["recipe"]}
+    return outcome_status, record | environment_summary(env)
 
 
 def _runtime_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -172,8 +277,10 @@ def run_suite(
     shard_count: int = 1,
     resume: bool = True,
     progress: TaskProgress | None = None,
+    training: Training | None = None,
 ) -> RunSummary:
-    """Measure this process's slice of `suite` into `store`; `resume=False` redoes everything."""
+    """Measure this process's slice of `suite` into `store`; `resume=False` redoes everything.
+    `progress` hears of every finished task, `training` of a motion task's steps."""
     started = time.perf_counter()
     env = environment()
     env_id = environment_id(env)
@@ -212,6 +319,8 @@ def run_suite(
             save(task, *_runtime_record(task, env))
         elif task.measurement == "accuracy":
             save(task, *_accuracy_record(task, env))
+        elif task.measurement == "motion":
+            save(task, *_motion_record(task, env, training))
     summary.statuses = dict(statuses)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,6 +43,11 @@ CREATE TABLE IF NOT EXISTS results (
 # Facts that change between two runs on the same machine and software, so not part of identity:
 # the checkout's commit and the GPU clock at the moment of asking.
 VOLATILE = ("git_commit", "gpu_sm_clock_mhz")
+
+
+def missing(value: Any) -> bool:
+    """None, or NaN (how pandas shows a stored value a row does not have)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def digest(value: Any) -> str:

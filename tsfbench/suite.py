@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +32,20 @@ from tsfbench.config import (
     ConfigError,
     ProbeSettings,
     RunConfig,
+    TrainSettings,
     check_overrides,
     option_text,
     parse_choices,
     parse_configs,
     parse_ints,
     parse_memory,
+    run_config,
     timesformer_only,
 )
-from tsfbench.data.datasets import FORMATS, dataset_identity
+from tsfbench.data.datasets import FORMATS, dataset_identity, read_dataset
 from tsfbench.data.subset import parse_fraction, shard
-from tsfbench.models.registry import NOT_APPLICABLE, PRESETS
+from tsfbench.data.synth import MOTIONS
+from tsfbench.models.registry import ATTENTIONS, NOT_APPLICABLE, PRESETS
 from tsfbench.store import digest
 
 try:
@@ -56,16 +59,23 @@ MEASUREMENTS = {
     "memory": "runtime",
     "energy": "runtime",
     "accuracy": "accuracy",
+    "motion": "motion",
 }
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
-ALL = frozenset(MEASUREMENTS.values())
+SPLITS = ("train.csv", "val.csv")  # what a motion task's data folder holds
+# The motion test's synthetic set (`write_synthetic`; its frames and sizes are the defaults)
+MOTION_SET = {"classes": 4, "train_per_class": 64, "per_class": 32}
+ALL = frozenset({"flops", "runtime", "accuracy"})  # the measurements of a paper configuration
 RUNTIME = frozenset({"runtime"})
 ACCURACY = frozenset({"accuracy"})
+MOTION = frozenset({"motion"})  # the motion test: trains its own small model (`train`)
+# TrainSettings fields a motion grid may set, besides its axes `attention` and `seed`
+RECIPE = tuple(f.name for f in fields(TrainSettings) if f.name not in ("attention", "seed"))
 # key -> the measurements that use it; every other key is an error
 KEYS: dict[str, frozenset[str]] = {
-    "measure": ALL,
+    "measure": ALL | MOTION,
     "model": ALL,
-    "attention": ALL,
+    "attention": ALL | MOTION,
     "frames": ALL,
     "size": ALL,
     "pos_embed": ALL,
@@ -82,20 +92,23 @@ KEYS: dict[str, frozenset[str]] = {
     "warmup": RUNTIME,
     "iterations": RUNTIME,
     "interval": RUNTIME,
-    "timeout": RUNTIME,
+    "timeout": RUNTIME | MOTION,
     "predict_only": RUNTIME,
     "cpu_allocations": RUNTIME,
     "device": RUNTIME | ACCURACY,
-    "data": ACCURACY,
+    "data": ACCURACY | MOTION,
     "format": ACCURACY,
     "dataset": ACCURACY,
     "subset": ACCURACY,
     "per_class": ACCURACY,
-    "seed": ACCURACY,
+    "seed": ACCURACY | MOTION,
+    "seeds": MOTION,
     "rate": ACCURACY,
     "workers": ACCURACY,
     "checkpoint": ACCURACY,
 }
+KEYS |= {key: KEYS.get(key, frozenset()) | MOTION for key in RECIPE}
+KEYS |= {"classes": ALL | MOTION, "train_per_class": MOTION, "val_per_class": MOTION}
 TOP_KEYS = ("name", "description", "grid")
 KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
@@ -104,7 +117,7 @@ KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a tab
 class Task:
     """One measurement of one configuration with its settings; `key` identifies it."""
 
-    measurement: str  # flops | runtime | accuracy
+    measurement: str  # flops | runtime | accuracy | motion
     config: RunConfig
     settings: Mapping[str, Any] = field(default_factory=dict)  # probe or evaluation settings
     overrides: Mapping[str, int] = field(default_factory=dict)
@@ -123,6 +136,8 @@ class Task:
     def describe(self) -> str:
         """One line for progress and failures: the configuration and, for a probe, its run."""
         config = self.config
+        if self.measurement == "motion":
+            return f"motion {config.attention} seed {self.settings['train']['seed']}"
         scheme = f" {config.attention}" if config.attention not in ("", NOT_APPLICABLE) else ""
         text = f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
         if self.measurement == "runtime":
@@ -198,10 +213,14 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
     if not wanted:
         raise grid.fail("measure", f"missing; accepted: {', '.join(MEASUREMENTS)}")
     measurements = list(dict.fromkeys(MEASUREMENTS[name] for name in wanted))
+    if "motion" in measurements and len(measurements) > 1:
+        raise grid.fail("measure", "motion trains models of its own; give it a grid of its own")
     for key in table:
         if not KEYS[key] & set(measurements):
             users = sorted(name for name, kind in MEASUREMENTS.items() if kind in KEYS[key])
             raise grid.fail(key, f"not used by {', '.join(wanted)}; it applies to {users}")
+    if measurements == ["motion"]:
+        return _motion_tasks(grid, store_dir)
     if "model" not in table:
         raise grid.fail("model", f"missing; accepted: {', '.join(PRESETS)}, all")
     scalars = {
@@ -342,6 +361,127 @@ def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
         "checkpoint": checkpoint,
         "device": None if device == "auto" else device,
     }
+
+
+def _seeds(grid: _Grid) -> list[int]:
+    """`seed = 0` or `[0, 1, 2]` (each >= 0), or `seeds = 3` (0, 1, 2); seed 0 by default."""
+    if "seed" in grid.table and "seeds" in grid.table:
+        raise grid.fail("seeds", "give either seed (a list) or seeds (a count), not both")
+    count = grid.count("seeds", None)
+    if count is not None:
+        return list(range(count))
+
+    def check(value: Any) -> list[int]:
+        seeds = value if isinstance(value, list) else [value]
+        if not seeds or any(type(seed) is not int or seed < 0 for seed in seeds):
+            raise ConfigError(f"seed: {value!r}; expected an integer >= 0 or a list of them")
+        return list(dict.fromkeys(seeds))
+
+    return grid.get("seed", check, [0])
+
+
+def _like(default: Any, name: str) -> Callable[[Any], Any]:
+    """A check that a value has the type of `default` (a float takes an integer: TOML reads
+    `lr = 1` as one); any scalar where the default is None."""
+    kind = type(default)
+
+    def check(value: Any) -> Any:
+        number = kind is float and type(value) is int
+        if default is not None and type(value) is not kind and not number:
+            raise ConfigError(f"{name}: {value!r}; expected {KINDS.get(kind, 'a number')}")
+        return float(value) if number else value
+
+    return check
+
+
+def _recipe(grid: _Grid) -> dict[str, Any]:
+    """The grid's recipe keys, each checked against its `TrainSettings` field's type; their
+    ranges are `TrainSettings`' to check."""
+    return {
+        spec.name: grid.get(spec.name, _like(spec.default, spec.name))
+        for spec in fields(TrainSettings)
+        if spec.name in RECIPE and spec.name in grid.table
+    }
+
+
+def recipe_id(recipe: Mapping[str, Any]) -> str:
+    """The recipe a motion grid trains with, whatever the scheme and seed: what the report
+    groups rows by. A field whose default differs by scheme (`steps`) counts as that table, so
+    a scheme's own default does not make it another recipe, and a changed default does."""
+    runs = []
+    for attention in ATTENTIONS:
+        try:
+            runs.append((attention, TrainSettings(attention=attention, **recipe).as_dict()))
+        except ConfigError:  # a recipe one scheme refuses: the others still define it
+            continue
+    identity = {}
+    for name in RECIPE:
+        values = {attention: run[name] for attention, run in runs}
+        same = len({repr(value) for value in values.values()}) == 1
+        identity[name] = next(iter(values.values())) if same else values
+    return digest(identity)
+
+
+def _motion_set(grid: _Grid, store_dir: Path) -> tuple[Path, dict[str, int] | None, int]:
+    """The motion data: (folder, how to write it if it is the synthetic set, classes)."""
+    data = grid.typed("data", str, SYNTHETIC)
+    if data == SYNTHETIC:
+        options = {
+            "classes": grid.typed("classes", int, MOTION_SET["classes"]),
+            "train_per_class": grid.count("train_per_class", MOTION_SET["train_per_class"]),
+            "per_class": grid.count("val_per_class", MOTION_SET["per_class"]),
+        }
+        if not 2 <= options["classes"] <= len(MOTIONS):
+            raise grid.fail("classes", f"{options['classes']}; expected 2..{len(MOTIONS)}")
+        # one folder per way of writing it: a changed set is never mistaken for the stored one
+        root = store_dir / f"{SYNTHETIC}-motion-{digest(options)[:8]}"
+        return root, options, options["classes"]
+    for key in ("classes", "train_per_class", "val_per_class"):
+        if key in grid.table:
+            raise grid.fail(key, "describes the synthetic set; a data folder has its own")
+    root = Path(data)
+    missing = [name for name in SPLITS if not (root / name).is_file()]
+    if missing:
+        raise grid.fail(
+            "data",
+            f"{data!r} has no {' or '.join(missing)}; give a folder with both splits "
+            "(`tsfbench synth ROOT --train-per-class 64`) or 'synthetic'",
+        )
+    try:
+        classes = len(read_dataset(root / "val.csv", "kinetics").classes)
+    except ConfigError as err:
+        raise grid.fail("data", str(err)) from None
+    return root, None, classes
+
+
+def _motion_tasks(grid: _Grid, store_dir: Path) -> list[Task]:
+    """A task per (scheme, seed): train the recipe's model on the data's train split, evaluate
+    it on its val split. `data = "synthetic"` (the default) generates both next to the store."""
+    attentions = grid.choices("attention", ATTENTIONS) or list(ATTENTIONS)
+    seeds = _seeds(grid)
+    recipe = _recipe(grid)
+    timeout = grid.typed("timeout", float | int, None)
+    if timeout is not None and not timeout > 0:
+        raise grid.fail("timeout", f"{timeout}; expected a positive number of seconds")
+    try:
+        runs = [
+            TrainSettings(attention=attention, seed=seed, **recipe)
+            for attention in attentions
+            for seed in seeds
+        ]
+    except ConfigError as err:  # it names the recipe key
+        raise ConfigError(f"{grid.where}: {err}") from None
+    root, synthetic, classes = _motion_set(grid, store_dir)
+    common = {
+        "recipe": recipe_id(recipe),
+        "data": str(root),
+        "synthetic": synthetic,  # write_synthetic's options, or None: a folder of the user's
+        "checkpoints": str(store_dir / "checkpoints"),
+        "timeout": timeout,
+    }
+    return [
+        Task("motion", run_config(run, classes), {"train": run.as_dict(), **common}) for run in runs
+    ]
 
 
 def load_suite(path: str | Path, store_dir: str | Path = "results") -> Suite:

@@ -201,8 +201,9 @@ def render_accuracy(record: dict[str, Any]) -> None:
         )
 
 
-def render_report(rows: list[dict[str, Any]], path: object) -> None:
-    """`tsfbench report`: Table 1 and 2 rows in a few columns; the file has the rest."""
+def render_report(rows: list[dict[str, Any]], path: object, motion: dict[str, Any]) -> None:
+    """`tsfbench report`: Table 1 and 2 rows in a few columns, and the motion test's table; the
+    file has the rest."""
     columns = {
         "table": "Table",
         "model": "model",
@@ -219,4 +220,11 @@ def render_report(rows: list[dict[str, Any]], path: object) -> None:
         "top1": "Top-1 %",
         "dataset": "on",
     }
-    render(rows, columns, "Report summary", f"Full report: {path}")
+    if rows:
+        render(rows, columns, "Report summary", f"Full report: {path}")
+    if motion["rows"]:
+        columns = {"scheme": "Motion test", "recipe": "recipe", "n": "seeds"}
+        columns |= {"top1_mean": "Top-1 %", "top1_sd": "s.d.", "ceiling": "ceiling"}
+        columns |= {"expected": "expected", "passed": "pass", "top1_paper_ssv2": "paper SSv2"}
+        shown = [row | {"passed": "pass" if row["passed"] else "FAIL"} for row in motion["rows"]]
+        render(shown, columns, "Motion test (synthetic)", " ".join(motion["findings"]))

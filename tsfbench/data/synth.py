@@ -143,10 +143,14 @@ def write_synthetic(
     fps: int = 30,
     seed: int = 0,
     codec: str = "h264",
+    train_per_class: int = 0,
 ) -> Path:
     """Write `root/videos/<class>/NNN.mp4`, `root/val.csv`, `root/classids.json` and the marker.
 
-    Videos are `codec` (`CODECS`: `.webm` for vp9, `.avi` for mpeg4).
+    Videos are `codec` (`CODECS`: `.webm` for vp9, `.avi` for mpeg4). `train_per_class` > 0
+    also writes a disjoint training split, `root/train/<class>/NNN.mp4` listed in
+    `root/train.csv`: its videos come from seeds no val video uses, and val is the same with or
+    without it (the motion test trains on one and evaluates on the other).
 
     The CSV is Kinetics / PySlowFast style (`videos/<class>/NNN.mp4 <id>`, relative to `root`);
     class ids follow the sorted class names, so `root/videos` also reads as a folder-per-class
@@ -161,6 +165,8 @@ def write_synthetic(
             f"--height/--width: {height} x {width}; both must be positive and even (yuv420p)"
         )
     suffix = codec_of(codec).suffix
+    if train_per_class < 0:
+        raise ConfigError(f"--train-per-class: {train_per_class}; expected 0 (none) or more")
     root = Path(root)
     try:
         (root / "videos").mkdir(parents=True, exist_ok=True)
@@ -169,19 +175,53 @@ def write_synthetic(
             f"root: cannot create {root / 'videos'} ({error.strerror}); give a writable folder"
         ) from None
     names = sorted(m[0] for m in MOTIONS[:classes])
-    lines = []
-    for label, name in enumerate(names):
-        for n in range(per_class):
-            rng = random.Random(f"{seed}:{name}:{n}")
-            relative = f"videos/{name}/{n:03d}{suffix}"
-            write_video(root / relative, synth_frames(name, frames, height, width, rng), fps, codec)
-            lines.append(f"{relative} {label}")
+    # (folder, CSV, videos a class, seed prefix): val keeps the seeds it always had; the train
+    # seeds carry a "train:" tag, so no train video can equal a val video.
+    splits = [("videos", "val.csv", per_class, f"{seed}:")]
+    if train_per_class:
+        splits.append(("train", "train.csv", train_per_class, f"{seed}:train:"))
+    for folder, csv_name, count, prefix in splits:
+        lines = []
+        for label, name in enumerate(names):
+            for n in range(count):
+                rng = random.Random(f"{prefix}{name}:{n}")
+                relative = f"{folder}/{name}/{n:03d}{suffix}"
+                video = synth_frames(name, frames, height, width, rng)
+                write_video(root / relative, video, fps, codec)
+                lines.append(f"{relative} {label}")
+        (root / csv_name).write_text("\n".join(lines) + "\n")
     (root / CLASS_INDEX).write_text(json.dumps({name: i for i, name in enumerate(names)}))
     csv = root / "val.csv"
-    csv.write_text("\n".join(lines) + "\n")
     settings = {"classes": classes, "per_class": per_class, "frames": frames, "height": height}
     settings |= {"width": width, "fps": fps, "seed": seed}
     settings["codec"] = codec
+    if train_per_class:
+        settings["train_per_class"] = train_per_class
     marker = {"dataset": "synthetic", "written_by": "tsfbench synth", **settings}
     (root / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return csv
+
+
+def reversed_class(name: str) -> str | None:
+    """The class of a video of class `name` played backwards (right_slow -> left_slow), or None
+    for a name that is not one of `MOTIONS`."""
+    found = next((m for m in MOTIONS if m[0] == name), None)
+    if found is None:
+        return None
+    _, axis, sign, travel = found
+    return next(m[0] for m in MOTIONS if m[1:] == (axis, -sign, travel))
+
+
+def direction_blind_ceiling(classes: int) -> float:
+    """Top-1 (percent) of a perfect classifier that cannot see frame order, on the first
+    `classes` motions with balanced classes: a class and its reverse (right / left, down / up
+    at one speed) look the same to it, so each merged pair is right half of the time.
+    4 classes -> 50.0, 3 -> 66.7 (the third class has no reverse among them)."""
+    if not 1 <= classes <= len(MOTIONS):
+        raise ConfigError(f"classes: {classes}; expected 1..{len(MOTIONS)}")
+    used = [m for m in MOTIONS[:classes]]
+    # a class is told apart by what order-blind features see: axis, speed (travel), not sign
+    groups: dict[tuple[int, float], int] = {}
+    for _, axis, _, travel in used:
+        groups[(axis, travel)] = groups.get((axis, travel), 0) + 1
+    return round(100 * len(groups) / classes, 1)

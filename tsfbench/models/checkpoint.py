@@ -366,3 +366,51 @@ def hf_setup(
             f"{name}: {overrides[name]}, but {folder} has {name} {hf.sizes[name]}; leave it out"
         )
     return {**overrides, **sizes}, hf.labels
+
+
+TRAINED_KEY = "tsfbench"  # metadata `tsfbench train` saves beside the weights (`train.py`)
+TRAINED_SIZES = ("depth", "dim", "heads", "patch")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What a checkpoint written by `tsfbench train` says about its model."""
+
+    attention: str
+    frames: int
+    size: int
+    classes: int
+    rate: int
+    sizes: Mapping[str, int]  # depth, dim, heads, patch: `build_model` overrides
+
+    def fill(self, **given: object) -> dict[str, object]:
+        """Options left out (None) taken from the checkpoint; options given stay (a mismatch
+        is then the usual one-line load error)."""
+        found = {"attention": self.attention, "frames": self.frames, "size": self.size}
+        found |= {"classes": self.classes, "rate": self.rate}
+        return {name: found[name] if value is None else value for name, value in given.items()}
+
+
+def read_trained(path: str | Path | None) -> TrainedModel | None:
+    """The metadata of a `tsfbench train` checkpoint file; None for any other checkpoint."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:  # memory-mapped: a released ViT-Base file is not read twice just to find no metadata
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not ours, or not a checkpoint: `load_checkpoint` reports it
+        return None
+    meta = obj.get(TRAINED_KEY) if isinstance(obj, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return None
+    names = ("attention", "frames", "size", "classes", "rate", *TRAINED_SIZES)
+    missing = [name for name in names if name not in meta]
+    if missing:
+        raise ConfigError(f"checkpoint: {path}: its {TRAINED_KEY} entry lacks {', '.join(missing)}")
+    return TrainedModel(
+        attention=str(meta["attention"]),
+        frames=int(meta["frames"]),
+        size=int(meta["size"]),
+        classes=int(meta["classes"]),
+        rate=int(meta["rate"]),
+        sizes={name: int(meta[name]) for name in TRAINED_SIZES},
+    )

@@ -8,7 +8,6 @@ row names its `run`, so a fp16 GPU latency is never averaged with a fp32 CPU one
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from tsfbench.models.registry import (
     TIMESFORMER,
     default_pos_embed,
 )
+from tsfbench.report.motion import motion_table
 from tsfbench.report.reference import (
     FIGURE3_FRAMES,
     FIGURE3_SIZES,
@@ -34,7 +34,7 @@ from tsfbench.report.reference import (
     off_protocol,
     reference,
 )
-from tsfbench.store import Store
+from tsfbench.store import Store, missing
 
 KEY = ["model", "attention", "frames", "size", "pos_embed"]
 SETTINGS = ["mode", "dtype", "batch", "backend", "compile", "memory_limit", "device"]
@@ -63,6 +63,7 @@ class Report:
     failures: pd.DataFrame  # rows whose status is oom, timeout or error
     backends: pd.DataFrame  # SDPA vs the eager `math` attention, same configuration and run
     prediction: pd.DataFrame  # predicted peak memory vs the CPU heap measured over the same steps
+    motion: pd.DataFrame  # the motion test (synthetic set): never compared with the paper
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
@@ -71,7 +72,7 @@ class Report:
         """The machine-readable tables by name (what csv and json write)."""
         names = ("environments", "schemes", "models", "accuracy", "configs", "curves")
         tables = {name: getattr(self, name) for name in names}
-        tables |= {"backends": self.backends, "prediction": self.prediction}
+        tables |= {"backends": self.backends, "prediction": self.prediction, "motion": self.motion}
         return tables | {"shrunken": self.shrunken, "failures": self.failures}
 
 
@@ -97,11 +98,6 @@ def load_results(store: Store | str | Path, suite: str | None = None) -> pd.Data
         where = f"{path} for suite {suite!r}" if suite else str(path)
         raise ConfigError(f"no results in {where}; {hint} first")
     return frame.reset_index(drop=True)
-
-
-def missing(value: Any) -> bool:
-    """None, or NaN (how pandas shows a value a row does not have)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _with_columns(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
@@ -479,6 +475,14 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
     return failed[columns].reset_index(drop=True)
 
 
+def _motion(frame: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
+    """The motion test's finished rows, by scheme over seeds (`report.motion`). Its own
+    measurement, so its synthetic top-1 never reaches the tables compared with the paper."""
+    columns = ["recipe", "seed", "params", "top1", "evaluated", "ceiling", "train_seconds"]
+    rows = _with_columns(frame[frame["measurement"] == "motion"], columns)
+    return motion_table(rows[rows["status"] == "ok"], env_labels)
+
+
 def build_report(frame: pd.DataFrame) -> Report:
     """Aggregate a results frame (`Store.frame()` or `load_results`) into a `Report`."""
     if frame.empty:
@@ -502,6 +506,7 @@ def build_report(frame: pd.DataFrame) -> Report:
         failures=_failures(frame),
         backends=_backends(configs),
         prediction=_prediction(configs),
+        motion=_motion(frame, env_labels),
         statuses=frame["status"].value_counts().to_dict(),
         suites=sorted({str(s) for s in frame["suite"] if not missing(s) and s}),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

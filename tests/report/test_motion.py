@@ -1,0 +1,113 @@
+"""The report's motion test: a table over seeds and a verdict worded from the stored rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.report.conftest import Results, config
+from tsfbench.report import build_report, write_report
+from tsfbench.report.motion import noise_pt
+
+
+def motion(
+    results: Results, attention: str, seed: int, top1: float, recipe: str = "r1", **extra: Any
+) -> None:
+    """What the runner stores for one motion task (the figures the report reads)."""
+    record = config(attention=attention, frames=8, size=32, classes=4) | {
+        "seed": seed, "recipe": recipe, "params": 104_196, "top1": top1, "top5": 100.0,
+        "evaluated": 64, "views": 3, "ceiling": 50.0, "dataset": "synthetic",
+        "train_seconds": 40.0, "train_steps": 300, "final_loss": 0.1,
+    } | extra  # fmt: skip
+    results.add("motion", record, suite="motion")
+
+
+def lesson(results: Results, space: list[float], divided: list[float]) -> None:
+    for seed, top1 in enumerate(space):
+        motion(results, "space", seed, top1)
+    for seed, top1 in enumerate(divided):
+        motion(results, "divided", seed, top1)
+
+
+def test_the_motion_table_gives_mean_spread_ceiling_and_the_papers_ssv2_column(
+    results: Results,
+) -> None:
+    lesson(results, space=[50.0, 46.875, 53.125], divided=[96.875, 100.0, 93.75])
+    table = build_report(results.store.frame()).motion.set_index("attention")
+    assert list(table.index) == ["space", "divided"]  # Table 1's order
+    space, divided = table.loc["space"], table.loc["divided"]
+    assert (space["n"], space["seeds"], space["top1_mean"]) == (3, "0,1,2", 50.0)
+    assert space["top1_sd"] == pytest.approx(3.125)
+    assert divided["top1_mean"] == pytest.approx(96.875) and divided["top1_min"] == 93.75
+    # 2 standard errors of a 50% top-1 over 64 videos: 12.5 pt
+    assert space["noise_pt"] == pytest.approx(12.5) == noise_pt(50.0, 64)
+    assert space["passed"] and divided["passed"]
+    assert (space["top1_paper_ssv2"], divided["top1_paper_ssv2"]) == (36.6, 59.5)
+
+
+@pytest.mark.parametrize(
+    ("space", "divided", "verdict", "words"),
+    [
+        ([50.0], [100.0], "reproduced:", ["`space` stayed at 50.0%", "`divided` reached 100.0%"]),
+        ([62.5], [100.0], "reproduced:", ["within its direction-blind ceiling 50.0% + 12.5 pt"]),
+        ([64.1], [100.0], "did not reproduce", ["`space` reached 64.1%, above", "leaks"]),
+        ([50.0], [55.0], "did not reproduce", ["`divided` reached only 55.0%"]),
+    ],
+)
+def test_the_verdict_is_worded_from_the_numbers(
+    results: Results, space: list[float], divided: list[float], verdict: str, words: list[str]
+) -> None:
+    lesson(results, space, divided)
+    report = build_report(results.store.frame())
+    (path,) = write_report(report, results.store.path.parent / "out", fmt="json")
+    document = json.loads(path.read_text())
+    (text,) = document["findings"]["motion"]
+    assert text.startswith(f"Table 1's lesson {verdict}"), text
+    assert all(word in text for word in words), text
+    gap = divided[0] - space[0]
+    assert f"`divided` leads `space` by {gap:.1f} pt here; on SSv2 the paper's gap is 22.9 pt" in (
+        text
+    )
+    assert document["tables"]["motion"][0]["attention"] == "space"
+
+
+def test_a_partial_run_says_what_the_lesson_needs(results: Results) -> None:
+    motion(results, "divided", 0, 97.0)
+    motion(results, "joint", 0, 40.0)
+    report = build_report(results.store.frame())
+    md = write_report(report, results.store.path.parent / "out")[0].read_text()
+    section = md.split("## Motion test")[1].split("\n## ")[0]
+    assert "Table 1's lesson is not tested without `space`" in section
+    assert "`divided` reached 97.0%" in section and "`joint` reached only 40.0%" in section
+    assert "| Divided Space-Time (T+S) | 0.104 | 97.0 (n=1) | 97.0 .. 97.0 | 64 | 50.0 |" in section
+    assert "| FAIL |" in section  # joint below 90%
+
+
+def test_the_motion_test_stays_out_of_the_paper_tables(results: Results, tmp_path: Path) -> None:
+    """A synthetic top-1 is never set against K400 (nor in Tables 1, 2 or Accuracy)."""
+    results.flops(196.05, 121_566_352)
+    lesson(results, [50.0], [99.0])
+    report = build_report(results.store.frame())
+    assert report.accuracy.empty and report.schemes["top1"].isna().all()
+    text = write_report(report, tmp_path / "out", name="t")[0].read_text()
+    assert "99.0" not in text.split("## Motion test")[0]
+    assert "## Accuracy" not in text
+    motion_section = text.split("## Motion test")[1].split("\n## ")[0]
+    assert "K400" not in motion_section and "SSv2, a different dataset" in motion_section
+    assert "| 59.5 |" in motion_section  # the paper's SSv2 divided, labelled as such
+
+
+def test_recipes_and_newer_rows_are_not_averaged_together(results: Results) -> None:
+    motion(results, "divided", 0, 50.0)  # replaced by the rerun of the same task below
+    motion(results, "divided", 0, 100.0)
+    motion(results, "divided", 0, 60.0, recipe="r2")
+    table = build_report(results.store.frame()).motion
+    assert list(zip(table["recipe"], table["n"], table["top1_mean"], strict=True)) == [
+        ("R1", 1, 100.0),
+        ("R2", 1, 60.0),
+    ]
+    assert isinstance(table, pd.DataFrame)

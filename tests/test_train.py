@@ -1,0 +1,180 @@
+"""The motion test's pieces: splits, ceiling, settings, augmentation, the checkpoint round trip."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tsfbench.cli import app
+from tsfbench.config import ConfigError
+from tsfbench.data.datasets import CLASS_INDEX
+from tsfbench.data.synth import (
+    direction_blind_ceiling,
+    reversed_class,
+    write_synthetic,
+    write_video,
+)
+from tsfbench.train import TrainSettings, _mirrored, make_batch, motion_test, swap_table
+
+pytest.importorskip("decord")
+pytest.importorskip("av")
+
+runner = CliRunner()
+# A 2 x 2 patch grid and 4 frames: trains in a few seconds on a CPU
+TINY = {"depth": 2, "dim": 64, "heads": 4, "patch": 16, "frames": 4, "size": 32, "views": 3}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """A tiny model gains nothing from intra-op threads, and on a busy machine their spinning
+    made the round trip 10x slower (165 s vs 15 s wall with 8 other processes on 2 cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _frames(root: Path, csv: str) -> dict[str, np.ndarray]:
+    import decord
+
+    lines = (root / csv).read_text().split()
+    return {p: decord.VideoReader(str(root / p)).get_batch(range(6)).asnumpy() for p in lines[::2]}
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    # x264 now and then encodes the same frames a little differently (a few levels): compare
+    # decoded pixels with that margin; two different videos differ by far more
+    return int(np.abs(a.astype(int) - b).max()) <= 16
+
+
+def test_the_train_split_is_disjoint_and_leaves_val_unchanged(tmp_path: Path) -> None:
+    alone = write_synthetic(tmp_path / "a", classes=2, per_class=2, frames=6, seed=3).parent
+    both = write_synthetic(
+        tmp_path / "b", classes=2, per_class=2, frames=6, seed=3, train_per_class=3
+    ).parent
+    assert not (alone / "train.csv").exists()
+    val, val_before = _frames(both, "val.csv"), _frames(alone, "val.csv")
+    assert val.keys() == val_before.keys()
+    assert all(_same(val[p], val_before[p]) for p in val)  # existing stores stay valid
+    train = _frames(both, "train.csv")
+    assert len(train) == 6 and all(p.startswith("train/") for p in train)
+    assert not any(_same(t, v) for t in train.values() for v in val.values())
+    marker = json.loads((both / "tsfbench-synthetic.json").read_text())
+    assert marker["train_per_class"] == 3
+
+
+def test_the_direction_blind_ceiling_merges_only_reversed_pairs() -> None:
+    assert direction_blind_ceiling(4) == 50.0  # right/left at two speeds: 2 groups of 4 classes
+    assert direction_blind_ceiling(3) == 66.7  # right_fast has no reverse among the three
+    assert direction_blind_ceiling(2) == 50.0
+    assert direction_blind_ceiling(8) == 50.0
+    assert reversed_class("left_fast") == "right_fast" and reversed_class("up_slow") == "down_slow"
+    assert reversed_class("jumping") is None
+    with pytest.raises(ConfigError, match="classes"):
+        direction_blind_ceiling(9)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"attention": "temporal"}, "attention"),
+        ({"steps": 0}, "steps"),
+        ({"size": 40}, "size"),  # not a multiple of the patch grid
+        ({"dim": 63}, "dim"),
+        ({"lr": -1.0}, "lr"),
+        ({"warmup": 1.0}, "warmup"),
+        ({"time_init": "random"}, "time_init"),
+        ({"weight_init": "kaiming"}, "weight_init"),
+        ({"init_gain": 0.0}, "init_gain"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_naming_the_parameter(
+    changes: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"^{named}: "):
+        TrainSettings(**changes)  # type: ignore[arg-type]
+
+
+def test_axial_trains_longer_by_default_and_given_steps_stay() -> None:
+    assert TrainSettings(attention="divided").steps == 300
+    assert TrainSettings(attention="axial").steps == 800  # its plateau lasts longer
+    assert TrainSettings(attention="axial", steps=20).steps == 20
+
+
+def test_reversal_and_mirroring_swap_the_label_with_the_clip() -> None:
+    names = ("down_slow", "left_slow", "right_slow", "up_slow")
+    reverse = swap_table(names, reversed_class)
+    assert reverse.tolist() == [3, 2, 1, 0]
+    assert swap_table(names, _mirrored).tolist() == [0, 2, 1, 3]  # up / down survive a mirror
+    assert swap_table(("bright", "left_slow"), reversed_class).tolist() == [-1, -1]  # no pair
+    settings = TrainSettings(frames=4, size=32, batch=64, flip=False)
+    # frame t of video i holds 10 i + t: a batch row tells its video and its frame order
+    clips = (10 * torch.arange(4.0)[:, None] + torch.arange(4.0)).view(4, 4, 1, 1, 1)
+    clips = clips.expand(4, 4, 3, 32, 48).contiguous()
+    generator = torch.Generator().manual_seed(0)
+    x, y = make_batch(clips, torch.arange(4), settings, reverse, reverse, generator)
+    seen = x[:, 0, :, 0, 0]  # (B, F)
+    video, backwards = (seen[:, 0] // 10).long(), seen[:, 0] % 10 == 3
+    assert 0 < int(backwards.sum()) < 64  # some clips reversed, some not
+    steps = seen.diff(dim=1)
+    assert torch.all(steps[backwards] == -1) and torch.all(steps[~backwards] == 1)
+    assert torch.equal(y, torch.where(backwards, reverse[video], video))
+
+
+def _bright_and_dark(root: Path) -> Path:
+    """Two classes any model separates at once: dark and bright frames (noise on top)."""
+    rng = np.random.default_rng(0)
+    names = ("bright", "dark")
+    for split, count in (("train", 6), ("val", 4)):
+        lines = []
+        for label, name in enumerate(names):
+            level = 200 if name == "bright" else 50
+            for n in range(count):
+                video = rng.integers(level - 40, level + 40, (12, 48, 64, 3)).astype(np.uint8)
+                relative = f"{split}/{name}/{n}.mp4"
+                write_video(root / relative, video)
+                lines.append(f"{relative} {label}")
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    (root / CLASS_INDEX).write_text(json.dumps({name: i for i, name in enumerate(names)}))
+    return root
+
+
+def test_the_saved_checkpoint_gives_the_top1_training_reported(tmp_path: Path) -> None:
+    data = _bright_and_dark(tmp_path / "data")
+    settings = TrainSettings(**TINY, steps=30, batch=8, seed=1)  # type: ignore[arg-type]
+    losses: list[float] = []
+    record = motion_test(
+        settings, data, tmp_path / "model.pt", progress=lambda s, n, loss: losses.append(loss)
+    )
+    assert len(losses) == 30 and losses[-1] < 0.5 * math.log(2) < losses[0]
+    assert record["top1"] == 100.0 and record["evaluated"] == 8  # learned, not chance (50)
+    assert record["ceiling"] is None  # not the synthetic set: no direction-blind ceiling
+    assert record["views"] == 3 and record["rate"] == 3 and record["seed"] == 1
+
+    # the file alone rebuilds the model: size, patch, clip and rate come from its metadata
+    args = ["accuracy", str(data / "val.csv"), "--checkpoint", str(tmp_path / "model.pt")]
+    result = runner.invoke(app, [*args, "--workers", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    loaded = json.loads(result.stdout)
+    assert loaded["top1"] == record["top1"]
+    assert loaded["predictions"] == record["predictions"]
+    assert (loaded["frames"], loaded["size"], loaded["rate"]) == (4, 32, 3)
+
+    wrong = runner.invoke(app, [*args, "--attention", "joint", "--workers", "0"])
+    assert wrong.exit_code == 2
+    assert len(wrong.stderr.strip().splitlines()) == 1 and "does not match" in wrong.stderr
+
+
+def test_train_refuses_a_set_without_a_train_split(tmp_path: Path) -> None:
+    write_synthetic(tmp_path, classes=2, per_class=1, frames=6)
+    result = runner.invoke(app, ["train", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "train.csv" in result.stderr and "--train-per-class" in result.stderr
