@@ -105,7 +105,7 @@ def test_bad_settings_are_one_line_errors_naming_the_parameter(
 
 def test_axial_trains_longer_by_default_and_given_steps_stay() -> None:
     assert TrainSettings(attention="divided").steps == 300
-    assert TrainSettings(attention="axial").steps == 800  # its plateau lasts longer
+    assert TrainSettings(attention="axial").steps == 1200  # its plateau lasts longer
     assert TrainSettings(attention="axial", steps=20).steps == 20
 
 

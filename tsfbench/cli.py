@@ -19,6 +19,7 @@ from tsfbench import __version__
 from tsfbench.config import (
     ConfigError,
     ProbeSettings,
+    TrainSettings,
     check_overrides,
     parse_configs,
     parse_memory,
@@ -190,7 +191,7 @@ def train(
     attention: Annotated[str, typer.Option(help="Attention scheme.")] = "divided",
     seed: Annotated[int, typer.Option(help="Seed of the init and the batches.")] = 0,
     steps: Annotated[
-        int | None, typer.Option(help="Training steps (default: the scheme's, 300 or 800).")
+        int | None, typer.Option(help="Training steps (default: the scheme's, 300 or 1200).")
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Checkpoint file (default DATA/ckpt/...).")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tsfbench.config import TrainSettings
 from tsfbench.environment import environment, environment_summary, nvml_device_count
 from tsfbench.errors import ConfigError
 from tsfbench.store import Row, Store, environment_id
