@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,26 @@ def test_every_module_imports_alone_in_any_order() -> None:
         "print(json.dumps(failed))\n"
     )
     assert json.loads(run_python(code)) == []
+
+
+STATUS_LITERAL = re.compile(
+    r"""(==|!=|\bin\s*[(\[]|Outcome\(|"status":|status\s*=)\s*["'](ok|oom|error|predicted|timeout)["']"""
+)
+
+
+def test_statuses_are_the_enum_outside_the_store() -> None:
+    """A status is `store.Status`: a typo in a literal would silently match nothing."""
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "store.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if STATUS_LITERAL.search(line)
+    ]
+    assert found == []
+
+
+def test_the_status_check_sees_a_literal() -> None:
+    assert STATUS_LITERAL.search('if outcome.status != "ok":')
+    assert STATUS_LITERAL.search('rows = rows[rows["status"] == "predicted"]')
+    assert not STATUS_LITERAL.search('record["error"] = message')

@@ -27,7 +27,7 @@ from tsfbench.config import (
 )
 from tsfbench.data.datasets import DATASETS
 from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS, PRESETS
-from tsfbench.store import DEFAULT_STORE
+from tsfbench.store import DEFAULT_STORE, Status
 from tsfbench.terminal import (
     print_sweep_time,
     progress_bar,
@@ -508,7 +508,9 @@ def run(
         steps = progress.add_task("", total=None, visible=False)  # a motion task's training
 
         def advance(done: int, total: int, task: Any, status: str) -> None:
-            label = f"{loaded.name}: {task.describe()}" + ("" if status == "ok" else f" {status}")
+            label = f"{loaded.name}: {task.describe()}" + (
+                "" if status == Status.OK else f" {status}"
+            )
             progress.update(bar, completed=done, total=total, description=label)
             progress.update(steps, visible=False)
 

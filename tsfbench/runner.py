@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tsfbench.config import TrainSettings
 from tsfbench.environment import environment, environment_summary, nvml_device_count
 from tsfbench.errors import ConfigError
-from tsfbench.store import Row, Store, environment_id
+from tsfbench.store import MEASURED, Row, Status, Store, environment_id
 from tsfbench.suite import Suite, Task, my_tasks, torchrun_rank
 
 if TYPE_CHECKING:
@@ -106,10 +106,10 @@ def _accuracy_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str,
             ensure_synthetic(Path(settings["data"]))
         data = settings.pop("data")  # the rest are `accuracy`'s keyword arguments
         record = accuracy(task.config, data, **settings, distributed_eval=False, **task.overrides)
-        status = "ok"
+        status = Status.OK
     except Exception as exc:  # a failed evaluation is a row; the suite goes on
         record = {**task.config.as_dict(), "error": f"{type(exc).__name__}: {exc}"}
-        status = "error"
+        status = Status.ERROR
     return status, record | environment_summary(env)
 
 
@@ -190,7 +190,7 @@ def _motion_record(
             ensure_synthetic(root / "train.csv", **settings["synthetic"])
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
     except Exception as exc:  # a failed task is a row; the suite goes on
-        outcome_status, value, error = "error", None, f"{type(exc).__name__}: {exc}"
+        outcome_status, value, error = Status.ERROR, None, f"{type(exc).__name__}: {exc}"
     else:
         with _relay(task, training) as progress:
             outcome = run_isolated(
@@ -203,7 +203,7 @@ def _motion_record(
                 preload=("tsfbench.train",),
             )
         outcome_status, value, error = outcome.status, outcome.value, outcome.error
-    if outcome_status == "ok":
+    if outcome_status == Status.OK:
         record = dict(value)
     else:
         record = {**task.config.as_dict(), **train, "error": error}
@@ -249,7 +249,7 @@ def _cpu_allocations(
     outcome = run_isolated(
         measure_cpu_allocations, task.config, settings, dict(task.overrides), timeout=timeout
     )
-    if outcome.status != "ok":
+    if outcome.status != Status.OK:
         return {"measured_cpu_alloc_bytes": None, "error": f"cpu allocations: {outcome.error}"}
     return {"measured_cpu_alloc_bytes": outcome.value}
 
@@ -306,7 +306,7 @@ def run_suite(
         row = Row(task.measurement, task.key, env_id, suite.name, status, time.time(), record)
         store.put(row, replace=not resume)
         statuses[status] += 1
-        if status not in ("ok", "predicted"):
+        if status not in MEASURED:
             error = str(record.get("error") or status)
             summary.failures.append({"task": task.describe(), "status": status, "error": error})
         if progress is not None:
@@ -314,7 +314,7 @@ def run_suite(
 
     flops = [task for task in todo if task.measurement == "flops"]
     for task, record in zip(flops, count_many([task.config for task in flops]), strict=True):
-        save(task, "ok", record | environment_summary(env))
+        save(task, Status.OK, record | environment_summary(env))
     for task in todo:
         if task.measurement == "runtime":
             save(task, *_runtime_record(task, env))

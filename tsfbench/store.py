@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,20 @@ if TYPE_CHECKING:
 
 DEFAULT_STORE = Path("results/tsfbench.sqlite")
 MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
-FINAL = ("ok", "oom", "timeout", "predicted")  # an "error" row is retried on resume
+
+
+class Status(StrEnum):
+    """What became of a task: every stored row has one, and only these."""
+
+    OK = "ok"
+    OOM = "oom"  # out of memory: a result, kept
+    TIMEOUT = "timeout"  # past its time limit: kept, so a resumed run does not spend it again
+    PREDICTED = "predicted"  # peak memory predicted, nothing run
+    ERROR = "error"  # failed: retried on resume
+
+
+FINAL = (Status.OK, Status.OOM, Status.TIMEOUT, Status.PREDICTED)  # not retried on resume
+MEASURED = (Status.OK, Status.PREDICTED)  # a figure; the others are failures to report
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     measurement TEXT NOT NULL,  -- flops | runtime | accuracy

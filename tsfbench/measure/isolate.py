@@ -32,12 +32,14 @@ from typing import Any
 
 import torch
 
+from tsfbench.store import Status
+
 OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # ok | oom | timeout | error
+    status: Status
     error: str | None = None
     value: Any = None
     # Where the time went, seen from the parent: `start` (asking for the child until it runs
@@ -51,7 +53,7 @@ def classify(exc: BaseException) -> Outcome:
     oom = isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or any(
         text in str(exc).lower() for text in OOM_MESSAGES
     )
-    return Outcome("oom" if oom else "error", message[:500])
+    return Outcome(Status.OOM if oom else Status.ERROR, message[:500])
 
 
 def virtual_memory() -> int:
@@ -109,7 +111,7 @@ def _child(
             prepare[0](*prepare[1])
         if memory_limit is not None:
             limit_memory(memory_limit, torch.device(device))
-        outcome = Outcome("ok", None, target(*args))
+        outcome = Outcome(Status.OK, None, target(*args))
     except BaseException as exc:  # everything the child raises is the configuration's outcome
         outcome = classify(exc)
     times = (entered, time.monotonic())
@@ -235,9 +237,9 @@ def run_isolated(
         else:
             process.kill()
             process.join()
-            return Outcome("timeout", f"timed out after {timeout:g} s")  # kept: not retried
+            return Outcome(Status.TIMEOUT, f"timed out after {timeout:g} s")  # kept: not retried
         process.join()
-        return Outcome("error", died(process.exitcode))
+        return Outcome(Status.ERROR, died(process.exitcode))
     except BaseException:  # Ctrl-C: the child ignores it, so it is stopped here
         process.kill()
         raise

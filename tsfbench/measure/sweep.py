@@ -21,6 +21,7 @@ from tsfbench.measure.latency import Latency, LatencyTracker
 from tsfbench.measure.memory import Memory, MemoryTracker, predict_peak
 from tsfbench.measure.workload import build_workload
 from tsfbench.models.registry import get_preset
+from tsfbench.store import Status
 
 ConfigProgress = Callable[[int, int, RunConfig, dict[str, Any]], None]
 # What a child imports besides this module, once in the fork server instead of in every child:
@@ -110,7 +111,7 @@ def measure(
     record: dict[str, Any] = {**config.as_dict(), **settings.as_dict()}
     record |= predicted(config, settings, overrides)
     if predict_only:
-        outcome = Outcome("predicted")
+        outcome = Outcome(Status.PREDICTED)
     elif isolate:
         # The miniature step only maps what a step needs before a memory cap; without a cap
         # the warm-up steps do that (its monitor and step cost up to a few seconds).
@@ -128,7 +129,7 @@ def measure(
         )
     else:
         try:
-            outcome = Outcome("ok", None, probe(config, settings, overrides))
+            outcome = Outcome(Status.OK, None, probe(config, settings, overrides))
         except Exception as exc:
             outcome = classify(exc)
     # figures a failed run did not produce are None; settings of the same name are kept
@@ -183,7 +184,7 @@ def largest_fitting(
     best: dict[str, Mapping[str, Any] | None] = {}
     for record in records:
         best.setdefault(record["attention"], None)
-        fits = record.get("predicted_fits") if predicted else record["status"] == "ok"
+        fits = record.get("predicted_fits") if predicted else record["status"] == Status.OK
         current = best[record["attention"]]
         if fits and (current is None or clip_size(record) > clip_size(current)):
             best[record["attention"]] = record

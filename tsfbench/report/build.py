@@ -34,7 +34,7 @@ from tsfbench.report.reference import (
     off_protocol,
     reference,
 )
-from tsfbench.store import Store, missing
+from tsfbench.store import MEASURED, Status, Store, missing
 
 KEY = ["model", "attention", "frames", "size", "pos_embed"]
 SETTINGS = ["mode", "dtype", "batch", "backend", "compile", "memory_limit", "device"]
@@ -160,7 +160,7 @@ def _run_label(row: Mapping[str, Any], env: str | None) -> str:
 
 def _peak_memory(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
     """Peak memory in GiB and what it is: GPU memory on a GPU, resident set size on a CPU."""
-    if row["status"] == "predicted":
+    if row["status"] == Status.PREDICTED:
         peak = row.get("predicted_peak_bytes")
         return (None, None) if missing(peak) else (peak / GIB, "predicted")
     sources = GPU_MEMORY if str(row["device"]).startswith("cuda") else (("max_ram_bytes", "RSS"),)
@@ -175,7 +175,7 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     memory = ["predicted_peak_bytes", "measured_cpu_alloc_bytes", "memory_note", "notes"]
     rows = _with_columns(rows, [*SETTINGS, *figures, *memory])
     # A prediction and a measurement of the same run are both kept: the plot sets them side by side
-    rows = rows.assign(predicted=rows["status"] == "predicted")
+    rows = rows.assign(predicted=rows["status"] == Status.PREDICTED)
     rows = _latest(rows, [*KEY, *SETTINGS, "environment", "predicted"])
     records = rows.to_dict("records")
     envs = [env_labels[row["environment"]] if len(env_labels) > 1 else None for row in records]
@@ -204,7 +204,7 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
 def _backends(configs: pd.DataFrame) -> pd.DataFrame:
     """Each configuration and run measured with SDPA and with the eager `math` reference (the
     released code's softmax(QK^T)V): what the implementation, not the architecture, costs."""
-    ok = configs[(configs["runtime_status"] == "ok") & configs["model"].isin(TIMESFORMER)]
+    ok = configs[(configs["runtime_status"] == Status.OK) & configs["model"].isin(TIMESFORMER)]
     pairs = ok[ok["backend"] == "sdpa"].merge(
         ok[ok["backend"] == "math"], on=[*KEY, "run_any_backend"], suffixes=("", "_math")
     )
@@ -249,7 +249,7 @@ def _accuracy(rows: pd.DataFrame) -> pd.DataFrame:
     columns = ["dataset", "format", "classes", "data", "subset", "evaluated", "views", "top1"]
     columns += ["top5", "sampling", "rate", "error"]
     rows = _with_columns(rows, columns)
-    rows = rows[rows["status"] == "ok"]
+    rows = rows[rows["status"] == Status.OK]
     group = [*KEY, "dataset", "format", "classes", "data", "subset", "views", "environment"]
     rows = _latest(rows, group)
     out = rows[[*KEY, "status", *columns[:-1]]].copy()
@@ -310,7 +310,7 @@ def _configs(flops: pd.DataFrame, runtime: pd.DataFrame, accuracy: pd.DataFrame)
     cost["params_m"] = cost.pop("params").astype(float) / 1e6
     # Prefer an accuracy compared with the paper, then the newest; `dataset` becomes the name
     # shown beside a top-1 (K400, synthetic, other, ...)
-    best = accuracy[accuracy["status"] == "ok"]
+    best = accuracy[accuracy["status"] == Status.OK]
     best = best.assign(known=best["paper_dataset"].notna())
     best = best.sort_values("known", kind="stable").drop_duplicates(KEY, keep="last")
     shown = [_paper_set(d) or (d if isinstance(d, str) else "undeclared") for d in best["dataset"]]
@@ -332,7 +332,7 @@ def _is_transformer(table: pd.DataFrame) -> pd.Series:
 def _measured_first(configs: pd.DataFrame) -> pd.Series:
     """Rows to show in Tables 1 and 2: a predicted-only run (the Figure 3 memory predictions)
     only where its configuration has no other row, so the tables stay one row per real run."""
-    predicted = configs["runtime_status"] == "predicted"
+    predicted = configs["runtime_status"] == Status.PREDICTED
     others = set(configs.loc[~predicted, KEY].itertuples(index=False, name=None))
     keys = configs[KEY].itertuples(index=False, name=None)
     return pd.Series(
@@ -401,7 +401,7 @@ def _curves(configs: pd.DataFrame) -> pd.DataFrame:
                     "run": None,
                     "x": row[axis],
                     "y": row["gflops_per_view"],
-                    "status": "ok",
+                    "status": Status.OK,
                     "source": "measured",
                     "backend": None,
                     "pair": None,
@@ -409,9 +409,9 @@ def _curves(configs: pd.DataFrame) -> pd.DataFrame:
                 }
             )
         for row in on_axis.dropna(subset=["runtime_status"]).to_dict("records"):
-            fits = row["runtime_status"] in ("ok", "predicted")
+            fits = row["runtime_status"] in MEASURED
             series = row["attention"] + (f", {row['run']}" if len(runs) > 1 else "")
-            if row["runtime_status"] == "predicted":
+            if row["runtime_status"] == Status.PREDICTED:
                 series += " (predicted)"
             points.append(
                 {
@@ -443,7 +443,7 @@ def _curves(configs: pd.DataFrame) -> pd.DataFrame:
                     "run": None,
                     "x": x,
                     "y": None,
-                    "status": "oom",
+                    "status": Status.OOM,
                     "source": "paper",
                     "backend": None,
                     "pair": None,
@@ -470,7 +470,7 @@ def _shrunken(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _failures(frame: pd.DataFrame) -> pd.DataFrame:
     failed = _with_columns(frame, ["error"])
-    failed = failed[failed["status"].isin(["oom", "timeout", "error"])]
+    failed = failed[~failed["status"].isin(MEASURED)]
     columns = ["measurement", *KEY, "status", "error"]
     return failed[columns].reset_index(drop=True)
 
@@ -480,7 +480,7 @@ def _motion(frame: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     measurement, so its synthetic top-1 never reaches the tables compared with the paper."""
     columns = ["recipe", "seed", "params", "top1", "evaluated", "ceiling", "train_seconds"]
     rows = _with_columns(frame[frame["measurement"] == "motion"], columns)
-    return motion_table(rows[rows["status"] == "ok"], env_labels)
+    return motion_table(rows[rows["status"] == Status.OK], env_labels)
 
 
 def build_report(frame: pd.DataFrame) -> Report:
@@ -492,7 +492,7 @@ def build_report(frame: pd.DataFrame) -> Report:
     environments, env_labels = _environments(frame)
     full = frame[~shrunk]
     by = {name: full[full["measurement"] == name] for name in ("flops", "runtime", "accuracy")}
-    flops = by["flops"][by["flops"]["status"] == "ok"]
+    flops = by["flops"][by["flops"]["status"] == Status.OK]
     accuracy = _accuracy(by["accuracy"])
     configs = _configs(flops, _runtime(by["runtime"], env_labels), accuracy)
     return Report(

@@ -25,6 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from tsfbench.models.registry import ATTENTIONS
 from tsfbench.report.reference import PAPER_GPU, PAPER_GPU_BYTES
+from tsfbench.store import Status
 
 LINES = ("-", "-.", ":", "--")
 PREDICTED_LINES = {"sdpa": "--", "math": ":"}  # other backends: "-."
@@ -60,7 +61,9 @@ def _label(points: pd.DataFrame, short: dict[str, str], backends: bool) -> str:
         words.append(first["backend"])
     if isinstance(first["pair"], str) and short.get(first["pair"]):
         words.append(short[first["pair"]])
-    return ", ".join(words) + (" (predicted)" if (points["status"] == "predicted").any() else "")
+    return ", ".join(words) + (
+        " (predicted)" if (points["status"] == Status.PREDICTED).any() else ""
+    )
 
 
 def _limit_line(ax: Axes, data: pd.DataFrame) -> float:
@@ -106,7 +109,7 @@ def draw(curves: pd.DataFrame, figure: str) -> Figure:
         color = f"C{order.get(attention, len(ATTENTIONS))}"
         label = _label(points, short, backends) if memory else series
         style = {"color": color, "marker": "o", "label": label}
-        if (points["status"] == "predicted").any():
+        if (points["status"] == Status.PREDICTED).any():
             backend = points["backend"].iloc[0]
             style |= {"linestyle": PREDICTED_LINES.get(backend, "-."), "marker": "^"}
             style |= {"markerfacecolor": "none"}  # hollow: nothing was run
@@ -114,7 +117,7 @@ def draw(curves: pd.DataFrame, figure: str) -> Figure:
             style["linestyle"] = LINES[styles.setdefault(attention, 0) % len(LINES)]
             styles[attention] += 1
         ax.plot(fits["x"], fits["y"].astype(float), **style)
-        oom = points[points["status"] == "oom"]
+        oom = points[points["status"] == Status.OOM]
         if len(oom):
             ax.plot(
                 oom["x"], [0.95] * len(oom), "x", transform=top, color=color, markersize=10,

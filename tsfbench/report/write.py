@@ -22,7 +22,7 @@ from tsfbench.report.build import Report
 from tsfbench.report.motion import NOISE_SE, PAPER_SET, TARGET, motion_findings
 from tsfbench.report.plots import FIGURES, render
 from tsfbench.report.reference import PAPER, PAPER_GPU, PAPER_GPU_BYTES, SCHEME_NAMES
-from tsfbench.store import missing
+from tsfbench.store import MEASURED, Status, missing
 
 REPORT_FORMATS = ("md", "csv", "json")
 NONE = "-"
@@ -127,14 +127,14 @@ def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
     status = row.get("runtime_status")
     if missing(status):
         return [NONE] * 5
-    if status not in ("ok", "predicted"):
+    if status not in MEASURED:
         return [row["run"], status.upper(), NONE, NONE, NONE]
     notes = row.get("notes")
     return [
         row["run"] if missing(notes) else f"{row['run']} ({notes})",
         _num(row["latency_median_ms"]),
         _num(row["throughput"], 2),
-        _num(row["peak_memory_gib"], 2) + (" (predicted)" if status == "predicted" else ""),
+        _num(row["peak_memory_gib"], 2) + (" (predicted)" if status == Status.PREDICTED else ""),
         _num(row["energy_j_per_clip"], 2),
     ]
 
@@ -462,7 +462,7 @@ def _memory_notes(configs: pd.DataFrame) -> list[str]:
 
 def _oom_note(curves: pd.DataFrame) -> str:
     """The out-of-memory points in words, measured and the paper's."""
-    oom = curves[curves["status"] == "oom"]
+    oom = curves[curves["status"] == Status.OOM]
     measured = oom[oom["source"] == "measured"].drop_duplicates(["series", "x", "figure"])
     unit = {"frames": " frames", "size": " px"}
     words = [
@@ -608,7 +608,7 @@ def _memory_findings(curves: pd.DataFrame) -> list[str]:
     points come from, and how joint and divided compare with fused attention. Worded from the
     numbers, so other numbers give other words."""
     memory = curves["figure"].str.startswith("memory")
-    pred = curves[memory & (curves["status"] == "predicted") & curves["y"].notna()]
+    pred = curves[memory & (curves["status"] == Status.PREDICTED) & curves["y"].notna()]
     if pred.empty:
         return []
     sentences = [_oom_sentence(curves, pred), _fused_sentence(curves, pred)]
