@@ -130,7 +130,7 @@ def train(
     progress: TrainProgress | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a TimeSformer of `settings` on the clips; returns it (eval mode) and figures."""
-    from tsfbench.models.registry import build_model
+    from tsfbench.models.build import build_model
 
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
