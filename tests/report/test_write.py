@@ -36,3 +36,32 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(
         atomic_write(path, "new\n")
     assert path.read_text() == "old\n"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_figure_drawn_from_the_same_points_is_not_drawn_again(
+    paper_like: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated `tsfbench report` skips matplotlib; new points or another figure redraw."""
+    from tsfbench.report import write
+
+    report = build_report(load_results(paper_like.store.path))
+    drawn: list[str] = []
+    real = write.render
+
+    def counting(curves: object, figure: str) -> bytes:
+        drawn.append(figure)
+        return real(curves, figure)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(write, "render", counting)
+    first = write_report(report, tmp_path, "r")
+    figures = sorted(drawn)
+    assert figures and len(first) == len(figures) + 1
+    before = {p: p.read_bytes() for p in first[1:]}
+    drawn.clear()
+    write_report(report, tmp_path, "r")
+    assert drawn == []
+    assert {p: p.read_bytes() for p in first[1:]} == before
+
+    paper_like.flops(300.0, 121_566_352, attention="joint", size=560)  # a new point on one curve
+    write_report(build_report(load_results(paper_like.store.path)), tmp_path, "r")
+    assert drawn and set(drawn) < set(figures)

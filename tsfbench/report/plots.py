@@ -13,19 +13,23 @@ card runs out and with which attention implementation.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from tsfbench.models.registry import ATTENTIONS
 from tsfbench.report.reference import PAPER_GPU, PAPER_GPU_BYTES
 from tsfbench.store import Status
+
+if TYPE_CHECKING:  # matplotlib (1 s to import) only where a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 LINES = ("-", "-.", ":", "--")
 PREDICTED_LINES = {"sdpa": "--", "math": ":"}  # other backends: "-."
@@ -78,15 +82,40 @@ def _limit_line(ax: Axes, data: pd.DataFrame) -> float:
     return max(limits, default=0.0)
 
 
+def figure_digest(curves: pd.DataFrame, figure: str) -> str:
+    """What one figure's PNG depends on: its points, this module's code, matplotlib's version.
+    A PNG that carries the same digest is not drawn again (`is_current`)."""
+    data = curves[curves["figure"] == figure].reset_index(drop=True)  # not its rows' places
+    hasher = hashlib.sha256(figure.encode())
+    hasher.update(data.to_json(orient="split", double_precision=15).encode())
+    hasher.update(Path(__file__).read_bytes())
+    hasher.update(version("matplotlib").encode())
+    return hasher.hexdigest()[:16]
+
+
+def _stamp(digest: str) -> str:
+    return f"tsfbench figure {digest}"
+
+
+def is_current(path: Path, digest: str) -> bool:
+    """Whether the PNG at `path` was drawn from the same points by the same code."""
+    return path.is_file() and _stamp(digest).encode() in path.read_bytes()
+
+
 def render(curves: pd.DataFrame, figure: str) -> bytes:
-    """The PNG of one figure of `Report.curves`."""
+    """The PNG of one figure of `Report.curves`, stamped with its digest (a PNG text chunk)."""
     buffer = io.BytesIO()
-    draw(curves, figure).savefig(buffer, format="png")
+    stamp = {"Description": _stamp(figure_digest(curves, figure))}
+    draw(curves, figure).savefig(buffer, format="png", metadata=stamp)
     return buffer.getvalue()
 
 
 def draw(curves: pd.DataFrame, figure: str) -> Figure:
     """One figure of `Report.curves` as a matplotlib `Figure` on an Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     title, xlabel, ylabel = FIGURES[figure]
     data = curves[curves["figure"] == figure]
     memory = figure.startswith("memory")

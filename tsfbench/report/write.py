@@ -20,7 +20,7 @@ from tsfbench.errors import ConfigError
 from tsfbench.models.registry import PRESETS
 from tsfbench.report.build import Report
 from tsfbench.report.motion import NOISE_SE, PAPER_SET, TARGET, motion_findings
-from tsfbench.report.plots import FIGURES, render
+from tsfbench.report.plots import FIGURES, figure_digest, is_current, render
 from tsfbench.report.reference import PAPER, PAPER_GPU, PAPER_GPU_BYTES, SCHEME_NAMES
 from tsfbench.store import MEASURED, Status, missing
 
@@ -82,7 +82,10 @@ def write_report(
         }
         return [atomic_write(out / f"{name}.json", json.dumps(document, indent=2) + "\n")]
     figures = [f for f in FIGURES if (report.curves["figure"] == f).any()]
-    images = {f: atomic_write(out / f"{name}-{f}.png", render(report.curves, f)) for f in figures}
+    images = {f: out / f"{name}-{f}.png" for f in figures}
+    for figure, path in images.items():  # a figure drawn from the same points is not drawn again
+        if not is_current(path, figure_digest(report.curves, figure)):
+            atomic_write(path, render(report.curves, figure))
     text = markdown(report, name, {f: path.name for f, path in images.items()})
     return [atomic_write(out / f"{name}.md", text), *images.values()]
 
