@@ -10,9 +10,9 @@ from tsfbench.config import ConfigError, RunConfig, expand
 from tsfbench.evaluate import view_spec
 from tsfbench.measure.flops import count_flops
 from tsfbench.measure.sweep import miniature
-from tsfbench.models.baselines import TORCHVISION_MEAN, HeadPool, SlowFastClip
+from tsfbench.models.baselines import HeadPool, SlowFastClip
 from tsfbench.models.build import build_model, example_input
-from tsfbench.models.registry import PRESETS
+from tsfbench.models.registry import PRESETS, TORCHVISION_MEAN
 
 CNNS = [name for name, preset in PRESETS.items() if not preset.has_attention]
 
