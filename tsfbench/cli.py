@@ -29,12 +29,14 @@ from tsfbench.data.datasets import DATASETS
 from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS, PRESETS
 from tsfbench.store import DEFAULT_STORE, Status
 from tsfbench.terminal import (
+    bar_at_first_update,
     print_sweep_time,
     progress_bar,
     render,
     render_accuracy,
     render_facts,
     render_flops,
+    render_motion,
     render_probes,
     render_report,
     stderr,
@@ -203,30 +205,16 @@ def train(
 
     settings = TrainSettings(attention=attention, seed=seed, steps=steps)
     checkpoint = out or Path(data) / "ckpt" / f"{attention}-seed{seed}.pt"
-    with progress_bar() as progress:
-        task = progress.add_task(f"train {attention}", total=settings.steps)
+    with bar_at_first_update() as update:
 
         def advance(step: int, total: int, loss: float) -> None:
-            progress.update(task, completed=step, description=f"train {attention} loss {loss:.3f}")
+            update(f"train {attention} loss {loss:.3f}", step, total)
 
         record = motion_test(settings, data, checkpoint, progress=advance)
     if as_json:
         typer.echo(json.dumps(record, indent=2))
         return
-    columns = {
-        "attention": "attention",
-        "seed": "seed",
-        "params": "Params",
-        "train_steps": "Steps",
-        "final_loss": "Loss",
-        "train_seconds": "Train s",
-        "evaluated": "Videos",
-        "top1": "Top-1 %",
-        "ceiling": "Direction-blind %",
-        "checkpoint": "checkpoint",
-    }
-    caption = "Val top-1 with the test protocol; `space` cannot beat the direction-blind ceiling."
-    render([record], columns, "Motion test", caption)
+    render_motion(record)
 
 
 @app.command()
@@ -302,17 +290,7 @@ def accuracy(
     if trained is not None:
         overrides = {**trained.sizes, **overrides}
     rank = distributed()[0]
-    progress = progress_bar(disable=rank != 0)
-    task = None
-
-    def advance(done: int, total: int) -> None:
-        nonlocal task
-        if task is None:  # started at the first video, so an early error stays one line
-            progress.start()
-            task = progress.add_task("videos", total=total)
-        progress.update(task, completed=done, total=total)
-
-    try:
+    with bar_at_first_update(disable=rank != 0) as update:
         record = run_accuracy(
             config,
             data,
@@ -327,12 +305,9 @@ def accuracy(
             rate=rate,
             batch=batch,
             workers=workers,
-            progress=advance,
+            progress=lambda done, total: update("videos", done, total),
             **overrides,
         )
-    finally:
-        if task is not None:  # rich prints a newline when stopping, started or not
-            progress.stop()
     leave_group()
     if rank != 0:
         return

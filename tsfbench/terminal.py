@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
@@ -40,6 +41,27 @@ def progress_bar(disable: bool = False) -> Progress:
         TimeRemainingColumn(),
     )
     return Progress(*columns, console=stderr, transient=True, disable=disable)
+
+
+@contextmanager
+def bar_at_first_update(disable: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar that appears at the first `update(description, done, total)`: an error
+    raised before any work is done stays one line (rich prints a newline when a bar stops)."""
+    progress = progress_bar(disable)
+    task = None
+
+    def update(description: str, done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task(description, total=total)
+        progress.update(task, completed=done, total=total, description=description)
+
+    try:
+        yield update
+    finally:
+        if task is not None:
+            progress.stop()
 
 
 def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Iterable[T]:
@@ -228,3 +250,21 @@ def render_report(rows: list[dict[str, Any]], path: object, motion: dict[str, An
         columns |= {"expected": "expected", "passed": "pass", "top1_paper_ssv2": "paper SSv2"}
         shown = [row | {"passed": "pass" if row["passed"] else "FAIL"} for row in motion["rows"]]
         render(shown, columns, "Motion test (synthetic)", " ".join(motion["findings"]))
+
+
+def render_motion(record: dict[str, Any]) -> None:
+    """`tsfbench train`: the trained model's settings, loss, time and val top-1."""
+    columns = {
+        "attention": "attention",
+        "seed": "seed",
+        "params": "Params",
+        "train_steps": "Steps",
+        "final_loss": "Loss",
+        "train_seconds": "Train s",
+        "evaluated": "Videos",
+        "top1": "Top-1 %",
+        "ceiling": "Direction-blind %",
+        "checkpoint": "checkpoint",
+    }
+    caption = "Val top-1 with the test protocol; `space` cannot beat the direction-blind ceiling."
+    render([record], columns, "Motion test", caption)
