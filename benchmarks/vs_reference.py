@@ -60,7 +60,7 @@ from tsfbench.measure.predict import LiveBytes
 from tsfbench.measure.workload import Workload, build_workload
 from tsfbench.models.convert import HF_ATTENTION, TransformersClip, from_transformers, randomize_
 from tsfbench.models.timesformer import TimeSformer
-from tsfbench.report.write import atomic_write
+from tsfbench.store import atomic_write
 
 HF_NAMES = {value: key for key, value in HF_ATTENTION.items()}
 MATMULS = ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm", "_scaled_dot_product", "conv")

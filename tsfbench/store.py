@@ -13,7 +13,9 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -62,6 +64,21 @@ VOLATILE = ("git_commit", "gpu_sm_clock_mhz")
 def missing(value: Any) -> bool:
     """None, or NaN (how pandas shows a stored value a row does not have)."""
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the report from other users
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def digest(value: Any) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tsfbench.report import build_report, load_results, write_report
-from tsfbench.report.write import atomic_write
+from tsfbench.store import atomic_write
 
 if TYPE_CHECKING:
     from conftest import Results

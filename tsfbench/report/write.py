@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,25 +20,10 @@ from tsfbench.report.build import Report
 from tsfbench.report.motion import NOISE_SE, PAPER_SET, TARGET, motion_findings
 from tsfbench.report.plots import FIGURES, figure_digest, is_current, render
 from tsfbench.report.reference import PAPER, PAPER_GPU, PAPER_GPU_BYTES, SCHEME_NAMES
-from tsfbench.store import MEASURED, Status, missing
+from tsfbench.store import MEASURED, Status, atomic_write, missing
 
 REPORT_FORMATS = ("md", "csv", "json")
 NONE = "-"
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the report from other users
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_report(
