@@ -21,6 +21,13 @@ with contextlib.suppress(ImportError):
 TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0}
 
 
+@pytest.fixture
+def tiny() -> dict[str, object]:
+    """The tiny TimeSformer every test builds: `build_model` / probe overrides (depth 2, width
+    64, 4 heads) and no stochastic depth, so that a train-mode step is deterministic."""
+    return dict(TINY)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
