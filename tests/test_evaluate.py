@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from tsfbench.config import RunConfig
+from tsfbench.config import AccuracySettings, RunConfig
 from tsfbench.data.datasets import read_dataset
 from tsfbench.data.video import ViewSpec, decode_views
 from tsfbench.evaluate import accuracy, evaluate
@@ -22,7 +22,6 @@ from tsfbench.models.build import build_model
 pytest.importorskip("decord")
 pytest.importorskip("av")
 
-TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0}
 CONFIG = RunConfig(frames=4, size=32, classes=4, views=3)
 TIMING = {"wall_s", "decode_clips_per_s", "model_clips_per_s", "clips_per_s", "bound"}
 
@@ -39,19 +38,23 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return csv
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def on(data: Path, **options: Any) -> AccuracySettings:
+    return AccuracySettings(data=str(data), **options)
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path, tiny: dict[str, object]) -> str:
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save(build_model(CONFIG, **TINY).state_dict(), path)
-    return path
+    path = tmp_path / "tiny.pt"
+    torch.save(build_model(CONFIG, **tiny).state_dict(), path)
+    return str(path)
 
 
-def test_counts_and_skips(data: Path, checkpoint: Path) -> None:
+def test_counts_and_skips(data: Path, checkpoint: str, tiny: dict[str, object]) -> None:
     seen: list[tuple[int, int]] = []
     result = accuracy(
-        CONFIG, data, checkpoint=checkpoint, batch=5, workers=2, rate=2,
-        progress=lambda done, total: seen.append((done, total)), **TINY,
+        CONFIG, on(data, checkpoint=checkpoint, batch=5, workers=2, rate=2),
+        progress=lambda done, total: seen.append((done, total)), **tiny,
     )  # fmt: skip
     assert (result["videos"], result["evaluated"], result["skipped"]) == (14, 12, 2)
     assert result["skipped_by_reason"]["missing"] == 1
@@ -65,10 +68,10 @@ def test_counts_and_skips(data: Path, checkpoint: Path) -> None:
     assert result["checkpoint_layout"] == "plain"
 
 
-def test_video_score_is_the_mean_softmax_over_views(data: Path) -> None:
+def test_video_score_is_the_mean_softmax_over_views(data: Path, tiny: dict[str, object]) -> None:
     videos = read_dataset(data)
     videos = type(videos)(videos.items[:1], videos.classes, videos.root)
-    model = build_model(CONFIG, **TINY)
+    model = build_model(CONFIG, **tiny)
     spec = ViewSpec(frames=4, size=32, rate=2, clips=1, crops=3)
     result = evaluate(model, videos, spec, classes=4, batch=2)
     with torch.inference_mode():
@@ -76,16 +79,19 @@ def test_video_score_is_the_mean_softmax_over_views(data: Path) -> None:
     assert result.predictions[0][2] == int(mean.argmax())
 
 
-def test_subset_is_stored_with_the_result(data: Path) -> None:
-    result = accuracy(CONFIG, data, per_class=1, seed=5, workers=0, rate=2, **TINY)
+def test_subset_is_stored_with_the_result(data: Path, tiny: dict[str, object]) -> None:
+    settings = on(data, per_class=1, seed=5, workers=0, rate=2)
+    result = accuracy(CONFIG, settings, **tiny)
     assert len(result["video_list"]) == 4 and result["per_class_subset"] == 1
-    again = accuracy(CONFIG, data, per_class=1, seed=5, workers=0, rate=2, **TINY)
+    again = accuracy(CONFIG, settings, **tiny)
     assert again["video_list"] == result["video_list"]
 
 
-def test_the_result_records_the_dataset_it_measured(data: Path, tmp_path: Path) -> None:
-    run = {"per_class": 1, "workers": 0, "rate": 2, **TINY}
-    synthetic = accuracy(CONFIG, data, **run)
+def test_the_result_records_the_dataset_it_measured(
+    data: Path, tmp_path: Path, tiny: dict[str, object]
+) -> None:
+    run = {"per_class": 1, "workers": 0, "rate": 2}
+    synthetic = accuracy(CONFIG, on(data, **run), **tiny)
     assert synthetic["dataset"] == "synthetic"  # the marker `tsfbench synth` left
     assert synthetic["class_names_from"] == str(
         data.parent / "classids.json"
@@ -96,8 +102,8 @@ def test_the_result_records_the_dataset_it_measured(data: Path, tmp_path: Path) 
     lines = [line.split() for line in data.read_text().splitlines()]
     copy = tmp_path / "val.csv"
     copy.write_text("".join(f"{data.parent / path} {label}\n" for path, label in lines))
-    assert accuracy(CONFIG, copy, **run)["dataset"] == "other"
-    declared = accuracy(CONFIG, copy, dataset="k400", **run)
+    assert accuracy(CONFIG, on(copy, **run), **tiny)["dataset"] == "other"
+    declared = accuracy(CONFIG, on(copy, dataset="k400", **run), **tiny)
     assert declared["dataset"] == "k400" and declared["evaluated"] == synthetic["evaluated"] == 4
 
 
@@ -119,13 +125,13 @@ def test_an_unknown_or_contradicted_dataset_is_one_line_and_exit_2(data: Path) -
 
 RUNNER = """
 import json, sys, torch
-from tsfbench.config import RunConfig
+from tsfbench.config import AccuracySettings, RunConfig
 from tsfbench.evaluate import accuracy
 torch.set_num_threads(1)
 torch.backends.cudnn.allow_tf32 = False  # on a GPU: fp32 convolutions, as on the CPU
 config = RunConfig(frames=4, size=32, classes=4, views=3)
-result = accuracy(config, sys.argv[1], checkpoint=sys.argv[2], batch=3, workers=0, rate=2,
-                  dim=64, depth=2, heads=4, drop_path=0.0)
+settings = AccuracySettings(sys.argv[1], checkpoint=sys.argv[2], batch=3, workers=0, rate=2)
+result = accuracy(config, settings, **json.loads(sys.argv[4]))
 if result["world_size"] == 1 or torch.distributed.get_rank() == 0:
     open(sys.argv[3], "w").write(json.dumps(result))
 if torch.distributed.is_initialized():  # exiting with a live gloo group can abort
@@ -141,7 +147,7 @@ def _free_port() -> int:
 
 
 def one_and_two_ranks(
-    data: Path, checkpoint: Path, tmp_path: Path, hide_gpus: bool
+    data: Path, checkpoint: str, tmp_path: Path, hide_gpus: bool, tiny: dict[str, object]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The records of one process and of two `torchrun` ranks (rank 0's), timing left out."""
     script = tmp_path / "run.py"
@@ -150,13 +156,16 @@ def one_and_two_ranks(
     if hide_gpus:
         env["CUDA_VISIBLE_DEVICES"] = ""
     single, double = tmp_path / "one.json", tmp_path / "two.json"
+    model = json.dumps(tiny)
     subprocess.run(
-        [sys.executable, str(script), str(data), str(checkpoint), str(single)], env=env, check=True
+        [sys.executable, str(script), str(data), checkpoint, str(single), model],
+        env=env,
+        check=True,
     )
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
     torchrun += ["--master-port", str(_free_port()), "--master-addr", "127.0.0.1"]
     subprocess.run(
-        [*torchrun, str(script), str(data), str(checkpoint), str(double)], env=env, check=True
+        [*torchrun, str(script), str(data), checkpoint, str(double), model], env=env, check=True
     )
     one, two = json.loads(single.read_text()), json.loads(double.read_text())
     assert (one["world_size"], two["world_size"]) == (1, 2)
@@ -165,30 +174,35 @@ def one_and_two_ranks(
     return one, two
 
 
-def test_two_gloo_ranks_equal_one_process(data: Path, checkpoint: Path, tmp_path: Path) -> None:
-    one, two = one_and_two_ranks(data, checkpoint, tmp_path, hide_gpus=True)
+def test_two_gloo_ranks_equal_one_process(
+    data: Path, checkpoint: str, tmp_path: Path, tiny: dict[str, object]
+) -> None:
+    one, two = one_and_two_ranks(data, checkpoint, tmp_path, hide_gpus=True, tiny=tiny)
     assert one == two
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="the NCCL path needs two GPUs")
 def test_two_nccl_ranks_on_two_gpus_equal_one_process(
-    data: Path, checkpoint: Path, tmp_path: Path
+    data: Path, checkpoint: str, tmp_path: Path, tiny: dict[str, object]
 ) -> None:
-    one, two = one_and_two_ranks(data, checkpoint, tmp_path, hide_gpus=False)
+    one, two = one_and_two_ranks(data, checkpoint, tmp_path, hide_gpus=False, tiny=tiny)
     assert one["device"] == two["device"] == "cuda:0"  # rank 0 on GPU 0 (rank 1 on GPU 1)
     assert one == two
 
 
 @pytest.mark.gpu
-def test_accuracy_on_a_gpu_runs_on_the_current_cuda_device(data: Path, checkpoint: Path) -> None:
-    result = accuracy(CONFIG, data, checkpoint=checkpoint, batch=5, workers=2, rate=2, **TINY)
+def test_accuracy_on_a_gpu_runs_on_the_current_cuda_device(
+    data: Path, checkpoint: str, tiny: dict[str, object]
+) -> None:
+    settings = on(data, checkpoint=checkpoint, batch=5, workers=2, rate=2)
+    result = accuracy(CONFIG, settings, **tiny)
     assert result["device"] == f"cuda:{torch.cuda.current_device()}"
     assert (result["evaluated"], result["clips"]) == (12, 36)
 
 
 def test_without_decord_accuracy_says_how_to_install_it(
-    data: Path, monkeypatch: pytest.MonkeyPatch
+    data: Path, monkeypatch: pytest.MonkeyPatch, tiny: dict[str, object]
 ) -> None:
     """decord has wheels for x86_64 only; its absence is one line, not a worker's traceback."""
     from importlib import util
@@ -200,16 +214,18 @@ def test_without_decord_accuracy_says_how_to_install_it(
         util, "find_spec", lambda name: None if name == "decord" else find_spec(name)
     )
     with pytest.raises(ConfigError, match="pip install decord"):
-        accuracy(CONFIG, data, workers=0, **TINY)
+        accuracy(CONFIG, on(data, workers=0), **tiny)
 
 
-def test_a_label_beyond_the_head_says_how_many_classes_to_give(data: Path) -> None:
+def test_a_label_beyond_the_head_says_how_many_classes_to_give(
+    data: Path, tiny: dict[str, object]
+) -> None:
     from dataclasses import replace
 
     from tsfbench.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"label 3, the model 2 classes; give --classes 4"):
-        accuracy(replace(CONFIG, classes=2), data, workers=0, **TINY)
+        accuracy(replace(CONFIG, classes=2), on(data, workers=0), **tiny)
 
 
 class FakeCuda:
@@ -272,7 +288,7 @@ def test_distributed_accuracy_sets_each_ranks_gpu_then_joins_gloo_for_cpu_and_nc
     torchrun_env(monkeypatch, rank=3, local=1, world=4)
     cuda = FakeCuda(monkeypatch, gpus=2)
     with pytest.raises(Evaluated) as evaluated:
-        accuracy(CONFIG, data, workers=0, model=torch.nn.Identity())
+        accuracy(CONFIG, on(data, workers=0), model=torch.nn.Identity())
     set_device, init = cuda.calls
     assert set_device == ("set_device", 1)
     assert init[0] == "init_process_group" and init[2] == torch.device("cuda", 1)
@@ -292,7 +308,7 @@ def test_more_local_ranks_than_gpus_stops_every_rank_before_joining(
     torchrun_env(monkeypatch, rank=0, local=0, world=4, local_world=4)  # rank 0 refuses too
     cuda = FakeCuda(monkeypatch, gpus=2)
     with pytest.raises(ConfigError, match=r"4 ranks on this node but 2 GPU\(s\)"):
-        accuracy(CONFIG, data, workers=0, model=torch.nn.Identity())
+        accuracy(CONFIG, on(data, workers=0), model=torch.nn.Identity())
     assert cuda.calls == []
 
 
@@ -308,6 +324,6 @@ def test_an_accuracy_task_of_a_torchrun_rank_runs_on_the_gpu_bind_rank_gpu_left_
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
     cuda = FakeCuda(monkeypatch, gpus=1)  # what this rank's CUDA sees from now on
     with pytest.raises(Evaluated) as evaluated:
-        accuracy(CONFIG, data, workers=0, model=torch.nn.Identity(), distributed_eval=False)
+        accuracy(CONFIG, on(data, workers=0), model=torch.nn.Identity(), distributed_eval=False)
     assert str(evaluated.value) == "cuda:0"
     assert cuda.calls == []  # each rank evaluates alone: no group, no device switch

@@ -17,10 +17,12 @@ from typer.core import TyperGroup
 
 from tsfbench import __version__
 from tsfbench.config import (
+    AccuracySettings,
     ConfigError,
     ProbeSettings,
     TrainSettings,
     check_overrides,
+    parse_config,
     parse_configs,
     parse_memory,
     timesformer_only,
@@ -243,7 +245,7 @@ def accuracy(
         typer.Option(help=f"What the data is: {', '.join(DATASETS)} (paper sets are compared)."),
     ] = None,
     class_index: Annotated[
-        Path | None, typer.Option(help="Label -> id file (default: classids.json beside a CSV).")
+        str | None, typer.Option(help="Label -> id file (default: classids.json beside a CSV).")
     ] = None,
     subset: Annotated[str | None, typer.Option(help="A stratified fraction, e.g. 10%.")] = None,
     per_class: Annotated[int | None, typer.Option(help="K videos per class instead.")] = None,
@@ -260,54 +262,28 @@ def accuracy(
     """Video-level top-1 / top-5 on a validation (sub)set, with the paper's test protocol."""
     from tsfbench.evaluate import accuracy as run_accuracy
     from tsfbench.evaluate import distributed, leave_group
-    from tsfbench.models.checkpoint import is_hf_folder, read_hf_config, read_trained
+    from tsfbench.models.checkpoint import fill_options
 
-    if checkpoint is not None and is_hf_folder(checkpoint):  # its config.json fills the gaps
-        filled = read_hf_config(checkpoint).fill(
-            variant=variant, attention=attention, frames=frames, size=size, classes=classes
-        )
-        variant, attention = filled["variant"], filled["attention"]
-        frames, size, classes = filled["frames"], filled["size"], filled["classes"]
-    trained = read_trained(checkpoint)  # a `tsfbench train` checkpoint: its model and clip
-    if trained is not None:
-        filled = trained.fill(
-            attention=attention, frames=frames, size=size, classes=classes, rate=rate
-        )
-        attention, frames, size = filled["attention"], filled["frames"], filled["size"]
-        classes, rate = filled["classes"], filled["rate"]
-    configs = parse_configs(
-        variant or "base", attention, frames, size, classes=classes, views=views
-    )
-    if len(configs) > 1:
-        varied = "--variant" if len({c.model for c in configs}) > 1 else "--attention"
-        raise ConfigError(
-            f"{varied}: gives {len(configs)} models; accuracy evaluates one at a time"
-        )
-    (config,) = configs
+    given, trained_sizes = fill_options(
+        checkpoint, variant=variant, attention=attention, frames=frames, size=size,
+        classes=classes, rate=rate,
+    )  # fmt: skip
+    config = parse_config(
+        given["variant"] or "base", given["attention"], given["frames"], given["size"],
+        classes=given["classes"], views=views, command="accuracy",
+    )  # fmt: skip
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     overrides = {name: value for name, value in sizes.items() if value is not None}
     check_overrides(overrides, [config])
-    if trained is not None:
-        overrides = {**trained.sizes, **overrides}
+    settings = AccuracySettings(
+        data=data, format=data_format, dataset=dataset, subset=subset, per_class=per_class,
+        seed=seed, rate=given["rate"], batch=batch, workers=workers, class_index=class_index,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+    )  # fmt: skip
     rank = distributed()[0]
     with bar_at_first_update(disable=rank != 0) as update:
-        record = run_accuracy(
-            config,
-            data,
-            format=data_format,
-            dataset=dataset,
-            checkpoint=checkpoint,
-            class_index=class_index,
-            subset=subset,
-            per_class=per_class,
-            seed=seed,
-            views=views,
-            rate=rate,
-            batch=batch,
-            workers=workers,
-            progress=lambda done, total: update("videos", done, total),
-            **overrides,
-        )
+        progress = lambda done, total: update("videos", done, total)  # noqa: E731
+        record = run_accuracy(config, settings, progress=progress, **trained_sizes | overrides)
     leave_group()
     if rank != 0:
         return

@@ -9,7 +9,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
+from tsfbench.data.datasets import DATASETS, FORMATS, dataset_identity
+from tsfbench.data.subset import parse_fraction
 from tsfbench.errors import ConfigError
 from tsfbench.models.registry import (
     ATTENTIONS,
@@ -215,6 +219,22 @@ def parse_configs(
     return expand(models, schemes, clips, crops, pos_embed=pos_embed, classes=classes, views=views)
 
 
+def parse_config(*axes: object, command: str, **options: Any) -> RunConfig:
+    """`parse_configs` for a command that runs one model at a time: a list is refused."""
+    configs = parse_configs(*axes, **options)
+    if len(configs) > 1:
+        names = ("--variant", "--attention", "--frames", "--size")
+        varied = next(
+            name
+            for name, key in zip(names, ("model", "attention", "frames", "size"), strict=True)
+            if len({getattr(c, key) for c in configs}) > 1
+        )
+        raise ConfigError(
+            f"{varied}: gives {len(configs)} models; {command} evaluates one at a time"
+        )
+    return configs[0]
+
+
 def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig]) -> None:
     """Model-size overrides (depth, dim, heads: tiny TimeSformers for CPU runs), checked before
     anything is built: positive integers, dim a multiple of heads, and TimeSformer models only."""
@@ -332,6 +352,71 @@ class ProbeSettings:
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "device": self.target}
+
+
+# --- Accuracy settings (`tsfbench accuracy`, a suite's accuracy grids) ---------------------------
+
+
+@dataclass(frozen=True)
+class AccuracySettings:
+    """What an accuracy run reads and how: data, subset, checkpoint, batching. The command and
+    the suite build it, it checks itself, and `evaluate.accuracy` takes it as it is."""
+
+    data: str  # the CSV (kinetics) or the dataset folder (ssv2, diving48, folder)
+    synthetic: bool = False  # a suite's generated set: written on first use, so not there yet
+    format: str = "kinetics"
+    dataset: str | None = None  # what the data is, if declared (`datasets.DATASETS`)
+    subset: str | None = None  # a stratified fraction, '10%' or '0.1'
+    per_class: int | None = None  # or K videos of each class
+    seed: int = 0  # of the subset
+    rate: int | None = None  # frame sampling rate (None: the preset's, or the checkpoint's)
+    batch: int = 8  # clips per forward pass
+    workers: int = 2  # decoding processes
+    checkpoint: str | None = None  # a file, or a `transformers` folder
+    device: str | None = None  # None: the GPU where there is one
+    class_index: str | None = None  # label -> id JSON (None: classids.json beside a CSV)
+
+    def __post_init__(self) -> None:
+        for name, least in (("batch", 1), ("workers", 0), ("per_class", 1), ("rate", 1)):
+            value = getattr(self, name)
+            if (value is not None or name in ("batch", "workers")) and (
+                type(value) is not int or value < least
+            ):
+                raise ConfigError(f"{name}: {value!r}; expected an integer >= {least}")
+        if type(self.seed) is not int or self.seed < 0:
+            raise ConfigError(f"seed: {self.seed!r}; expected an integer >= 0")
+        if self.subset is not None:
+            if self.per_class is not None:
+                raise ConfigError("subset: give either subset or per_class, not both")
+            parse_fraction(self.subset)
+        if self.format not in FORMATS:
+            raise ConfigError(f"format: unknown {self.format!r}; accepted: {', '.join(FORMATS)}")
+        if self.dataset is not None and self.dataset not in DATASETS:
+            raise ConfigError(f"dataset: unknown {self.dataset!r}; accepted: {', '.join(DATASETS)}")
+        if self.synthetic and self.dataset not in (None, "synthetic"):
+            raise ConfigError(f"dataset: {self.dataset!r}, but data is the synthetic set")
+        if not self.synthetic:
+            if not Path(self.data).exists():
+                raise ConfigError(
+                    f"data: {self.data!r} does not exist; give the CSV (kinetics) or the "
+                    f"dataset folder (ssv2, diving48, folder)"
+                )
+            dataset_identity(self.data, self.format, self.dataset)  # not the synthetic set?
+        for name in ("checkpoint", "class_index"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).exists():
+                raise ConfigError(f"{name}: {path!r} does not exist; give a file or a folder")
+        if self.device not in (None, "cpu", "cuda"):
+            raise ConfigError(f"device: unknown {self.device!r}; accepted: auto, cpu, cuda")
+        if self.device == "cuda" and not cuda_available():
+            raise ConfigError("device: 'cuda' but no CUDA GPU is visible; accepted: auto, cpu")
+
+    def as_dict(self) -> dict[str, object]:
+        """Its fields; `class_index` only when set, so that stored tasks keep their keys."""
+        fields = asdict(self)
+        if fields["class_index"] is None:
+            del fields["class_index"]
+        return fields
 
 
 # --- The motion test's settings (`tsfbench train`, a suite's motion grids) ----------------------

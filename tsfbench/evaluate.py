@@ -15,7 +15,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,7 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from tsfbench.config import ConfigError, RunConfig
+from tsfbench.config import AccuracySettings, ConfigError, RunConfig
 from tsfbench.data.datasets import VideoSet, dataset_identity, read_dataset
 from tsfbench.data.subset import parse_fraction, select_subset, shard
 from tsfbench.data.video import SKIP_REASONS, VideoViews, ViewSpec, device_views
@@ -263,15 +262,7 @@ def evaluate(
     counts = torch.cat([correct.flatten(), totals, torch.tensor([clips])])
     skips_all, predictions_all = skips, predictions
     if world > 1:
-        dist.all_reduce(counts)
-        wall_t = rates[2:].clone()
-        dist.all_reduce(rates)  # throughputs of parallel ranks add up
-        dist.all_reduce(wall_t, op=dist.ReduceOp.MAX)
-        rates[2] = wall_t[0]
-        gathered: list[Any] = [None] * world
-        dist.all_gather_object(gathered, (skips, predictions))
-        skips_all = [s for part in gathered for s in part[0]]
-        predictions_all = [p for part in gathered for p in part[1]]
+        skips_all, predictions_all = _sum_over_ranks(counts, rates, skips, predictions, world)
     correct = counts[: 2 * classes].view(2, classes)
     totals = counts[2 * classes : 3 * classes]
     clips = int(counts[-1])
@@ -316,6 +307,22 @@ def evaluate(
     )
 
 
+def _sum_over_ranks(
+    counts: Tensor, rates: Tensor, skips: list[Any], predictions: list[Any], world: int
+) -> tuple[list[Any], list[Any]]:
+    """Every rank's share, in place: hit and video counts add up, and so do the throughputs of
+    ranks decoding and running in parallel, while the wall time (`rates[2]`) is the slowest
+    rank's. Returns every rank's skipped videos and predictions."""
+    dist.all_reduce(counts)
+    wall = rates[2:].clone()
+    dist.all_reduce(rates)
+    dist.all_reduce(wall, op=dist.ReduceOp.MAX)
+    rates[2] = wall[0]
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, (skips, predictions))
+    return [s for part in gathered for s in part[0]], [p for part in gathered for p in part[1]]
+
+
 def view_spec(config: RunConfig, format: str = "kinetics", views: int | None = None) -> ViewSpec:
     """The test views of a preset: its F, crop and rate; `views` = clips x crops.
 
@@ -345,20 +352,8 @@ def view_spec(config: RunConfig, format: str = "kinetics", views: int | None = N
 
 def accuracy(
     config: RunConfig,
-    data: str | Path,
+    settings: AccuracySettings,
     *,
-    format: str = "kinetics",
-    dataset: str | None = None,
-    checkpoint: str | Path | None = None,
-    class_index: str | Path | None = None,
-    subset: str | float | None = None,
-    per_class: int | None = None,
-    seed: int = 0,
-    views: int | None = None,
-    rate: int | None = None,
-    batch: int = 8,
-    workers: int = 2,
-    device: torch.device | str | None = None,
     progress: VideoProgress | None = None,
     model: nn.Module | None = None,
     distributed_eval: bool = True,
@@ -366,39 +361,37 @@ def accuracy(
 ) -> dict[str, Any]:
     """The whole `tsfbench accuracy` run as a flat record: read, subset, build, load, evaluate.
 
-    `dataset` is what the data is (`datasets.DATASETS`), recorded so that a report compares
-    only declared paper datasets with the paper; undeclared, it is `synthetic` for a set
-    `tsfbench synth` wrote and `other` otherwise. A `transformers` checkpoint folder fixes the
-    model's size and gives the class names the data's labels are mapped to.
+    The dataset is `settings.dataset` if declared (`datasets.DATASETS`), recorded so that a
+    report compares only declared paper datasets with the paper; undeclared, it is `synthetic`
+    for a set `tsfbench synth` wrote and `other` otherwise. A `transformers` checkpoint folder
+    fixes the model's size and gives the class names the data's labels are mapped to.
     `model` skips the build (tests, or a caller holding one); `overrides` go to `build_model`;
     `distributed_eval=False` keeps each `torchrun` rank to itself (see `distributed`).
     """
     from tsfbench.models.checkpoint import hf_setup, is_hf_folder, load_checkpoint
 
-    dataset = dataset_identity(data, format, dataset)
-
-    if subset is not None and per_class is not None:
-        raise ConfigError("subset: give either --subset or --per-class, not both")
+    data, checkpoint = settings.data, settings.checkpoint
+    dataset = dataset_identity(data, settings.format, settings.dataset)
     if importlib.util.find_spec("decord") is None:  # checked here, not in a loader worker
         raise ConfigError(
             "decord: not installed, and accuracy needs it to decode videos; `pip install decord` "
             "(wheels for x86_64 only)"
         )
-    for name, value, least in (("batch", batch, 1), ("workers", workers, 0), ("rate", rate, 1)):
-        if value is not None and value < least:
-            raise ConfigError(f"{name}: {value}; expected an integer >= {least}")
     distributed(distributed_eval)
-    if device is None:
-        device = default_device()
+    device = settings.device or default_device()
     labels: tuple[str, ...] = ()
     if checkpoint is not None and is_hf_folder(checkpoint):
         overrides, labels = hf_setup(config, checkpoint, overrides)
-    videos = read_dataset(data, format, class_index=class_index, labels=labels or None)
-    fraction = parse_fraction(subset) if subset is not None else None
-    videos = select_subset(videos, fraction=fraction, per_class=per_class, seed=seed)
-    spec = view_spec(config, format, views)
-    if rate is not None:
-        spec = replace(spec, rate=rate)
+    videos = read_dataset(
+        data, settings.format, class_index=settings.class_index, labels=labels or None
+    )
+    fraction = parse_fraction(settings.subset) if settings.subset is not None else None
+    videos = select_subset(
+        videos, fraction=fraction, per_class=settings.per_class, seed=settings.seed
+    )
+    spec = view_spec(config, settings.format)
+    if settings.rate is not None:
+        spec = replace(spec, rate=settings.rate)
     if model is None:
         model = build_model(config, device, **overrides)
     loaded: dict[str, Any] = {}
@@ -409,8 +402,8 @@ def accuracy(
         videos,
         spec,
         classes=config.classes,
-        batch=batch,
-        workers=workers,
+        batch=settings.batch,
+        workers=settings.workers,
         device=device,
         progress=progress,
         join=distributed_eval,
@@ -418,18 +411,18 @@ def accuracy(
     return {
         **config.as_dict(),
         "data": str(data),
-        "format": format,
+        "format": settings.format,
         "dataset": dataset,
         "class_names_from": videos.names_from,
-        "subset": str(subset) if subset is not None else "",
-        "per_class_subset": per_class or 0,
-        "seed": seed,
+        "subset": settings.subset or "",
+        "per_class_subset": settings.per_class or 0,
+        "seed": settings.seed,
         "rate": spec.rate,
         "temporal_clips": spec.clips,
         "spatial_crops": spec.crops,
         "sampling": spec.sampling,
-        "batch": batch,
-        "workers": workers,
+        "batch": settings.batch,
+        "workers": settings.workers,
         "device": str(device),
         **loaded,
         **result.as_dict(),

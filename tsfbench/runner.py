@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tsfbench.config import TrainSettings
+from tsfbench.config import AccuracySettings, TrainSettings
 from tsfbench.environment import environment, environment_summary, nvml_device_count
 from tsfbench.errors import ConfigError
 from tsfbench.store import MEASURED, Row, Status, Store, environment_id
@@ -100,12 +100,11 @@ def ensure_synthetic(csv: Path, **options: Any) -> None:
 def _accuracy_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     from tsfbench.evaluate import accuracy
 
-    settings = dict(task.settings)
     try:
-        if settings.pop("synthetic"):
-            ensure_synthetic(Path(settings["data"]))
-        data = settings.pop("data")  # the rest are `accuracy`'s keyword arguments
-        record = accuracy(task.config, data, **settings, distributed_eval=False, **task.overrides)
+        settings = AccuracySettings(**task.settings)
+        if settings.synthetic:
+            ensure_synthetic(Path(settings.data))
+        record = accuracy(task.config, settings, distributed_eval=False, **task.overrides)
         status = Status.OK
     except Exception as exc:  # a failed evaluation is a row; the suite goes on
         record = {**task.config.as_dict(), "error": f"{type(exc).__name__}: {exc}"}

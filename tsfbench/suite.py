@@ -29,6 +29,7 @@ from tsfbench.config import (
     DTYPES,
     MODES,
     SDPA_BACKENDS,
+    AccuracySettings,
     ConfigError,
     ProbeSettings,
     RunConfig,
@@ -42,8 +43,8 @@ from tsfbench.config import (
     run_config,
     timesformer_only,
 )
-from tsfbench.data.datasets import FORMATS, dataset_identity, read_dataset
-from tsfbench.data.subset import parse_fraction, shard
+from tsfbench.data.datasets import read_dataset
+from tsfbench.data.subset import shard
 from tsfbench.data.synth import MOTIONS
 from tsfbench.models.registry import ATTENTIONS, NOT_APPLICABLE, PRESETS
 from tsfbench.store import digest
@@ -256,8 +257,8 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
             ]
         else:
             settings = _accuracy_settings(grid, store_dir)
-            sized = _checkpoint_sizes(grid, settings["checkpoint"], configs, overrides)
-            tasks += [Task("accuracy", config, settings, sized) for config in configs]
+            sized = _checkpoint_sizes(grid, settings.checkpoint, configs, overrides)
+            tasks += [Task("accuracy", config, settings.as_dict(), sized) for config in configs]
     return tasks
 
 
@@ -321,46 +322,33 @@ def _checkpoint_sizes(
     return sized
 
 
-def _accuracy_settings(grid: _Grid, store_dir: Path) -> dict[str, Any]:
+def _accuracy_settings(grid: _Grid, store_dir: Path) -> AccuracySettings:
+    """The grid's accuracy keys as `AccuracySettings` (which checks them); `data = "synthetic"`
+    (the default) is a small set written next to the store on first use."""
     data = grid.typed("data", str, SYNTHETIC)
-    fmt = grid.choice("format", FORMATS, "kinetics")
-    dataset = grid.get("dataset", lambda value: dataset_identity(data, fmt, value))
-    if data == SYNTHETIC:
-        data_path = str(store_dir / SYNTHETIC / "val.csv")  # written on first use
-        if dataset not in (None, SYNTHETIC):
-            raise grid.fail("dataset", f"{dataset!r}, but data is the synthetic set; leave it out")
-        dataset = SYNTHETIC
-    elif not Path(data).exists():
-        raise grid.fail("data", f"{data!r} does not exist; give a dataset path or 'synthetic'")
-    else:
-        data_path = data
-    subset = grid.typed("subset", str, None)
-    if subset is not None:
-        grid.get("subset", parse_fraction)
-    per_class = grid.count("per_class", None)
-    if subset is not None and per_class is not None:
-        raise grid.fail("subset", "give either subset or per_class, not both")
-    checkpoint = grid.typed("checkpoint", str, None)
-    if checkpoint is not None and not (Path(checkpoint).is_file() or Path(checkpoint).is_dir()):
-        raise grid.fail("checkpoint", f"{checkpoint!r} is not a file or transformers folder")
-    device = grid.choice("device", DEVICES, "auto")
     batches = grid.ints("batch") or [8]
     if len(batches) > 1:  # a runtime axis; accuracy would silently take the first
         raise grid.fail("batch", f"{batches}; accuracy takes one (runtime batches: a grid apart)")
-    return {
-        "data": data_path,
-        "synthetic": data == SYNTHETIC,
-        "format": fmt,
-        "dataset": dataset,
-        "subset": subset,
-        "per_class": per_class,
-        "seed": grid.typed("seed", int, 0),
-        "rate": grid.count("rate", None),
-        "batch": batches[0],
-        "workers": grid.count("workers", 2, least=0),
-        "checkpoint": checkpoint,
-        "device": None if device == "auto" else device,
-    }
+    device = grid.choice("device", DEVICES, "auto")
+    synthetic = data == SYNTHETIC
+    try:
+        return AccuracySettings(
+            data=str(store_dir / SYNTHETIC / "val.csv") if synthetic else data,
+            synthetic=synthetic,
+            format=grid.typed("format", str, "kinetics"),
+            dataset=grid.typed("dataset", str, SYNTHETIC if synthetic else None),
+            subset=grid.typed("subset", str, None),
+            per_class=grid.typed("per_class", int, None),
+            seed=grid.typed("seed", int, 0),
+            rate=grid.typed("rate", int, None),
+            batch=batches[0],
+            workers=grid.typed("workers", int, 2),
+            checkpoint=grid.typed("checkpoint", str, None),
+            device=None if device == "auto" else device,
+        )
+    except ConfigError as err:  # it names the key; a suite may also generate its data
+        hint = ", or 'synthetic'" if str(err).startswith("data:") else ""
+        raise ConfigError(f"{grid.where}: {err}{hint}") from None
 
 
 def _seeds(grid: _Grid) -> list[int]:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tsfbench.config import ConfigError, TrainSettings, run_config
+from tsfbench.config import AccuracySettings, ConfigError, TrainSettings, run_config
 from tsfbench.data.datasets import read_dataset
 from tsfbench.data.sampling import short_side_size
 from tsfbench.data.synth import direction_blind_ceiling, reversed_class
@@ -261,18 +261,11 @@ def motion_test(
     model, figures = train(settings, clips, labels, names, progress=progress)
     path = save_checkpoint(model, settings, names, checkpoint)
     config = run_config(settings, len(names))
-    record = accuracy(
-        config,
-        root / "val.csv",
-        checkpoint=path,
-        views=settings.views,
-        rate=settings.rate,
-        batch=32,
-        workers=0,
-        device="cpu",
-        distributed_eval=False,
-        **settings.overrides(),
-    )
+    evaluation = AccuracySettings(
+        data=str(root / "val.csv"), rate=settings.rate, batch=32, workers=0, device="cpu",
+        checkpoint=str(path),
+    )  # fmt: skip
+    record = accuracy(config, evaluation, distributed_eval=False, **settings.overrides())
     synthetic = synthetic_marker(root / "val.csv") is not None
     ceiling = direction_blind_ceiling(len(names)) if synthetic else None
     return {

@@ -25,7 +25,6 @@ from tsfbench.data.video import ViewSpec, read_frames
 pytest.importorskip("decord")
 pytest.importorskip("av")
 
-TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0}
 # (height, width, fps) as real sets vary: landscape, portrait, SSv2's 12 fps, 25 and 24 fps.
 # Not 48 or 72 wide: decord 0.6.0's `get_batch` fails on exactly those widths (any height).
 SHAPES = ((48, 64, 30), (64, 40, 25), (40, 70, 12), (54, 96, 24))
@@ -123,14 +122,16 @@ def test_each_reader_decodes_real_files_of_each_codec_close_to_what_was_written(
 
 @pytest.mark.parametrize(("fmt", "codec"), CASES)
 def test_accuracy_evaluates_every_video_of_each_codec_and_skips_none(
-    tmp_path: Path, fmt: str, codec: str
+    tmp_path: Path, fmt: str, codec: str, tiny: dict[str, object]
 ) -> None:
     needs(codec)
+    from tsfbench.config import AccuracySettings
     from tsfbench.evaluate import accuracy
 
     data, written = layout(tmp_path, fmt, codec, videos=5)
     config = RunConfig(frames=4, size=32, classes=2, views=3)
-    result = accuracy(config, data, format=fmt, workers=0, batch=4, device="cpu", **TINY)
+    settings = AccuracySettings(str(data), format=fmt, workers=0, batch=4, device="cpu")
+    result = accuracy(config, settings, **tiny)
     assert (result["videos"], result["evaluated"], result["skipped"]) == (5, 5, 0)
     assert result["clips"] == 15
     assert sorted(result["video_list"]) == sorted(

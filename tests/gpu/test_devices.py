@@ -38,11 +38,11 @@ def uuid(index: int) -> str:
 
 ACCURACY = """
 import json, sys
-from tsfbench.config import RunConfig
+from tsfbench.config import AccuracySettings, RunConfig
 from tsfbench.evaluate import accuracy
 config = RunConfig(frames=2, size=32, classes=2, views=1)
-record = accuracy(config, sys.argv[1], batch=2, workers=0, rate=1, distributed_eval=False,
-                  depth=2, dim=64, heads=4)
+settings = AccuracySettings(sys.argv[1], batch=2, workers=0, rate=1)
+record = accuracy(config, settings, distributed_eval=False, depth=2, dim=64, heads=4)
 print(json.dumps({"device": record["device"], "evaluated": record["evaluated"]}))
 """
 

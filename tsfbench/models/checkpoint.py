@@ -414,3 +414,22 @@ def read_trained(path: str | Path | None) -> TrainedModel | None:
         rate=int(meta["rate"]),
         sizes={name: int(meta[name]) for name in TRAINED_SIZES},
     )
+
+
+def fill_options(
+    checkpoint: str | Path | None, **given: object
+) -> tuple[dict[str, object], dict[str, int]]:
+    """The options a user left out (None) taken from the checkpoint: a `transformers` folder's
+    `config.json` (variant, attention, frames, size, classes) or a `tsfbench train` file's
+    metadata (attention, frames, size, classes, rate); and the size overrides that build a
+    trained model. Options given stay, and a mismatch is the load's one-line error."""
+    if is_hf_folder(checkpoint):
+        hf = read_hf_config(checkpoint)  # type: ignore[arg-type]
+        known = ("variant", "attention", "frames", "size", "classes")
+        given |= hf.fill(**{name: given[name] for name in known if name in given})
+    trained = read_trained(checkpoint)
+    if trained is None:
+        return given, {}
+    known = ("attention", "frames", "size", "classes", "rate")
+    given |= trained.fill(**{name: given[name] for name in known if name in given})
+    return given, dict(trained.sizes)
