@@ -11,20 +11,19 @@ from tsfbench.config import ConfigError, RunConfig
 from tsfbench.models.build import build_model, example_input
 from tsfbench.models.checkpoint import load_checkpoint, read_state_dict
 
-TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0}
 CONFIG = RunConfig(frames=4, size=32, classes=5)
 
 
 @pytest.mark.parametrize("layout", ["plain", "released"])
 def test_a_saved_model_loads_into_another_with_identical_logits(
-    tmp_path: Path, layout: str
+    tmp_path: Path, layout: str, tiny: dict[str, object]
 ) -> None:
-    source = build_model(CONFIG, **TINY)
+    source = build_model(CONFIG, **tiny)
     state = source.state_dict()
     if layout == "released":  # .pyth: the wrapper's state under `model_state`, keys `model.*`
         state = {"model_state": {f"model.{k}": v for k, v in state.items()}, "epoch": 15}
     torch.save(state, tmp_path / "ckpt.pyth")
-    target = build_model(CONFIG, **TINY)
+    target = build_model(CONFIG, **tiny)
     report = load_checkpoint(target, tmp_path / "ckpt.pyth")
     assert report.layout == layout and not report.resized
     clip = example_input(CONFIG, batch=2)
@@ -32,26 +31,28 @@ def test_a_saved_model_loads_into_another_with_identical_logits(
         assert torch.equal(source(clip), target(clip))
 
 
-def test_wrong_class_count_is_one_clear_line(tmp_path: Path) -> None:
+def test_wrong_class_count_is_one_clear_line(tmp_path: Path, tiny: dict[str, object]) -> None:
     torch.save(
-        build_model(RunConfig(frames=4, size=32, classes=7), **TINY).state_dict(), tmp_path / "c.pt"
+        build_model(RunConfig(frames=4, size=32, classes=7), **tiny).state_dict(), tmp_path / "c.pt"
     )
     with pytest.raises(ConfigError, match=r"has 7 classes .* built for 5") as error:
-        load_checkpoint(build_model(CONFIG, **TINY), tmp_path / "c.pt")
+        load_checkpoint(build_model(CONFIG, **tiny), tmp_path / "c.pt")
     assert "\n" not in str(error.value)
 
 
-def test_missing_and_unexpected_keys_are_named(tmp_path: Path) -> None:
-    state = build_model(CONFIG, **TINY).state_dict()
+def test_missing_and_unexpected_keys_are_named(tmp_path: Path, tiny: dict[str, object]) -> None:
+    state = build_model(CONFIG, **tiny).state_dict()
     state["blocks.9.extra.weight"] = state.pop("norm.weight")
     torch.save(state, tmp_path / "c.pt")
     with pytest.raises(ConfigError, match=r"missing keys norm.weight; unexpected keys blocks.9"):
-        load_checkpoint(build_model(CONFIG, **TINY), tmp_path / "c.pt")
+        load_checkpoint(build_model(CONFIG, **tiny), tmp_path / "c.pt")
 
 
-def test_other_frames_and_size_resize_the_positional_tables(tmp_path: Path) -> None:
-    torch.save(build_model(CONFIG, **TINY).state_dict(), tmp_path / "c.pt")
-    bigger = build_model(RunConfig(frames=8, size=64, classes=5), **TINY)
+def test_other_frames_and_size_resize_the_positional_tables(
+    tmp_path: Path, tiny: dict[str, object]
+) -> None:
+    torch.save(build_model(CONFIG, **tiny).state_dict(), tmp_path / "c.pt")
+    bigger = build_model(RunConfig(frames=8, size=64, classes=5), **tiny)
     report = load_checkpoint(bigger, tmp_path / "c.pt")
     assert report.resized[0].startswith("positional tables of 4 x 32 resized to 8 x 64")
     assert bigger.pos_embed.shape == (1, 17, 64) and bigger.time_embed.shape == (1, 8, 64)
@@ -197,7 +198,7 @@ def test_a_folder_with_a_missing_or_foreign_config_is_one_line_exit_2(
 
 
 def test_a_transformers_folder_without_weights_or_of_another_scheme_says_so(
-    tmp_path: Path,
+    tmp_path: Path, tiny: dict[str, object]
 ) -> None:
     import json
 
@@ -207,11 +208,11 @@ def test_a_transformers_folder_without_weights_or_of_another_scheme_says_so(
     config |= {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
     config |= {"intermediate_size": 256, "num_frames": 4, "image_size": 32, "num_labels": 5}
     (folder / "config.json").write_text(json.dumps(config))
-    joint = build_model(RunConfig(attention="joint", frames=4, size=32, classes=5), **TINY)
+    joint = build_model(RunConfig(attention="joint", frames=4, size=32, classes=5), **tiny)
     with pytest.raises(ConfigError, match=r"has no weights; expected model.safetensors"):
         load_checkpoint(joint, folder)
     (folder / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
     with pytest.raises(ConfigError, match=r"cannot read .*model.safetensors"):
         load_checkpoint(joint, folder)
     with pytest.raises(ConfigError, match=r"holds a joint TimeSformer, the model is divided"):
-        load_checkpoint(build_model(CONFIG, **TINY), folder)
+        load_checkpoint(build_model(CONFIG, **tiny), folder)

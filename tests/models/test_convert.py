@@ -9,18 +9,19 @@ from tsfbench.models.checkpoint import unwrap
 from tsfbench.models.convert import from_transformers
 from tsfbench.models.timesformer import TimeSformer
 
-TINY = {"dim": 64, "depth": 2, "heads": 4, "frames": 4, "size": 32, "num_classes": 5}
-
 
 @pytest.mark.parametrize("attention", ["space", "joint", "divided"])
-def test_released_checkpoint_loads_strictly_and_keeps_outputs(attention: str) -> None:
-    source = TimeSformer(attention=attention, **TINY).eval()
+def test_released_checkpoint_loads_strictly_and_keeps_outputs(
+    attention: str, tiny: dict[str, object]
+) -> None:
+    config = tiny | {"frames": 4, "size": 32, "num_classes": 5}
+    source = TimeSformer(attention=attention, **config).eval()
     checkpoint = {
         "model_state": {f"model.{k}": v for k, v in source.state_dict().items()},
         "optimizer_state": {},
         "epoch": 15,
     }
-    target = TimeSformer(attention=attention, **TINY).eval()
+    target = TimeSformer(attention=attention, **config).eval()
     state, layout = unwrap(checkpoint)
     assert layout == "released"
     target.load_state_dict(state, strict=True)

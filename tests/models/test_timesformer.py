@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,32 +12,44 @@ from tsfbench.models import timesformer
 from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS
 from tsfbench.models.timesformer import TimeSformer, resize_pos_tables
 
-TINY = {"dim": 64, "depth": 2, "heads": 4, "drop_path": 0.0, "num_classes": 5}
+MakeModel = Callable[..., TimeSformer]
 
 
-def tiny(attention: str, **kwargs: object) -> TimeSformer:
-    return TimeSformer(attention=attention, frames=4, size=32, **(TINY | kwargs)).eval()
+@pytest.fixture
+def make_model(tiny: dict[str, object]) -> MakeModel:
+    """`make_model(attention, **overrides)`: the tiny model with 5 classes, built for 4 x 32
+    unless `frames` / `size` say otherwise, in eval mode."""
+
+    def make(attention: str, **kwargs: object) -> TimeSformer:
+        config = {"frames": 4, "size": 32, "num_classes": 5} | tiny | kwargs
+        return TimeSformer(attention=attention, **config).eval()
+
+    return make
 
 
 @pytest.mark.parametrize("pos_embed", POS_EMBEDS)
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_logits_shape_for_every_scheme_and_pos_embed(attention: str, pos_embed: str) -> None:
-    model = tiny(attention, pos_embed=pos_embed)
+def test_logits_shape_for_every_scheme_and_pos_embed(
+    attention: str, pos_embed: str, make_model: MakeModel
+) -> None:
+    model = make_model(attention, pos_embed=pos_embed)
     logits = model(torch.randn(2, 3, 4, 32, 32))
     assert logits.shape == (2, 5)
     assert torch.isfinite(logits).all()
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_other_clip_lengths_and_odd_grids_run_with_resized_tables(attention: str) -> None:
-    model = tiny(attention)  # built for 4 x 32: tables of 4 frames and a 2 x 2 grid
+def test_other_clip_lengths_and_odd_grids_run_with_resized_tables(
+    attention: str, make_model: MakeModel
+) -> None:
+    model = make_model(attention)  # built for 4 x 32: tables of 4 frames and a 2 x 2 grid
     assert model(torch.randn(1, 3, 3, 48, 80)).shape == (1, 5)  # 3 frames, a 3 x 5 grid
     assert model(torch.randn(1, 3, 1, 16, 16)).shape == (1, 5)  # extents of 1
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_sdpa_and_math_backends_agree(attention: str) -> None:
-    model = tiny(attention)
+def test_sdpa_and_math_backends_agree(attention: str, make_model: MakeModel) -> None:
+    model = make_model(attention)
     clip = torch.randn(2, 3, 4, 32, 32)
     sdpa = model(clip)
     model.set_backend("math")
@@ -43,16 +57,16 @@ def test_sdpa_and_math_backends_agree(attention: str) -> None:
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_train_step_reaches_every_parameter(attention: str) -> None:
-    model = tiny(attention, drop_path=0.1).train()
+def test_train_step_reaches_every_parameter(attention: str, make_model: MakeModel) -> None:
+    model = make_model(attention, drop_path=0.1).train()
     model(torch.randn(2, 3, 4, 32, 32)).sum().backward()
     untouched = [name for name, p in model.named_parameters() if p.grad is None]
     assert not untouched
 
 
-def test_space_never_mixes_frames() -> None:
+def test_space_never_mixes_frames(make_model: MakeModel) -> None:
     """With `space`, perturbing frame j leaves every token of frame i unchanged before pooling."""
-    model = tiny("space")
+    model = make_model("space")
     clip = torch.randn(1, 3, 4, 32, 32)
     perturbed = clip.clone()
     perturbed[:, :, 2] += 1.0
@@ -87,8 +101,8 @@ REACH = {
 
 
 @pytest.mark.parametrize(("attention", "step"), list(REACH))
-def test_each_step_mixes_only_its_groups(attention: str, step: int) -> None:
-    model = TimeSformer(attention=attention, frames=4, size=64, **TINY).eval()
+def test_each_step_mixes_only_its_groups(attention: str, step: int, make_model: MakeModel) -> None:
+    model = make_model(attention, size=64)
     block = model.blocks[0]
     for fc in (m for name, m in block.named_children() if name.endswith("_fc")):
         torch.nn.init.normal_(fc.weight)  # block 0's extra-step Linear is not zero; be sure
@@ -138,25 +152,25 @@ def test_single_step_schemes_have_the_released_vit_keys(attention: str) -> None:
     assert keys == expected
 
 
-def test_resized_tables_load_into_a_model_of_another_size() -> None:
-    source = tiny("divided")
-    target = TimeSformer(attention="divided", frames=8, size=64, **TINY).eval()
+def test_resized_tables_load_into_a_model_of_another_size(make_model: MakeModel) -> None:
+    source = make_model("divided")
+    target = make_model("divided", frames=8, size=64)
     state = resize_pos_tables(source.state_dict(), frames=8, size=64)
     target.load_state_dict(state, strict=True)
     # nearest resizing repeats entries: frame pairs share their time embedding
     torch.testing.assert_close(target.time_embed[:, ::2], source.time_embed)
 
 
-def test_resizing_to_the_same_size_changes_nothing() -> None:
-    source = tiny("divided")
+def test_resizing_to_the_same_size_changes_nothing(make_model: MakeModel) -> None:
+    source = make_model("divided")
     state = resize_pos_tables(source.state_dict(), frames=4, size=32)
     for key in ("pos_embed", "time_embed"):
         torch.testing.assert_close(state[key], source.state_dict()[key])
 
 
-def test_on_the_fly_resizing_equals_loading_resized_tables() -> None:
-    source = tiny("joint")
-    target = TimeSformer(attention="joint", frames=8, size=64, **TINY).eval()
+def test_on_the_fly_resizing_equals_loading_resized_tables(make_model: MakeModel) -> None:
+    source = make_model("joint")
+    target = make_model("joint", frames=8, size=64)
     target.load_state_dict(resize_pos_tables(source.state_dict(), frames=8, size=64))
     clip = torch.randn(1, 3, 8, 64, 64)
     torch.testing.assert_close(source(clip), target(clip))
@@ -191,11 +205,11 @@ def test_activation_checkpointing_keeps_gradients_and_saves_less() -> None:
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
 def test_more_groups_than_a_fused_kernel_takes_are_attended_in_slices_with_the_same_result(
-    attention: str, monkeypatch: pytest.MonkeyPatch
+    attention: str, monkeypatch: pytest.MonkeyPatch, make_model: MakeModel
 ) -> None:
     """Flash attention's grid caps the SDPA batch at 65,535 groups; a limit of 3 stands in for
     it here (a batch of 4 clips: 4 groups or more per step): same outputs and gradients."""
-    model = tiny(attention).train()
+    model = make_model(attention).train()
     clip = torch.randn(4, 3, 4, 32, 32)
 
     def outputs_and_gradients() -> list[torch.Tensor]:
@@ -220,9 +234,11 @@ def test_more_groups_than_a_fused_kernel_takes_are_attended_in_slices_with_the_s
         torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
-def test_inference_without_autograd_gives_the_logits_of_a_graph_building_forward() -> None:
+def test_inference_without_autograd_gives_the_logits_of_a_graph_building_forward(
+    make_model: MakeModel,
+) -> None:
     """Without autograd the MLP applies GELU in place; the logits must not change."""
-    model = tiny("divided")
+    model = make_model("divided")
     clip = torch.randn(2, 3, 4, 32, 32)
     kept = clip.clone()
     with_graph = model(clip)
@@ -233,10 +249,10 @@ def test_inference_without_autograd_gives_the_logits_of_a_graph_building_forward
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_every_scheme_compiles_to_one_graph(attention: str) -> None:
+def test_every_scheme_compiles_to_one_graph(attention: str, make_model: MakeModel) -> None:
     """`fullgraph=True` fails on any graph break, which would leave `--compile` mostly eager
     (dynamo falls back for a whole frame when a loop breaks)."""
-    model = tiny(attention)
+    model = make_model(attention)
     clip = torch.randn(2, 3, 4, 32, 32)
     compiled = torch.compile(model, backend="eager", fullgraph=True)
     with torch.no_grad():
@@ -245,11 +261,13 @@ def test_every_scheme_compiles_to_one_graph(attention: str) -> None:
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_every_linear_gets_a_contiguous_batch_of_tokens(attention: str) -> None:
+def test_every_linear_gets_a_contiguous_batch_of_tokens(
+    attention: str, make_model: MakeModel
+) -> None:
     """A strided (groups, tokens, D) input sends Linear down a batched matmul over a broadcast
     weight: 1.6x slower in fp32 on CPU and a weight copy per group under bf16 autocast. Batch 1
     is the case where the regrouping `reshape` would otherwise return a view."""
-    model = tiny(attention)
+    model = make_model(attention)
     strided: list[str] = []
 
     def check(name: str):
