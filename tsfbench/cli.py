@@ -6,7 +6,6 @@ raises `ConfigError` anywhere below, and the group turns it into one line and ex
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,30 +18,30 @@ from tsfbench import __version__
 from tsfbench.config import (
     AccuracySettings,
     ConfigError,
-    ProbeSettings,
     TrainSettings,
     check_overrides,
     parse_config,
     parse_configs,
-    parse_memory,
-    timesformer_only,
+    probe_settings,
 )
 from tsfbench.data.datasets import DATASETS
 from tsfbench.models.registry import ATTENTIONS, POS_EMBEDS, PRESETS
-from tsfbench.store import DEFAULT_STORE, Status
+from tsfbench.store import DEFAULT_STORE
 from tsfbench.terminal import (
     bar_at_first_update,
+    config_progress,
     print_sweep_time,
-    progress_bar,
-    render,
     render_accuracy,
     render_facts,
     render_flops,
     render_motion,
+    render_plan,
     render_probes,
     render_report,
+    render_run,
+    show,
     stderr,
-    stdout,
+    suite_progress,
     track,
 )
 
@@ -115,10 +114,7 @@ def env(as_json: JsonOption = False) -> None:
     from tsfbench.environment import environment
 
     info = environment()
-    if as_json:
-        typer.echo(json.dumps(info, indent=2))
-        return
-    render_facts(info, "tsfbench environment")
+    show(info, as_json, render_facts, "tsfbench environment")
 
 
 @app.command()
@@ -143,10 +139,7 @@ def flops(
     )
     describe = lambda r: f"{r['model']} {r['attention']} {r['frames']}x{r['size']}"  # noqa: E731
     rows = list(track(count_many(configs, breakdown), len(configs), describe))
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    render_flops(rows, breakdown)
+    show(rows, as_json, render_flops, breakdown)
 
 
 @app.command()
@@ -170,9 +163,6 @@ def synth(
     """Write a small synthetic video set whose classes differ only in motion (tests, demos)."""
     from tsfbench.data.synth import write_synthetic
 
-    for name, value in (("--per-class", per_class), ("--frames", frames)):
-        if value <= 0:
-            raise ConfigError(f"{name}: {value} must be a positive integer")
     csv = write_synthetic(
         root,
         classes=classes,
@@ -213,10 +203,7 @@ def train(
             update(f"train {attention} loss {loss:.3f}", step, total)
 
         record = motion_test(settings, data, checkpoint, progress=advance)
-    if as_json:
-        typer.echo(json.dumps(record, indent=2))
-        return
-    render_motion(record)
+    show(record, as_json, render_motion)
 
 
 @app.command()
@@ -272,9 +259,7 @@ def accuracy(
         given["variant"] or "base", given["attention"], given["frames"], given["size"],
         classes=given["classes"], views=views, command="accuracy",
     )  # fmt: skip
-    sizes = {"depth": depth, "dim": dim, "heads": heads}
-    overrides = {name: value for name, value in sizes.items() if value is not None}
-    check_overrides(overrides, [config])
+    overrides = check_overrides({"depth": depth, "dim": dim, "heads": heads}, [config])
     settings = AccuracySettings(
         data=data, format=data_format, dataset=dataset, subset=subset, per_class=per_class,
         seed=seed, rate=given["rate"], batch=batch, workers=workers, class_index=class_index,
@@ -287,36 +272,10 @@ def accuracy(
     leave_group()
     if rank != 0:
         return
-    if as_json:
-        typer.echo(json.dumps(record, indent=2))
-        return
-    render_accuracy(record)
+    show(record, as_json, render_accuracy)
 
 
 # --- Runtime probes: latency, peak memory, energy -------------------------------------------
-
-
-def _probe_plan(
-    variant: str,
-    attention: str | None,
-    frames: str | None,
-    size: str | None,
-    settings: dict[str, Any],
-    overrides: dict[str, int],
-    default_attention: str | None = None,
-) -> tuple[list[Any], Any]:
-    """The configurations and the settings of a probe command, validated; `default_attention`
-    applies when the option is not given and a model has attention (a 3D CNN has none)."""
-    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
-    check_overrides(overrides, configs)
-    limit = settings.pop("memory_limit")
-    memory = parse_memory(limit, "--memory-limit") if limit is not None else None
-    probe = ProbeSettings(**settings, memory_limit=memory)
-    if probe.checkpointing:
-        timesformer_only("--checkpointing", configs, "drop --checkpointing for it")
-    if probe.target == "cpu":
-        stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
-    return configs, probe
 
 
 def _probe_command(
@@ -330,27 +289,23 @@ def _probe_command(
     as_json: bool,
     default_attention: str | None = None,
 ) -> None:
+    """A latency or memory sweep: the configurations, one probe setting, a bar, the table."""
     from tsfbench.measure.sweep import sweep
 
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    configs, probe = _probe_plan(
-        variant, attention, frames, size, settings, overrides, default_attention
-    )
-    with progress_bar() as progress:
-        task = progress.add_task(
-            f"{configs[0].attention} {configs[0].frames}x{configs[0].size}", total=len(configs)
-        )
-
-        def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
-            following = configs[done] if done < total else config
-            name = f"{following.attention} {following.frames}x{following.size}"
-            progress.update(task, completed=done, description=name)
-
-        began = time.monotonic()
+    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
+    overrides = check_overrides(overrides, configs)
+    probes = probe_settings(configs, **settings)
+    if len(probes) > 1:
+        raise ConfigError("--mode, --dtype, --backend: one value each; a suite crosses them")
+    (probe,) = probes
+    if probe.target == "cpu":
+        stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
+    began = time.monotonic()
+    with config_progress(configs) as advance:
         records = sweep(
             configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
         )
-        seconds = time.monotonic() - began
+    seconds = time.monotonic() - began
     render_probes(records, predict_only, as_json)
     print_sweep_time(records, seconds, predict_only)
 
@@ -442,7 +397,7 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Measure a suite into the results store; rerunning resumes where it stopped."""
-    from tsfbench.runner import bind_rank_gpu, run_suite
+    from tsfbench.runner import bind_rank_gpu, plan_rows, run_suite
     from tsfbench.store import Store
     from tsfbench.suite import load_suite, parse_shard, torchrun_rank
 
@@ -450,80 +405,21 @@ def run(
     index, count = parse_shard(shard)
     loaded = load_suite(suite, store.parent)
     if dry_run:
-        _show_plan(loaded, store, index, count, resume, as_json)
+        rows = plan_rows(loaded, Store(store) if store.is_file() else None, index, count, resume)
+        show(rows, as_json, render_plan, f"{loaded.name} (shard {index}/{count})", store)
         return
-    results = Store(store)
-    with progress_bar(disable=torchrun_rank()[0] > 0) as progress:
-        bar = progress.add_task(f"{loaded.name}: checking the store", total=None)
-
-        steps = progress.add_task("", total=None, visible=False)  # a motion task's training
-
-        def advance(done: int, total: int, task: Any, status: str) -> None:
-            label = f"{loaded.name}: {task.describe()}" + (
-                "" if status == Status.OK else f" {status}"
-            )
-            progress.update(bar, completed=done, total=total, description=label)
-            progress.update(steps, visible=False)
-
-        training: list[str] = []  # the motion task whose steps the second bar shows
-
-        def train(task: Any, step: int, total: int, loss: float) -> None:
-            label = f"  training {task.describe()}: loss {loss:.3f}"
-            if training[-1:] != [task.key]:  # a new task: its own elapsed time and ETA
-                training.append(task.key)
-                progress.reset(steps, total=total, visible=True)
-            progress.update(steps, completed=step, total=total, description=label, visible=True)
-
-        try:
+    try:
+        with suite_progress(loaded.name, disable=torchrun_rank()[0] > 0) as (advance, train):
             summary = run_suite(
-                loaded, results, shard_index=index, shard_count=count, resume=resume,
+                loaded, Store(store), shard_index=index, shard_count=count, resume=resume,
                 progress=advance, training=train,
             )  # fmt: skip
-        except KeyboardInterrupt:
-            progress.stop()
-            stderr.print(
-                f"interrupted: every finished task is in {store}; "
-                f"run the same command again to resume"
-            )
-            raise typer.Exit(130) from None
-    if as_json:
-        typer.echo(json.dumps(asdict(summary), indent=2))
-        return
-    measured = sum(summary.statuses.values())
-    outcomes = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
-    stdout.print(
-        f"{summary.suite}: {summary.tasks} tasks (shard {summary.shard}): {measured} measured"
-        f"{f' ({outcomes})' if outcomes else ''}, {summary.skipped} already in the store; "
-        f"{summary.seconds:.0f} s. Store: {summary.store}"
-    )
-    for failure in summary.failures:
-        stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
-
-
-def _show_plan(
-    suite: Any, store: Path, index: int, count: int, resume: bool, as_json: bool
-) -> None:
-    """`run --dry-run`: this shard's tasks, each marked stored or to run."""
-    from tsfbench.runner import plan
-    from tsfbench.store import Store
-
-    mine, todo = plan(suite, Store(store) if store.is_file() else None, None, index, count, resume)
-    pending = {task.key for task in todo}
-    rows = [
-        {
-            "task": task.describe(),
-            "measurement": task.measurement,
-            "key": task.key,
-            "state": "to run" if task.key in pending else "stored",
-        }
-        for task in mine
-    ]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    caption = f"{len(todo)} to run, {len(mine) - len(todo)} stored in {store}"
-    title = f"{suite.name} (shard {index}/{count})"
-    render(rows, {"task": "task", "state": "state"}, title, caption)
+    except KeyboardInterrupt:  # the bar has stopped
+        stderr.print(
+            f"interrupted: every finished task is in {store}; run the same command again to resume"
+        )
+        raise typer.Exit(130) from None
+    show(asdict(summary), as_json, render_run)
 
 
 @app.command()
@@ -551,15 +447,11 @@ def report(
         raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(REPORT_FORMATS)}")
     built = build_report(load_results(store, suite))
     title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
-    paths = write_report(built, out, name=title, fmt=fmt)
-    rows = summary(built)
-    motion = motion_summary(built.motion)
-    if as_json:
-        files = [str(p) for p in paths]
-        typer.echo(json.dumps({"files": files, "summary": rows, "motion": motion}, indent=2))
-        return
-    render_report(rows, paths[0], motion)
-    stderr.print(f"wrote {', '.join(map(str, paths))}")
+    files = [str(path) for path in write_report(built, out, name=title, fmt=fmt)]
+    result = {"files": files, "summary": summary(built), "motion": motion_summary(built.motion)}
+    show(result, as_json, render_report)
+    if not as_json:
+        stderr.print(f"wrote {', '.join(files)}")
 
 
 def main() -> None:

@@ -235,11 +235,15 @@ def parse_config(*axes: object, command: str, **options: Any) -> RunConfig:
     return configs[0]
 
 
-def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig]) -> None:
+def check_overrides(
+    overrides: Mapping[str, object], configs: Iterable[RunConfig]
+) -> dict[str, object]:
     """Model-size overrides (depth, dim, heads: tiny TimeSformers for CPU runs), checked before
-    anything is built: positive integers, dim a multiple of heads, and TimeSformer models only."""
+    anything is built: positive integers, dim a multiple of heads, and TimeSformer models only.
+    Returns those given (an option left out is None and dropped)."""
+    overrides = {name: value for name, value in overrides.items() if value is not None}
     if not overrides:
-        return
+        return overrides
     for name, value in overrides.items():
         if name not in OVERRIDES or type(value) is not int or value <= 0:
             raise ConfigError(
@@ -250,6 +254,7 @@ def check_overrides(overrides: Mapping[str, object], configs: Iterable[RunConfig
     if dim % heads:  # type: ignore[operator]
         raise ConfigError(f"dim: {dim} is not a multiple of heads {heads}; e.g. dim 64, heads 4")
     timesformer_only(", ".join(overrides), configs, "use frames / size for a smaller run")
+    return overrides
 
 
 def timesformer_only(option: str, configs: Iterable[RunConfig], instead: str) -> None:
@@ -352,6 +357,34 @@ class ProbeSettings:
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "device": self.target}
+
+
+def probe_settings(
+    configs: Sequence[RunConfig],
+    mode: object = "infer",
+    dtype: object = "fp32",
+    batch: object = 1,
+    backend: object = "sdpa",
+    *,
+    memory_limit: str | int | None = None,
+    name: Callable[[str], str] = lambda key: "--" + key.replace("_", "-"),
+    **scalars: Any,
+) -> list[ProbeSettings]:
+    """The runtime settings a command or a suite's grid asks for: every combination of mode,
+    dtype, batch and backend (a value, a comma list or a TOML list), with `memory_limit` as
+    written ('32GiB') and the other `ProbeSettings` fields as given; activation checkpointing
+    refuses a 3D CNN among `configs`. `name(key)` is how an error names the option."""
+    axes = itertools.product(
+        parse_choices(option_text(mode), name("mode"), MODES),
+        parse_choices(option_text(dtype), name("dtype"), DTYPES),
+        parse_ints(option_text(batch), name("batch")),
+        parse_choices(option_text(backend), name("backend"), SDPA_BACKENDS),
+    )
+    limit = None if memory_limit is None else parse_memory(memory_limit, name("memory_limit"))
+    combos = [ProbeSettings(*axis, memory_limit=limit, **scalars) for axis in axes]
+    if scalars.get("checkpointing"):
+        timesformer_only(name("checkpointing"), configs, "run the 3D CNNs without it")
+    return combos
 
 
 # --- Accuracy settings (`tsfbench accuracy`, a suite's accuracy grids) ---------------------------

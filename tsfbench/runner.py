@@ -269,6 +269,23 @@ def plan(
     return mine, [task for task in mine if (task.measurement, task.key) not in finished]
 
 
+def plan_rows(
+    suite: Suite, store: Store | None, index: int = 0, count: int = 1, resume: bool = True
+) -> list[dict[str, str]]:
+    """`run --dry-run`: this shard's tasks, each "stored" or "to run" (nothing is measured)."""
+    mine, todo = plan(suite, store, None, index, count, resume)
+    pending = {task.key for task in todo}
+    return [
+        {
+            "task": task.describe(),
+            "measurement": task.measurement,
+            "key": task.key,
+            "state": "to run" if task.key in pending else "stored",
+        }
+        for task in mine
+    ]
+
+
 def run_suite(
     suite: Suite,
     store: Store,

@@ -17,7 +17,6 @@ A task's digest (configuration + settings) is what resume and sharding key on.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -26,12 +25,8 @@ from typing import Any
 
 from tsfbench.config import (
     DEVICES,
-    DTYPES,
-    MODES,
-    SDPA_BACKENDS,
     AccuracySettings,
     ConfigError,
-    ProbeSettings,
     RunConfig,
     TrainSettings,
     check_overrides,
@@ -39,9 +34,8 @@ from tsfbench.config import (
     parse_choices,
     parse_configs,
     parse_ints,
-    parse_memory,
+    probe_settings,
     run_config,
-    timesformer_only,
 )
 from tsfbench.data.datasets import read_dataset
 from tsfbench.data.subset import shard
@@ -54,6 +48,7 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+PROBE_AXES = {"mode": "infer", "dtype": "fp32", "batch": 1, "backend": "sdpa"}  # crossed
 MEASUREMENTS = {
     "flops": "flops",
     "latency": "runtime",
@@ -244,12 +239,7 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
         if measurement == "flops":
             tasks += [Task("flops", config) for config in configs]
         elif measurement == "runtime":
-            probes = _probe_settings(grid)
-            if any(settings["checkpointing"] for settings in probes):
-                try:
-                    timesformer_only("checkpointing", configs, "give the 3D CNNs a grid without it")
-                except ConfigError as err:  # it names the key already
-                    raise ConfigError(f"{where}: {err}") from None
+            probes = _probe_settings(grid, configs)
             tasks += [
                 Task("runtime", config, settings, overrides)
                 for settings in probes
@@ -262,19 +252,11 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
     return tasks
 
 
-def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
+def _probe_settings(grid: _Grid, configs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     """Every combination of the runtime axes (mode, dtype, batch, backend), validated."""
-    axes = itertools.product(
-        grid.choices("mode", MODES) or ["infer"],
-        grid.choices("dtype", DTYPES) or ["fp32"],
-        grid.ints("batch") or [1],
-        grid.choices("backend", SDPA_BACKENDS) or ["sdpa"],
-    )
-    limit = grid.get("memory_limit", lambda value: parse_memory(value, "memory_limit"))
     scalars = {
         "compile": grid.typed("compile", bool, False),
         "checkpointing": grid.typed("checkpointing", bool, False),
-        "memory_limit": limit,
         "warmup": grid.typed("warmup", int, 3),
         "iterations": grid.typed("iterations", int, 10),
         "device": grid.choice("device", DEVICES, "auto"),
@@ -291,16 +273,17 @@ def _probe_settings(grid: _Grid) -> list[dict[str, Any]]:
         if not extra:
             raise grid.fail("cpu_allocations", "checks a prediction; add predict_only = true")
         extra["cpu_allocations"] = True
-    combos = []
-    for mode, dtype, batch, backend in axes:
-        try:
-            settings = ProbeSettings(mode, dtype, batch, backend, **scalars)
-        except ConfigError as err:
-            raise ConfigError(f"{grid.where}: {err}") from None
-        # `device` as written (`auto`), not as this process resolves it: the key must not
-        # change with the rank or machine that loads the suite (resume, shards, reports)
-        combos.append(asdict(settings) | {"timeout": timeout} | extra)
-    return combos
+    axes = {key: grid.table.get(key, default) for key, default in PROBE_AXES.items()}
+    try:
+        combos = probe_settings(
+            configs, **axes, memory_limit=grid.table.get("memory_limit"), name=lambda key: key,
+            **scalars,
+        )  # fmt: skip
+    except ConfigError as err:  # it names the key
+        raise ConfigError(f"{grid.where}: {err}") from None
+    # `device` as written (`auto`), not as this process resolves it: the key must not change
+    # with the rank or machine that loads the suite (resume, shards, reports)
+    return [asdict(settings) | {"timeout": timeout} | extra for settings in combos]
 
 
 def _checkpoint_sizes(

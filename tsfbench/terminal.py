@@ -25,6 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tsfbench.store import Status
+
 T = TypeVar("T")
 stdout = Console(width=None if sys.stdout.isatty() else 200)  # piped tables are not cut
 stderr = Console(stderr=True)
@@ -64,6 +66,21 @@ def bar_at_first_update(disable: bool = False) -> Iterator[Callable[[str, int, i
             progress.stop()
 
 
+@contextmanager
+def config_progress(configs: list[Any]) -> Iterator[Callable[..., None]]:
+    """A sweep's bar over its configurations, naming the one in flight; yields the sweep's
+    `progress(done, total, config, record)` callback."""
+    name = lambda config: f"{config.attention} {config.frames}x{config.size}"  # noqa: E731
+    with progress_bar() as progress:
+        task = progress.add_task(name(configs[0]), total=len(configs))
+
+        def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
+            following = configs[done] if done < total else config
+            progress.update(task, completed=done, description=name(following))
+
+        yield advance
+
+
 def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Iterable[T]:
     """Yield `items` under the progress bar; `describe` names the last one done."""
     with progress_bar() as progress:
@@ -71,6 +88,14 @@ def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Itera
         for item in items:
             progress.update(task, description=describe(item), advance=1)
             yield item
+
+
+def show(data: Any, as_json: bool, render: Callable[..., None], *args: Any) -> None:
+    """A command's result: JSON on stdout with `--json`, else `render(data, *args)`."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        render(data, *args)
 
 
 def render(rows: list[dict[str, Any]], columns: dict[str, str], title: str, caption: str) -> None:
@@ -223,9 +248,10 @@ def render_accuracy(record: dict[str, Any]) -> None:
         )
 
 
-def render_report(rows: list[dict[str, Any]], path: object, motion: dict[str, Any]) -> None:
-    """`tsfbench report`: Table 1 and 2 rows in a few columns, and the motion test's table; the
-    file has the rest."""
+def render_report(report: dict[str, Any]) -> None:
+    """`tsfbench report` ({files, summary, motion}): Table 1 and 2 rows in a few columns, and
+    the motion test's table; the files have the rest."""
+    rows, motion = report["summary"], report["motion"]
     columns = {
         "table": "Table",
         "model": "model",
@@ -243,7 +269,7 @@ def render_report(rows: list[dict[str, Any]], path: object, motion: dict[str, An
         "dataset": "on",
     }
     if rows:
-        render(rows, columns, "Report summary", f"Full report: {path}")
+        render(rows, columns, "Report summary", f"Full report: {report['files'][0]}")
     if motion["rows"]:
         columns = {"scheme": "Motion test", "recipe": "recipe", "n": "seeds"}
         columns |= {"top1_mean": "Top-1 %", "top1_sd": "s.d.", "ceiling": "ceiling"}
@@ -268,3 +294,51 @@ def render_motion(record: dict[str, Any]) -> None:
     }
     caption = "Val top-1 with the test protocol; `space` cannot beat the direction-blind ceiling."
     render([record], columns, "Motion test", caption)
+
+
+@contextmanager
+def suite_progress(
+    name: str, disable: bool = False
+) -> Iterator[tuple[Callable[..., None], Callable[..., None]]]:
+    """`tsfbench run`'s bars: one over the tasks, and one over the steps of a motion task in
+    training (each task its own elapsed time and ETA). Yields `runner.run_suite`'s `progress`
+    and `training` callbacks."""
+    with progress_bar(disable=disable) as progress:
+        bar = progress.add_task(f"{name}: checking the store", total=None)
+        steps = progress.add_task("", total=None, visible=False)
+        training: list[str] = []  # the motion task whose steps the second bar shows
+
+        def advance(done: int, total: int, task: Any, status: str) -> None:
+            label = f"{name}: {task.describe()}" + ("" if status == Status.OK else f" {status}")
+            progress.update(bar, completed=done, total=total, description=label)
+            progress.update(steps, visible=False)
+
+        def train(task: Any, step: int, total: int, loss: float) -> None:
+            label = f"  training {task.describe()}: loss {loss:.3f}"
+            if training[-1:] != [task.key]:  # a new task: its own elapsed time and ETA
+                training.append(task.key)
+                progress.reset(steps, total=total, visible=True)
+            progress.update(steps, completed=step, total=total, description=label, visible=True)
+
+        yield advance, train
+
+
+def render_run(summary: dict[str, Any]) -> None:
+    """`tsfbench run`'s last lines: what was measured, how it ended, and each failure."""
+    statuses = summary["statuses"]
+    outcomes = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    stdout.print(
+        f"{summary['suite']}: {summary['tasks']} tasks (shard {summary['shard']}): "
+        f"{sum(statuses.values())} measured{f' ({outcomes})' if outcomes else ''}, "
+        f"{summary['skipped']} already in the store; {summary['seconds']:.0f} s. "
+        f"Store: {summary['store']}"
+    )
+    for failure in summary["failures"]:
+        stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
+
+
+def render_plan(rows: list[dict[str, Any]], title: str, store: object) -> None:
+    """`tsfbench run --dry-run`: this shard's tasks, each stored or to run."""
+    todo = sum(row["state"] == "to run" for row in rows)
+    caption = f"{todo} to run, {len(rows) - todo} stored in {store}"
+    render(rows, {"task": "task", "state": "state"}, title, caption)

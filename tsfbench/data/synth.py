@@ -160,6 +160,9 @@ def write_synthetic(
     """
     if not 2 <= classes <= len(MOTIONS):
         raise ConfigError(f"--classes: {classes}; expected 2..{len(MOTIONS)}")
+    for name, value in (("--per-class", per_class), ("--frames", frames)):
+        if value <= 0:
+            raise ConfigError(f"{name}: {value} must be a positive integer")
     if height % 2 or width % 2 or height <= 0 or width <= 0:
         raise ConfigError(
             f"--height/--width: {height} x {width}; both must be positive and even (yuv420p)"
