@@ -71,20 +71,23 @@ def table(records: list[dict[str, Any]]) -> None:
     """Scheme, params, top-1 mean +- spread over seeds, ceiling, mean training seconds."""
     schemes = list(dict.fromkeys(r["attention"] for r in records))
     recipe = {k: v for k, v in records[0].items() if k in TrainSettings.__dataclass_fields__}
-    for varies in ("attention", "seed", "steps"):
+    for varies in ("attention", "seed", "steps", "patch"):
         recipe.pop(varies)
     print()
     print(f"recipe: {json.dumps(recipe)}")
     header = ("scheme", 12), ("params", 8), ("top-1 %", 15), ("seeds", 6), ("ceiling %", 10)
-    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'steps':>6} {'train s':>8}")
+    columns = f"{'patch':>5} {'steps':>6} {'train s':>8} {'eval s':>7}"
+    print(" ".join(f"{name:>{width}}" for name, width in header), columns)
     for scheme in schemes:
         rows = [r for r in records if r["attention"] == scheme]
         top1 = [r["top1"] for r in rows]
         spread = statistics.pstdev(top1) if len(top1) > 1 else 0.0
         seconds = statistics.mean(r["train_seconds"] for r in rows)
+        evaluation = statistics.mean(r["eval_seconds"] for r in rows)
         print(
             f"{scheme:>12} {rows[0]['params']:>8,} {statistics.mean(top1):>8.1f} +- {spread:4.1f}"
-            f" {len(rows):>6} {rows[0]['ceiling']:>10.1f} {rows[0]['steps']:>6} {seconds:>8.0f}"
+            f" {len(rows):>6} {rows[0]['ceiling']:>10.1f} {rows[0]['patch']:>5}"
+            f" {rows[0]['steps']:>6} {seconds:>8.0f} {evaluation:>7.0f}"
         )
     print("top-1: mean +- population std over seeds; val set, 3 crops; ceiling: direction-blind")
 

@@ -456,12 +456,18 @@ class AccuracySettings:
 
 TIME_INITS = ("sinusoidal", "zero")
 WEIGHT_INITS = ("fan_in", "released")
-# Training steps by scheme. `axial` needs more: frame order reaches its class token through
-# three attention steps (time, width, height), one more than `divided`: with 300 steps it
-# stayed at the direction-blind plateau (52% val), 500 gave 80%, 800 gave 100, 100 and 61.7%
-# over seeds 0-2 (seed 0 leaves the plateau last), 1200 gave 100% for all three.
+# Per-scheme defaults of the recipe (a field left None takes its scheme's value). `axial` needs
+# more steps: frame order reaches its class token through three attention steps (time, width,
+# height), one more than `divided`. At patch 8 it stayed at the direction-blind plateau with 300
+# steps (52% val), reached 100, 100, 61.7% over seeds 0-2 with 800, all three with 1200, and
+# once 60.2% with 1000 on another CPU; 1200 steps at patch 8 take ~190 s on a 2-core CPU (~140 ms
+# a step), over the 3-minute budget. At patch 16 (a 2 x 2 grid) a step takes ~80 ms and 1200
+# steps reached 100% for seeds 0-2. The other schemes keep patch 8: at patch 16 with 300 steps
+# `local_global` stayed on the plateau for one seed of three and `space` fell below chance.
 STEPS = {"axial": 1200}
 DEFAULT_STEPS = 300
+PATCHES = {"axial": 16}
+DEFAULT_PATCH = 8
 
 
 @dataclass(frozen=True)
@@ -469,7 +475,8 @@ class TrainSettings:
     """The motion test's model and recipe; defaults sized for a 2-core CPU (README, Motion test).
 
     `rate` 3 makes an 8-frame clip span the 24 frames of a synthetic video (the base preset's
-    rate 32 would repeat the last frame 7 times). `patch` 8 at 32 px is a 4 x 4 grid.
+    rate 32 would repeat the last frame 7 times). `patch` 8 at 32 px is a 4 x 4 grid (`axial`:
+    16, a 2 x 2 grid; see `PATCHES`).
     """
 
     attention: str = "divided"
@@ -477,7 +484,7 @@ class TrainSettings:
     depth: int = 2
     dim: int = 64
     heads: int = 4
-    patch: int = 8
+    patch: int | None = None  # None: the scheme's (`PATCHES`)
     frames: int = 8
     size: int = 32
     rate: int = 3
@@ -507,6 +514,8 @@ class TrainSettings:
             raise ConfigError(f"time_init: {self.time_init!r}; accepted: {', '.join(TIME_INITS)}")
         if self.steps is None:
             object.__setattr__(self, "steps", STEPS.get(self.attention, DEFAULT_STEPS))
+        if self.patch is None:
+            object.__setattr__(self, "patch", PATCHES.get(self.attention, DEFAULT_PATCH))
         positive = ("depth", "dim", "heads", "patch", "frames", "size", "rate", "steps")
         for name in (*positive, "batch", "views"):
             value = getattr(self, name)
