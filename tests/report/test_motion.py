@@ -12,6 +12,7 @@ import pytest
 from tests.report.conftest import Results, config
 from tsfbench.report import build_report, write_report
 from tsfbench.report.motion import noise_pt
+from tsfbench.store import missing
 
 
 def motion(
@@ -49,6 +50,24 @@ def test_the_motion_table_gives_mean_spread_ceiling_and_the_papers_ssv2_column(
     assert (space["top1_paper_ssv2"], divided["top1_paper_ssv2"]) == (36.6, 59.5)
 
 
+def test_each_schemes_patch_and_steps_are_shown_where_the_recipe_sets_them_apart(
+    results: Results, tmp_path: Path
+) -> None:
+    """`axial` trains at patch 16 for 1200 steps, the others at patch 8 for 300 (`PATCHES`,
+    `STEPS`): the table says so instead of hiding it in the recipe's digest. Rows stored
+    before the patch was recorded show none."""
+    motion(results, "divided", 0, 100.0, patch=8, train_steps=300)
+    motion(results, "axial", 0, 100.0, patch=16, train_steps=1200)
+    motion(results, "joint", 0, 100.0, recipe="old")  # no patch stored
+    table = build_report(results.store.frame()).motion.set_index("attention")
+    assert (table.loc["axial", "patch"], table.loc["axial", "steps"]) == (16, 1200)
+    assert (table.loc["divided", "patch"], table.loc["divided", "steps"]) == (8, 300)
+    assert missing(table.loc["joint", "patch"]) and table.loc["joint", "steps"] == 300
+    (path, *_) = write_report(build_report(results.store.frame()), tmp_path, fmt="md")
+    rows = [line for line in path.read_text().splitlines() if line.startswith("| Axial")]
+    assert rows and "| 16 | 1,200 |" in rows[0], rows
+
+
 @pytest.mark.parametrize(
     ("space", "divided", "verdict", "words"),
     [
@@ -83,7 +102,10 @@ def test_a_partial_run_says_what_the_lesson_needs(results: Results) -> None:
     section = md.split("## Motion test")[1].split("\n## ")[0]
     assert "Table 1's lesson is not tested without `space`" in section
     assert "`divided` reached 97.0%" in section and "`joint` reached only 40.0%" in section
-    assert "| Divided Space-Time (T+S) | 0.104 | 97.0 (n=1) | 97.0 .. 97.0 | 64 | 50.0 |" in section
+    assert (
+        "| Divided Space-Time (T+S) | 0.104 | - | 300 | 97.0 (n=1) | 97.0 .. 97.0 | 64 | 50.0 |"
+        in section
+    )
     assert "| FAIL |" in section  # joint below 90%
 
 

@@ -478,7 +478,8 @@ def _failures(frame: pd.DataFrame) -> pd.DataFrame:
 def _motion(frame: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     """The motion test's finished rows, by scheme over seeds (`report.motion`). Its own
     measurement, so its synthetic top-1 never reaches the tables compared with the paper."""
-    columns = ["recipe", "seed", "params", "top1", "evaluated", "ceiling", "train_seconds"]
+    columns = ["recipe", "seed", "params", "patch", "train_steps", "top1", "evaluated", "ceiling"]
+    columns += ["train_seconds"]
     rows = _with_columns(frame[frame["measurement"] == "motion"], columns)
     return motion_table(rows[rows["status"] == Status.OK], env_labels)
 

@@ -23,7 +23,8 @@ TARGET = 90.0  # top-1 (%) the time-aware schemes should reach (issue 15)
 NOISE_SE = 2  # `space` may exceed its ceiling by this many binomial standard errors
 PAPER_SET = "SSv2"  # the paper's motion-heavy dataset: Table 1's other column
 COLUMNS = [
-    "attention", "scheme", "recipe", "env", "params", "n", "seeds", "top1_mean", "top1_sd",
+    "attention", "scheme", "recipe", "env", "params", "patch", "steps", "n", "seeds",
+    "top1_mean", "top1_sd",
     "top1_min", "top1_max", "videos", "ceiling", "noise_pt", "expected", "passed",
     "train_seconds", "top1_paper_ssv2",
 ]  # fmt: skip
@@ -74,6 +75,8 @@ def motion_table(rows: pd.DataFrame, env_labels: Mapping[str, str]) -> pd.DataFr
                 "recipe": recipes[recipe],
                 "env": env_labels.get(env, env),
                 "params": int(group["params"].iloc[-1]),
+                "patch": _last(group["patch"]),  # the schemes' recipes may differ (`PATCHES`)
+                "steps": _last(group["train_steps"]),
                 "n": len(group),
                 "seeds": ",".join(str(int(seed)) for seed in sorted(group["seed"])),
                 "top1_mean": mean,
@@ -93,6 +96,12 @@ def motion_table(rows: pd.DataFrame, env_labels: Mapping[str, str]) -> pd.DataFr
     order = table["attention"].map({a: i for i, a in enumerate(ATTENTIONS)}).fillna(len(ATTENTIONS))
     table = table.assign(_order=order).sort_values(["recipe", "env", "_order"], kind="stable")
     return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _last(column: pd.Series) -> int | None:
+    """The newest row's integer, or None where rows stored before it existed lack it."""
+    value = column.iloc[-1]
+    return None if missing(value) else int(value)
 
 
 def _pct(value: float) -> str:

@@ -281,6 +281,8 @@ def _motion_rows(frame: pd.DataFrame) -> list[list[str]]:
         [
             row["scheme"] + (f" ({row['recipe']}, {row['env']})" if several else ""),
             _num(row["params"] / 1e6, 3),
+            _num(row["patch"], 0),
+            _num(row["steps"], 0),
             top1(row),
             f"{row['top1_min']:.1f} .. {row['top1_max']:.1f}",
             str(row["videos"]),
@@ -350,8 +352,8 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "the paper's views and frame rate).",
         lambda: _table([*header, "released top-1"], _accuracy_rows(report.accuracy), keep=4),
     )
-    header = ["scheme", "params (M)", "top-1 (%) mean +- s.d.", "min .. max", "val videos"]
-    header += ["ceiling (%)"]
+    header = ["scheme", "params (M)", "patch", "steps", "top-1 (%) mean +- s.d.", "min .. max"]
+    header += ["val videos", "ceiling (%)"]
     header += ["expected", "result", "train (s)", f"paper {PAPER_SET} top-1 (other dataset)"]
     lines += _section(
         "Motion test (synthetic set, trained from scratch)",
