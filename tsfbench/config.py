@@ -459,11 +459,12 @@ WEIGHT_INITS = ("fan_in", "released")
 # Per-scheme defaults of the recipe (a field left None takes its scheme's value). `axial` needs
 # more steps: frame order reaches its class token through three attention steps (time, width,
 # height), one more than `divided`. At patch 8 it stayed at the direction-blind plateau with 300
-# steps (52% val), reached 100, 100, 61.7% over seeds 0-2 with 800, all three with 1200, and
-# once 60.2% with 1000 on another CPU; 1200 steps at patch 8 take ~190 s on a 2-core CPU (~140 ms
-# a step), over the 3-minute budget. At patch 16 (a 2 x 2 grid) a step takes ~80 ms and 1200
-# steps reached 100% for seeds 0-2. The other schemes keep patch 8: at patch 16 with 300 steps
-# `local_global` stayed on the plateau for one seed of three and `space` fell below chance.
+# steps (52% val), reached 100, 100, 61.7% over seeds 0-2 with 800 and all three with 1200;
+# with 1000, seed 0 reached 100% on one Xeon and 60.2% on another. 1200 steps at patch 8 took
+# 189-209 s of training on 2-core Xeons, over the 3-minute budget. At patch 16 (a 2 x 2 grid) a
+# step costs about half and 1200 steps reached 100% for seeds 0-2 (~105 s). The other schemes
+# keep patch 8: at patch 16 with 300 steps `local_global` stayed on the plateau for one seed of
+# three and `space` fell below chance.
 STEPS = {"axial": 1200}
 DEFAULT_STEPS = 300
 PATCHES = {"axial": 16}
