@@ -306,7 +306,7 @@ def _probe_command(
             configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
         )
     seconds = time.monotonic() - began
-    render_probes(records, predict_only, as_json)
+    show(records, as_json, render_probes, predict_only)
     print_sweep_time(records, seconds, predict_only)
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tsfbench.data.datasets import DATASETS, FORMATS, dataset_identity
+from tsfbench.data.datasets import FORMATS, check_dataset, dataset_identity
 from tsfbench.data.subset import parse_fraction
 from tsfbench.errors import ConfigError
 from tsfbench.models.registry import (
@@ -277,6 +277,12 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def require_gpu(device: str | None) -> None:
+    """`device = "cuda"` needs a GPU torch can see (any other device is checked by its caller)."""
+    if device == "cuda" and not cuda_available():
+        raise ConfigError("device: 'cuda' but no CUDA GPU is visible; accepted: auto, cpu")
+
+
 DTYPES = ("fp32", "fp16", "bf16")
 SDPA_BACKENDS = ("sdpa", "math", "flash", "efficient")  # sdpa = let torch pick the kernel
 DEVICES = ("auto", "cpu", "cuda")
@@ -345,8 +351,7 @@ class ProbeSettings:
             raise ConfigError(f"memory_limit: {self.memory_limit!r}; expected {MEMORY_FORMS}")
         if not 0 < self.interval <= 10:
             raise ConfigError(f"interval: {self.interval!r} must be in (0, 10] seconds")
-        if self.device == "cuda" and not cuda_available():
-            raise ConfigError("device: 'cuda' but no CUDA GPU is visible; accepted: auto, cpu")
+        require_gpu(self.device)
 
     @property
     def target(self) -> str:
@@ -424,8 +429,7 @@ class AccuracySettings:
             parse_fraction(self.subset)
         if self.format not in FORMATS:
             raise ConfigError(f"format: unknown {self.format!r}; accepted: {', '.join(FORMATS)}")
-        if self.dataset is not None and self.dataset not in DATASETS:
-            raise ConfigError(f"dataset: unknown {self.dataset!r}; accepted: {', '.join(DATASETS)}")
+        check_dataset(self.dataset)
         if self.synthetic and self.dataset not in (None, "synthetic"):
             raise ConfigError(f"dataset: {self.dataset!r}, but data is the synthetic set")
         if not self.synthetic:
@@ -441,8 +445,7 @@ class AccuracySettings:
                 raise ConfigError(f"{name}: {path!r} does not exist; give a file or a folder")
         if self.device not in (None, "cpu", "cuda"):
             raise ConfigError(f"device: unknown {self.device!r}; accepted: auto, cpu, cuda")
-        if self.device == "cuda" and not cuda_available():
-            raise ConfigError("device: 'cuda' but no CUDA GPU is visible; accepted: auto, cpu")
+        require_gpu(self.device)
 
     def as_dict(self) -> dict[str, object]:
         """Its fields; `class_index` only when set, so that stored tasks keep their keys."""

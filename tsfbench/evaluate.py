@@ -323,15 +323,16 @@ def _sum_over_ranks(
     return [s for part in gathered for s in part[0]], [p for part in gathered for p in part[1]]
 
 
-def view_spec(config: RunConfig, format: str = "kinetics", views: int | None = None) -> ViewSpec:
-    """The test views of a preset: its F, crop and rate; `views` = clips x crops.
+def view_spec(config: RunConfig, format: str = "kinetics") -> ViewSpec:
+    """The test views of a configuration: its F and crop, its preset's rate; `config.views` =
+    clips x crops.
 
-    `views` (default: the config's) is split as the preset does: a multiple of its spatial crops
-    becomes views / crops temporal clips of that many crops, otherwise single centre crops.
+    The views are split as the preset does: a multiple of its spatial crops becomes
+    views / crops temporal clips of that many crops, otherwise single centre crops.
     Something-Something-V2 samples one frame per segment (released SSv2 loader), one clip.
     """
     preset = get_preset(config.model)
-    views = views or config.views
+    views = config.views
     crops = preset.spatial_crops if views % preset.spatial_crops == 0 else 1
     if crops not in (1, 3):
         crops = 1

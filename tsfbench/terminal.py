@@ -91,9 +91,10 @@ def track(items: Iterable[T], total: int, describe: Callable[[T], str]) -> Itera
 
 
 def show(data: Any, as_json: bool, render: Callable[..., None], *args: Any) -> None:
-    """A command's result: JSON on stdout with `--json`, else `render(data, *args)`."""
+    """A command's result: JSON on stdout with `--json` (a value JSON lacks as its text), else
+    `render(data, *args)`."""
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(json.dumps(data, indent=2, default=str))
     else:
         render(data, *args)
 
@@ -129,13 +130,10 @@ def cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def render_probes(records: list[dict[str, Any]], predict_only: bool, as_json: bool) -> None:
+def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
     """The table of a `latency` / `memory-sweep` run, its errors, and what fitted."""
     from tsfbench.measure.sweep import largest_fitting
 
-    if as_json:
-        typer.echo(json.dumps(records, indent=2, default=str))
-        return
     gib = 2**30
     for record in records:
         for key in [k for k in record if k.endswith("_bytes")]:

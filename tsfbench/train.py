@@ -22,9 +22,8 @@ from torch import Tensor, nn
 
 from tsfbench.config import AccuracySettings, ConfigError, TrainSettings, run_config
 from tsfbench.data.datasets import read_dataset
-from tsfbench.data.sampling import short_side_size
 from tsfbench.data.synth import direction_blind_ceiling, reversed_class
-from tsfbench.data.video import MEAN, STD, VideoError, ViewSpec, read_frames
+from tsfbench.data.video import VideoError, ViewSpec, read_frames, resized_frames
 
 TrainProgress = Callable[[int, int, float], None]  # (step, steps, smoothed loss)
 CHECKPOINT_KEY = "tsfbench"  # the checkpoint's metadata entry (`models/checkpoint.py` reads it)
@@ -40,16 +39,12 @@ def load_clips(csv: Path, settings: TrainSettings) -> tuple[Tensor, Tensor, tupl
     videos = read_dataset(csv, "kinetics")
     spec = ViewSpec(frames=settings.frames, size=settings.size, rate=settings.rate, clips=1)
     clips, labels = [], []
-    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
     for item in videos.items:
         try:
             frames, (indices,) = read_frames(item.path, spec)
         except VideoError as error:
             raise ConfigError(f"data: cannot train on {item.path} ({error})") from None
-        x = frames[indices].permute(0, 3, 1, 2).float().div_(255)
-        shape = short_side_size(x.shape[2], x.shape[3], settings.size)  # as `make_views`
-        x = F.interpolate(x, size=shape, mode="bilinear", align_corners=False)
-        clips.append((x - mean) / std)
+        clips.append(resized_frames(frames[indices], spec))  # as the test views, uncropped
         labels.append(item.label)
     if not clips:
         raise ConfigError(f"data: {csv} lists no videos")

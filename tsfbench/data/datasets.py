@@ -300,11 +300,16 @@ def synthetic_marker(data: str | Path, format: str = "kinetics") -> Path | None:
     return next((r / SYNTHETIC_MARKER for r in roots if (r / SYNTHETIC_MARKER).is_file()), None)
 
 
+def check_dataset(declared: str | None) -> None:
+    """A declared dataset is one of `DATASETS` (None: not declared)."""
+    if declared is not None and declared not in DATASETS:
+        raise ConfigError(f"dataset: unknown {declared!r}; accepted: {', '.join(DATASETS)}")
+
+
 def dataset_identity(data: str | Path, format: str, declared: str | None = None) -> str:
     """The dataset a result is measured on: `declared` (checked), else `synthetic` when the
     data carries the synth marker, else `other`; never inferred from the format."""
-    if declared is not None and declared not in DATASETS:
-        raise ConfigError(f"dataset: unknown {declared!r}; accepted: {', '.join(DATASETS)}")
+    check_dataset(declared)
     marker = synthetic_marker(data, format)
     if marker is not None and declared not in (None, "synthetic"):
         raise ConfigError(

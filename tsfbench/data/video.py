@@ -111,12 +111,11 @@ def read_frames(path: str, spec: ViewSpec) -> tuple[Tensor, list[list[int]]]:
     return frames, [[position[i] for i in clip] for clip in clips]
 
 
-def make_views(frames: Tensor, clips: list[list[int]], spec: ViewSpec) -> Tensor:
-    """(T, H, W, 3) uint8 frames -> (V, 3, F, S, S) normalised views, clip-major then crop.
+def resized_frames(frames: Tensor, spec: ViewSpec) -> Tensor:
+    """(T, H, W, 3) uint8 frames -> (T, 3, H', W') normalised floats, the shorter side `size`.
 
-    Bilinear resize of the shorter side (align_corners=False, as released), then crops; the
-    normalisation is per channel and affine, so doing it after the resize changes nothing but
-    the work.
+    Bilinear resize (align_corners=False, as released), then the normalisation: per channel and
+    affine, so doing it after the resize changes nothing but the work.
     """
     x = frames.permute(0, 3, 1, 2).float().div_(255)
     height, width = short_side_size(x.shape[2], x.shape[3], spec.size)
@@ -124,7 +123,13 @@ def make_views(frames: Tensor, clips: list[list[int]], spec: ViewSpec) -> Tensor
         x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
     mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
-    x = (x - mean) / std
+    return (x - mean) / std
+
+
+def make_views(frames: Tensor, clips: list[list[int]], spec: ViewSpec) -> Tensor:
+    """(T, H, W, 3) uint8 frames -> (V, 3, F, S, S) normalised views, clip-major then crop."""
+    x = resized_frames(frames, spec)
+    height, width = x.shape[2:]
     views = []
     for clip in clips:
         frames_of_clip = x[clip]  # (F, 3, H, W)
