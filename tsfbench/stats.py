@@ -1,0 +1,112 @@
+"""Statistics of kept timing samples: percentiles, the median's confidence interval, and the
+ratio of two medians with its interval.
+
+Torch-free (numpy only), so `compare` and the report can judge stored samples without loading a
+model. Two intervals, each chosen for what it answers:
+
+- the median of one row: the distribution-free order-statistic interval (the pair of order
+  statistics whose coverage is the binomial tail; exact for any continuous distribution, no
+  resampling, no seed). It needs at least 6 samples at 95%: with 5, even (min, max) covers the
+  median only 93.75% of the time, and then there is no interval (`None`), never a narrower one.
+- the ratio of two rows' medians: a percentile bootstrap (each row resampled with replacement,
+  a fixed seed, so the same samples always give the same interval).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+CONFIDENCE = 0.95
+RESAMPLES = 4000  # bootstrap resamples: the interval's ends move by < 0.5% of a typical width
+SEED = 0
+MEDIAN_CI_METHOD = "order-statistic"
+RATIO_CI_METHOD = "bootstrap"
+# A tail percentile is reported only where the samples reach it: p90 needs 10, p95 20, p99 100.
+TAILS = (90, 95, 99)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default method)."""
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def tail_reached(count: int, q: float) -> bool:
+    """Whether `count` samples say anything about the q-th percentile beyond the maximum."""
+    return count >= math.ceil(100 / (100 - q) - 1e-9)
+
+
+def median_ci(
+    samples: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
+    """The order-statistic interval of the median: [x_(k), x_(n+1-k)] with the largest k whose
+    two binomial tails together stay within 1 - confidence; None when no k >= 1 qualifies."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    alpha = 1 - confidence
+    k, tail = 0, 0.0
+    # P(Binomial(n, 1/2) <= j), grown one term at a time while both tails stay within alpha.
+    for j in range(n // 2):
+        tail += math.comb(n, j) / 2**n
+        if 2 * tail > alpha:
+            break
+        k = j + 1
+    if k == 0:
+        return None
+    return ordered[k - 1], ordered[n - k]
+
+
+def ratio_ci(
+    base: Sequence[float],
+    new: Sequence[float],
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> tuple[float, float, float]:
+    """median(new) / median(base) and its percentile-bootstrap interval (fixed seed)."""
+    if not base or not new:
+        raise ValueError("ratio_ci needs samples on both sides")
+    rng = np.random.default_rng(seed)
+    base_a, new_a = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
+    base_medians = np.median(rng.choice(base_a, (resamples, base_a.size)), axis=1)
+    new_medians = np.median(rng.choice(new_a, (resamples, new_a.size)), axis=1)
+    ratios = new_medians / base_medians
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(np.median(new_a) / np.median(base_a)), float(low), float(high)
+
+
+def summarize(samples: Sequence[float]) -> dict[str, float | int | str | None]:
+    """Every statistic a latency row carries, from its samples (ms), with the unit in each key.
+
+    A tail percentile the samples do not reach and an interval they cannot give are None.
+    """
+    values = np.asarray(samples, dtype=float)
+    if values.size == 0:
+        raise ValueError("summarize needs at least one sample")
+    interval = median_ci(values.tolist())
+    summary: dict[str, float | int | str | None] = {
+        "median_ms": float(np.median(values)),
+        **{
+            f"p{q}_ms": percentile(values, q) if tail_reached(values.size, q) else None
+            for q in TAILS
+        },
+        "mean_ms": float(values.mean()),
+        "std_ms": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+        "min_ms": float(values.min()),
+        "ci_low_ms": None if interval is None else interval[0],
+        "ci_high_ms": None if interval is None else interval[1],
+        "ci_method": MEDIAN_CI_METHOD,
+        "iterations": int(values.size),
+    }
+    return summary
+
+
+def half_width(summary: dict[str, float | int | str | None]) -> float | None:
+    """The median interval's larger half, as a fraction of the median (None without one)."""
+    low, high, median = summary["ci_low_ms"], summary["ci_high_ms"], summary["median_ms"]
+    if low is None or high is None or not median:
+        return None
+    return max(float(median) - float(low), float(high) - float(median)) / float(median)
