@@ -54,6 +54,11 @@ def test_flops_table_names_the_convention() -> None:
         (["latency", "--variant", "slowfast_r50", "--depth", "1"], "3D CNN"),
         (["latency", "--variant", "x3d_s", "--mode", "train", "--checkpointing"], "3D CNN"),
         (["latency", "--compile", "--warmup", "0"], "warmup"),  # compilation would be timed
+        (["latency", "--iterations", "often"], "iterations"),
+        (["latency", "--warmup", "-1"], "warmup"),
+        (["latency", "--iterations", "auto", "--target-ci", "0"], "target_ci"),
+        (["latency", "--max-warmup", "1"], "max_warmup"),
+        (["memory-sweep", "--iterations", "auto", "--max-time", "-1"], "max_time"),
         (["memory-sweep", "--predict-only", "--dim", "100"], "dim"),
         (["accuracy", "none.csv", "--variant", "base,hr"], "--variant"),
         (["accuracy", "none.csv", "--attention", "all"], "--attention"),

@@ -263,8 +263,8 @@ def _probe_settings(grid: _Grid, configs: Sequence[RunConfig]) -> list[dict[str,
     scalars = {
         "compile": grid.typed("compile", bool, False),
         "checkpointing": grid.typed("checkpointing", bool, False),
-        "warmup": grid.get("warmup", lambda value: parse_count(value, "warmup", 0), 3),
-        "iterations": grid.get("iterations", lambda v: parse_count(v, "iterations", 1), 10),
+        "warmup": grid.get("warmup", lambda value: _count(value, "warmup", 0), 3),
+        "iterations": grid.get("iterations", lambda value: _count(value, "iterations", 1), 10),
         "device": grid.choice("device", DEVICES, "auto"),
         "interval": float(grid.typed("interval", float | int, 0.01)),
     }
@@ -293,6 +293,13 @@ def _probe_settings(grid: _Grid, configs: Sequence[RunConfig]) -> list[dict[str,
     return [
         stopping_dropped(asdict(settings)) | {"timeout": timeout} | extra for settings in combos
     ]
+
+
+def _count(value: Any, name: str, least: int) -> int | str:
+    """A step count in a suite: a TOML integer or "auto" (a number in quotes is a typo)."""
+    if isinstance(value, str) and value != AUTO:
+        raise ConfigError(f'{name}: {value!r}; expected an integer or "auto"')
+    return parse_count(value, name, least)
 
 
 def stopping_dropped(settings: dict[str, Any]) -> dict[str, Any]:
