@@ -48,6 +48,12 @@ class Latency:
     def iterations(self) -> int:
         return len(self.samples_ms)
 
+    @property
+    def throughput(self) -> float:
+        """Clips per second at the median step."""
+        median = self.median_ms
+        return self.batch / (median / 1e3) if median > 0 else math.inf
+
     def as_record(self) -> dict[str, object]:
         """The flat record; with no samples (a failed run's keys) every figure is None."""
         summary: dict[str, object] = (
@@ -55,10 +61,6 @@ class Latency:
             if self.samples_ms
             else dict.fromkeys(stats.summarize([1.0]))
         )
-        median = summary["median_ms"]
-        throughput = None
-        if isinstance(median, float):
-            throughput = self.batch / (median / 1e3) if median > 0 else math.inf
         figures = {f"latency_{k}": v for k, v in summary.items() if k.endswith("_ms")}
         return {
             "latency_samples_ms": list(self.samples_ms) if self.samples_ms else None,
@@ -66,7 +68,7 @@ class Latency:
             **figures,
             "latency_ci_method": summary["ci_method"],
             "iterations": summary["iterations"],
-            "throughput": throughput,
+            "throughput": self.throughput if self.samples_ms else None,
             "warmup_steps": len(self.warmup_ms) if self.samples_ms else None,
             "stop_reason": self.stop_reason if self.samples_ms else None,
             "ci_half_width": stats.half_width(summary) if self.samples_ms else None,  # type: ignore[arg-type]
