@@ -45,7 +45,7 @@ def test_step_counts_are_integers_or_auto_and_the_cli_text_is_read_as_either() -
     assert (settings.iterations, settings.warmup) == ("auto", "auto")
     assert ProbeSettings(iterations="12", warmup="0").iterations == 12  # as the CLI passes it
     for bad in ("0", "-3", "1.5", "many", True):
-        with pytest.raises(ConfigError, match="iterations: .* or auto"):
+        with pytest.raises(ConfigError, match=r"iterations: .* or auto"):
             ProbeSettings(iterations=bad)
 
 
