@@ -197,13 +197,14 @@ def timing_cells(record: dict[str, Any]) -> dict[str, Any]:
 
     digits = 1 if (record.get("latency_median_ms") or 0) >= 10 else 3
     low, high = record.get("latency_ci_low_ms"), record.get("latency_ci_high_ms")
-    reason = record.get("stop_reason")
     count = record.get("iterations") if record.get("latency_median_ms") is not None else None
+    why = [] if record.get("stop_reason") in (None, "iterations") else [record["stop_reason"]]
+    why += [f"re-timed {record['remeasured']}x"] if record.get("remeasured") else []
     return {
         "latency_median_ci": median_text(record.get("latency_median_ms"), low, high, digits),
         "iterations_run": None
         if count is None
-        else f"{count}" + ("" if reason in (None, "iterations") else f" ({reason})"),
+        else f"{count}" + (f" ({', '.join(why)})" * bool(why)),
         "contended_by": record.get("contention") if record.get("contended") else None,
     }
 
