@@ -172,6 +172,7 @@ def busy_then_quiet(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         return FakeCpu(others=others[-1])
 
     monkeypatch.setattr(contention_module, "PsutilCpu", cpu)
+    monkeypatch.setattr(contention_module, "TICK", 0.0)  # fake readings are exact: no ticks
     monkeypatch.setattr(sweep_module, "wait_for_quiet", lambda limit: None)
     return others
 
