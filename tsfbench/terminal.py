@@ -276,6 +276,40 @@ def render_report(report: dict[str, Any]) -> None:
         render(shown, columns, "Motion test (synthetic)", " ".join(motion["findings"]))
 
 
+def render_comparison(result: dict[str, Any]) -> None:
+    """`tsfbench compare`: one row per pair with its verdict, the unmatched rows, a summary."""
+    from tsfbench.compare import (
+        caption,
+        changes_text,
+        ratio_text,
+        side_text,
+        summary_text,
+        verdict_text,
+    )
+
+    rows = [
+        pair
+        | {
+            "ratio_text": ratio_text(pair),
+            "verdict_text": verdict_text(pair),
+            "memory_text": changes_text(pair["memory"], pair["memory_flags"]),
+            "model_text": changes_text(pair["model"], None),
+        }
+        for pair in result["pairs"]
+    ]
+    columns = {"what": "task", "device": "device", "base_median_ms": "Base ms"}
+    columns |= {"new_median_ms": "New ms", "ratio_text": "new / base [95% CI]"}
+    columns |= {"verdict_text": "verdict", "memory_text": "memory", "model_text": "model"}
+    title = "Comparison" + (" between devices" if result["between_devices"] else "")
+    stdout.print(f"base: {side_text(result['base'])}", highlight=False, soft_wrap=True)
+    stdout.print(f"new:  {side_text(result['new'])}", highlight=False, soft_wrap=True)
+    render(rows, columns, title, caption(result))
+    if result["unmatched"]:
+        columns = {"side": "side", "what": "task", "reason": "why"}
+        render(result["unmatched"], columns, "Unmatched rows", "Listed, never dropped.")
+    stdout.print(summary_text(result), highlight=False)
+
+
 def render_motion(record: dict[str, Any]) -> None:
     """`tsfbench train`: the trained model's settings, loss, time and val top-1."""
     columns = {
