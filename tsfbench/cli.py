@@ -289,8 +289,10 @@ def _probe_command(
     predict_only: bool,
     as_json: bool,
     default_attention: str | None = None,
+    hint: bool = False,
 ) -> None:
     """A latency or memory sweep: the configurations, one probe setting, a bar, the table."""
+    from tsfbench.measure.estimate import sweep_clock
     from tsfbench.measure.sweep import sweep
 
     configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
@@ -301,8 +303,11 @@ def _probe_command(
     (probe,) = probes
     if probe.target == "cpu":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
+    clock = None if predict_only else sweep_clock(configs, probe, overrides)
+    if clock is not None and (notice := clock.notice(hint)):
+        stderr.print(notice, highlight=False)
     began = time.monotonic()
-    with config_progress(configs) as advance:
+    with config_progress(configs, clock) as advance:
         records = sweep(
             configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
         )
@@ -369,8 +374,9 @@ def memory_sweep(
     settings |= {"checkpointing": checkpointing}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(
-        variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided"
-    )
+        variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided",
+        hint=True,
+    )  # fmt: skip
 
 
 StorePath = Annotated[

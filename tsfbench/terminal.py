@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import typer
@@ -19,11 +21,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from tsfbench.store import Status
 
@@ -66,17 +70,72 @@ def bar_at_first_update(disable: bool = False) -> Iterator[Callable[[str, int, i
             progress.stop()
 
 
+class EstimateColumn(ProgressColumn):
+    """The time left by a sweep's estimate (`task.fields["finish"]`, a monotonic deadline),
+    counting down between configurations, never below what the ones after it need."""
+
+    def render(self, task: Any) -> Text:
+        finish = task.fields.get("finish")
+        if finish is None:
+            return Text("-:--:--", style="progress.remaining")
+        left = max(finish - time.monotonic(), task.fields.get("floor", 0.0))
+        return Text(str(timedelta(seconds=round(left))), style="progress.remaining")
+
+
 @contextmanager
-def config_progress(configs: list[Any]) -> Iterator[Callable[..., None]]:
+def config_progress(configs: list[Any], clock: Any = None) -> Iterator[Callable[..., None]]:
     """A sweep's bar over its configurations, naming the one in flight; yields the sweep's
-    `progress(done, total, config, record)` callback."""
+    `progress(done, total, config, record)` callback. With a `measure.estimate.SweepClock`
+    the bar runs in estimated seconds and the ETA is the estimate's, from the first
+    configuration on (rich's own needs a few finished steps)."""
     name = lambda config: f"{config.attention} {config.frames}x{config.size}"  # noqa: E731
+    if clock is not None:
+        with _estimated_progress(configs, clock, name) as advance:
+            yield advance
+        return
     with progress_bar() as progress:
         task = progress.add_task(name(configs[0]), total=len(configs))
 
         def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
             following = configs[done] if done < total else config
             progress.update(task, completed=done, description=name(following))
+
+        yield advance
+
+
+@contextmanager
+def _estimated_progress(
+    configs: list[Any], clock: Any, name: Callable[[Any], str]
+) -> Iterator[Callable[..., None]]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        EstimateColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        clock.start()
+
+        def show(done: int) -> None:
+            now, left = time.monotonic(), clock.remaining(done)
+            progress.update(
+                task,
+                completed=clock.spent,
+                total=clock.spent + left,
+                description=name(configs[min(done, len(configs) - 1)]),
+                count=f"{done}/{len(configs)}",
+                finish=now + left,
+                floor=clock.remaining(done + 1),
+            )
+
+        task = progress.add_task("", total=None, count="", finish=None)
+        show(0)
+
+        def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
+            clock.finished(done - 1, record)
+            show(done)
 
         yield advance
 
