@@ -11,7 +11,8 @@ it is between devices.
 For each runtime pair: the ratio of median latencies new / base with its 95% percentile
 bootstrap interval (`stats.ratio_ci`, fixed seed). `slower` only when the whole interval lies
 above 1 + threshold, `faster` only when it lies below 1 / (1 + threshold): the same factor both
-ways, so swapping base and new swaps the two verdicts. Anything else is `same`. Without kept
+ways, so swapping base and new swaps the two verdicts (up to the bootstrap's resampling noise at
+the interval's ends). Anything else is `same`. Without kept
 samples on both sides (rows stored before samples were kept) there is no interval and no verdict
 (`no samples`); with fewer than `MIN_SAMPLES` on a side neither (`too few samples`). Peak memory
 is near deterministic, so a change beyond the memory threshold is flagged without an interval;

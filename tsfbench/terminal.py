@@ -118,7 +118,7 @@ def _estimated_progress(
     with Progress(*columns, console=stderr, transient=True) as progress:
         clock.start()
 
-        def show(done: int) -> None:
+        def refresh(done: int) -> None:
             now, left = time.monotonic(), clock.remaining(done)
             progress.update(
                 task,
@@ -131,11 +131,11 @@ def _estimated_progress(
             )
 
         task = progress.add_task("", total=None, count="", finish=None)
-        show(0)
+        refresh(0)
 
         def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
             clock.finished(done - 1, record)
-            show(done)
+            refresh(done)
 
         yield advance
 

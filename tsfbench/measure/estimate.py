@@ -142,12 +142,16 @@ def sweep_clock(
     configs: Sequence[RunConfig],
     settings: ProbeSettings,
     overrides: Mapping[str, object] | None = None,
-) -> SweepClock:
-    """The first estimate of a sweep over `configs` with `settings`."""
+) -> SweepClock | None:
+    """The first estimate of a sweep over `configs` with `settings`; None where a model cannot
+    be counted (the sweep then shows its plain bar: an estimate never stops a measurement)."""
     counted: dict[RunConfig, float] = {}
-    for config in configs:
-        if config not in counted:
-            counted[config] = forward_macs(config, overrides)
+    try:
+        for config in configs:
+            if config not in counted:
+                counted[config] = forward_macs(config, overrides)
+    except Exception:
+        return None
     per_step = settings.batch * step_factor(settings)
     fixed = isinstance(settings.iterations, int)
     iterations = settings.iterations if fixed else AUTO_ITERATIONS
