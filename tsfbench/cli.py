@@ -479,7 +479,7 @@ def compare(
         Path, typer.Argument(metavar="BASE", help="The base results database (or the only one).")
     ],
     new_store: Annotated[
-        Path | None, typer.Argument(metavar="[NEW]", help="The new results database.")
+        Path | None, typer.Argument(metavar="NEW", help="The new results database.")
     ] = None,
     base: Annotated[
         str | None,

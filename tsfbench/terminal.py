@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
@@ -30,6 +30,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tsfbench.store import Status
+
+if TYPE_CHECKING:
+    from tsfbench.measure.estimate import SweepClock
 
 T = TypeVar("T")
 stdout = Console(width=None if sys.stdout.isatty() else 200)  # piped tables are not cut
@@ -83,7 +86,9 @@ class EstimateColumn(ProgressColumn):
 
 
 @contextmanager
-def config_progress(configs: list[Any], clock: Any = None) -> Iterator[Callable[..., None]]:
+def config_progress(
+    configs: list[Any], clock: SweepClock | None = None
+) -> Iterator[Callable[..., None]]:
     """A sweep's bar over its configurations, naming the one in flight; yields the sweep's
     `progress(done, total, config, record)` callback. With a `measure.estimate.SweepClock`
     the bar runs in estimated seconds and the ETA is the estimate's, from the first
@@ -105,7 +110,7 @@ def config_progress(configs: list[Any], clock: Any = None) -> Iterator[Callable[
 
 @contextmanager
 def _estimated_progress(
-    configs: list[Any], clock: Any, name: Callable[[Any], str]
+    configs: list[Any], clock: SweepClock, name: Callable[[Any], str]
 ) -> Iterator[Callable[..., None]]:
     columns = (
         TextColumn("{task.description}"),
