@@ -177,3 +177,20 @@ def test_predict_only_says_what_it_compares_with() -> None:
         unlimited = runner.invoke(app, args)
         assert unlimited.exit_code == 0, unlimited.output
         assert "give --memory-limit" in unlimited.stdout and "largest" not in unlimited.stdout
+
+
+def test_memory_sweep_breakdown_rows_sum_to_the_predicted_peak() -> None:
+    args = ["memory-sweep", "--attention", "joint", "--frames", "2", "--size", "32"]
+    args += ["--depth", "1", "--dim", "32", "--heads", "2", "--predict-only", "--json"]
+    (predicted,) = json.loads(runner.invoke(app, args).stdout)
+    result = runner.invoke(app, [*args, "--breakdown"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert sum(row["bytes"] for row in rows) == predicted["predicted_peak_bytes"]
+    assert {row["predicted_peak_bytes"] for row in rows} == {predicted["predicted_peak_bytes"]}
+    assert abs(sum(row["share"] for row in rows) - 1) < 1e-9
+    table = runner.invoke(app, [*args[:-1], "--breakdown"])
+    assert table.exit_code == 0 and "optimizer_state" in table.stdout
+    alone = runner.invoke(app, ["memory-sweep", "--breakdown", "--frames", "2"])
+    assert alone.exit_code == 2 and "--predict-only" in alone.stderr
+    assert len(alone.stderr.strip().splitlines()) == 1

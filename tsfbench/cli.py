@@ -32,6 +32,7 @@ from tsfbench.terminal import (
     config_progress,
     print_sweep_time,
     render_accuracy,
+    render_breakdown,
     render_comparison,
     render_facts,
     render_flops,
@@ -279,6 +280,24 @@ def accuracy(
 # --- Runtime probes: latency, peak memory, energy -------------------------------------------
 
 
+def _probe_inputs(
+    variant: str,
+    attention: str | None,
+    frames: str | None,
+    size: str | None,
+    settings: dict[str, Any],
+    overrides: dict[str, int | None],
+    default_attention: str | None,
+) -> tuple[list[Any], dict[str, int], Any]:
+    """A probe command's configurations, model overrides and its one probe setting."""
+    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
+    overrides = check_overrides(overrides, configs)
+    probes = probe_settings(configs, **settings)
+    if len(probes) > 1:
+        raise ConfigError("--mode, --dtype, --backend: one value each; a suite crosses them")
+    return configs, overrides, probes[0]
+
+
 def _probe_command(
     variant: str,
     attention: str | None,
@@ -295,12 +314,9 @@ def _probe_command(
     from tsfbench.measure.estimate import sweep_clock
     from tsfbench.measure.sweep import sweep
 
-    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
-    overrides = check_overrides(overrides, configs)
-    probes = probe_settings(configs, **settings)
-    if len(probes) > 1:
-        raise ConfigError("--mode, --dtype, --backend: one value each; a suite crosses them")
-    (probe,) = probes
+    configs, overrides, probe = _probe_inputs(
+        variant, attention, frames, size, settings, overrides, default_attention
+    )
     if probe.target == "cpu":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
     clock = None if predict_only else sweep_clock(configs, probe, overrides)
@@ -362,6 +378,10 @@ def memory_sweep(
     predict_only: Annotated[
         bool, typer.Option(help="Only predict peak memory (no run): fits on this laptop.")
     ] = False,
+    breakdown: Annotated[
+        bool,
+        typer.Option(help="With --predict-only: what holds each peak, by category and part."),
+    ] = False,
     iterations: Annotated[int, typer.Option(help="Timed steps.")] = 3,
     depth: Override = None,
     dim: Override = None,
@@ -373,6 +393,18 @@ def memory_sweep(
     settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
     settings |= {"checkpointing": checkpointing}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
+    if breakdown:
+        if not predict_only:
+            raise ConfigError("--breakdown explains the prediction: add --predict-only")
+        from tsfbench.measure.peak_parts import breakdown_records
+
+        configs, overrides, probe = _probe_inputs(
+            variant, attention, frames, size, settings, sizes, "joint,divided"
+        )
+        with config_progress(configs) as advance:
+            records = breakdown_records(configs, probe, overrides, progress=advance)
+        show(records, as_json, render_breakdown)
+        return
     _probe_command(
         variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided",
         hint=True,

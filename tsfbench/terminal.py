@@ -251,6 +251,20 @@ def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
         stdout.print(f"largest {what}, {scheme}: {fits}", highlight=False)
 
 
+def render_breakdown(records: list[dict[str, Any]]) -> None:
+    """`memory-sweep --predict-only --breakdown`: each configuration's peak by category and part."""
+    mib = [record | {"mib": record["bytes"] / 2**20, "percent": 100 * record["share"]}
+           for record in records]  # fmt: skip
+    columns = {"model": "model", "attention": "attention", "frames": "Frames", "size": "Size"}
+    columns |= {"mode": "mode", "backend": "backend", "category": "category", "part": "part"}
+    columns |= {"mib": "MiB", "percent": "% of peak", "op": "op running at the peak"}
+    caption = (
+        "Tensor bytes held at the predicted peak (FakeTensorMode); each configuration's rows sum"
+        " exactly to its `memory-sweep --predict-only` peak. Activations: saved for backward."
+    )
+    render(mib, columns, "What holds the predicted peak", caption)
+
+
 def print_sweep_time(records: list[dict[str, Any]], seconds: float, predict_only: bool) -> None:
     """How long a sweep took and, when it ran steps, how much of it the tool spent besides the
     steps it timed (process start, model build, warm-up, prediction, exit)."""
