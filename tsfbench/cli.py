@@ -33,6 +33,7 @@ from tsfbench.terminal import (
     print_sweep_time,
     render_accuracy,
     render_breakdown,
+    render_comparison,
     render_facts,
     render_flops,
     render_motion,
@@ -307,8 +308,10 @@ def _probe_command(
     predict_only: bool,
     as_json: bool,
     default_attention: str | None = None,
+    hint: bool = False,
 ) -> None:
     """A latency or memory sweep: the configurations, one probe setting, a bar, the table."""
+    from tsfbench.measure.estimate import sweep_clock
     from tsfbench.measure.sweep import sweep
 
     configs, overrides, probe = _probe_inputs(
@@ -316,8 +319,11 @@ def _probe_command(
     )
     if probe.target == "cpu":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
+    clock = None if predict_only else sweep_clock(configs, probe, overrides)
+    if clock is not None and (notice := clock.notice(hint)):
+        stderr.print(notice, highlight=False)
     began = time.monotonic()
-    with config_progress(configs) as advance:
+    with config_progress(configs, clock) as advance:
         records = sweep(
             configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
         )
@@ -400,8 +406,9 @@ def memory_sweep(
         show(records, as_json, render_breakdown)
         return
     _probe_command(
-        variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided"
-    )
+        variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided",
+        hint=True,
+    )  # fmt: skip
 
 
 StorePath = Annotated[
@@ -469,21 +476,80 @@ def report(
     fmt: Annotated[
         str, typer.Option("--format", help="md (tables and plots), csv or json.")
     ] = "md",
+    compare: Annotated[
+        str | None,
+        typer.Option(help="Add 'Between environments': two of them, base first, e.g. E1,E2."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write the stored results as a report beside the paper's numbers; print its summary."""
+    from tsfbench.compare import between_environments, parse_pair
     from tsfbench.report import REPORT_FORMATS, build_report, load_results, summary, write_report
     from tsfbench.report.motion import motion_summary
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(REPORT_FORMATS)}")
-    built = build_report(load_results(store, suite))
+    pair = None if compare is None else parse_pair(compare)
+    frame = load_results(store, suite)
+    built = build_report(frame)
+    if pair is not None:  # the report's rows, so E1, E2 are its environment table's labels
+        keys = frame[["measurement", "task", "environment"]].itertuples(index=False, name=None)
+        built.between = between_environments(store, pair, keys)
     title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
     files = [str(path) for path in write_report(built, out, name=title, fmt=fmt)]
     result = {"files": files, "summary": summary(built), "motion": motion_summary(built.motion)}
+    if built.between is not None:
+        result["between"] = built.between
     show(result, as_json, render_report)
     if not as_json:
         stderr.print(f"wrote {', '.join(files)}")
+
+
+@app.command()
+def compare(
+    base_store: Annotated[
+        Path, typer.Argument(metavar="BASE", help="The base results database (or the only one).")
+    ],
+    new_store: Annotated[
+        Path | None, typer.Argument(metavar="NEW", help="The new results database.")
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Base rows: environment id (prefix), E1.. as in the report, commit or suite."
+        ),
+    ] = None,
+    new: Annotated[str | None, typer.Option(help="New rows, chosen as --base.")] = None,
+    threshold: Annotated[
+        str, typer.Option(help="Latency change that counts, e.g. 5% or 0.05.")
+    ] = "5%",
+    memory_threshold: Annotated[str, typer.Option(help="Peak-memory change flagged.")] = "2%",
+    fail_on: Annotated[
+        str, typer.Option(help="slower: exit 1 on a slower row or a new failure; none: never.")
+    ] = "slower",
+    out: Annotated[Path | None, typer.Option(help="Also write a markdown section here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rows of two runs matched by task: latency ratio with its 95% CI, verdict, memory, FLOPs."""
+    from tsfbench.compare import CompareSettings, compare_stores, markdown, parse_fraction
+    from tsfbench.store import atomic_write
+
+    settings = CompareSettings(
+        threshold=parse_fraction(threshold, "--threshold"),
+        memory_threshold=parse_fraction(memory_threshold, "--memory-threshold"),
+        fail_on=fail_on,
+    )
+    result = compare_stores(base_store, new_store, base=base, new=new, settings=settings)
+    if out is not None:
+        try:
+            atomic_write(out, markdown(result))
+        except OSError as error:
+            raise ConfigError(f"--out: cannot write {out} ({error.strerror})") from None
+    show(result, as_json, render_comparison)
+    if out is not None and not as_json:
+        stderr.print(f"wrote {out}")
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -67,13 +67,17 @@ class Report:
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
+    between: dict[str, Any] | None = None  # `--compare E1,E2`: `compare.compare_sides`' result
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The machine-readable tables by name (what csv and json write)."""
         names = ("environments", "schemes", "models", "accuracy", "configs", "curves")
         tables = {name: getattr(self, name) for name in names}
         tables |= {"backends": self.backends, "prediction": self.prediction, "motion": self.motion}
-        return tables | {"shrunken": self.shrunken, "failures": self.failures}
+        tables |= {"shrunken": self.shrunken, "failures": self.failures}
+        if self.between is not None:
+            tables["between"] = pd.DataFrame(self.between["pairs"] + self.between["unmatched"])
+        return tables
 
 
 def load_results(store: Store | str | Path, suite: str | None = None) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from tsfbench.compare import markdown as compare_markdown
 from tsfbench.errors import ConfigError
 from tsfbench.models.registry import PRESETS
 from tsfbench.report.build import Report
@@ -58,6 +59,7 @@ def write_report(
             "suites": report.suites,
             "statuses": report.statuses,
             "findings": {"motion": motion_findings(report.motion)},
+            "between": report.between,
             "tables": {
                 table: json.loads(frame.to_json(orient="records"))
                 for table, frame in report.tables().items()
@@ -400,6 +402,8 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "`benchmarks/predict_vs_measured.py` prints this for any configuration.",
         lambda: _table([*header, "error"], _prediction_rows(report.prediction), keep=7),
     )
+    if report.between is not None:
+        lines += [compare_markdown(report.between, "Between environments")]
     header = ["measurement", "model", "attention", "frames x size", "overrides", "status"]
     header += ["params (M)", "GFLOPs / view", "latency (ms)", "peak memory (GiB)", "top-1 (%)"]
     lines += _section(
