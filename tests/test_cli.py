@@ -156,6 +156,19 @@ def test_synth_refuses_empty_frames(tmp_path, args: list[str]) -> None:  # type:
     assert "--height/--width" in result.stderr and "positive and even" in result.stderr
 
 
+@pytest.mark.parametrize("frames", ["1", "2", "7"])
+def test_synth_refuses_too_few_frames_to_show_the_motion(tmp_path, frames: str) -> None:  # type: ignore[no-untyped-def]
+    """One frame has no motion, and the motion test samples 8 frames a clip: a shorter video
+    would only repeat frames. Nothing is written."""
+    from tsfbench.config import TrainSettings
+
+    result = runner.invoke(app, ["synth", str(tmp_path / "s"), "--frames", frames])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--frames" in result.stderr and f"at least {TrainSettings().frames}" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_synth_into_a_file_names_the_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "file").write_text("x")
     result = runner.invoke(app, ["synth", str(tmp_path / "file"), "--classes", "2"])

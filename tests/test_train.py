@@ -53,9 +53,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def test_the_train_split_is_disjoint_and_leaves_val_unchanged(tmp_path: Path) -> None:
-    alone = write_synthetic(tmp_path / "a", classes=2, per_class=2, frames=6, seed=3).parent
+    alone = write_synthetic(tmp_path / "a", classes=2, per_class=2, frames=8, seed=3).parent
     both = write_synthetic(
-        tmp_path / "b", classes=2, per_class=2, frames=6, seed=3, train_per_class=3
+        tmp_path / "b", classes=2, per_class=2, frames=8, seed=3, train_per_class=3
     ).parent
     assert not (alone / "train.csv").exists()
     val, val_before = _frames(both, "val.csv"), _frames(alone, "val.csv")
@@ -178,7 +178,7 @@ def test_the_saved_checkpoint_gives_the_top1_training_reported(
 
 
 def test_train_refuses_a_set_without_a_train_split(tmp_path: Path) -> None:
-    write_synthetic(tmp_path, classes=2, per_class=1, frames=6)
+    write_synthetic(tmp_path, classes=2, per_class=1, frames=8)
     result = runner.invoke(app, ["train", str(tmp_path)])
     assert result.exit_code == 2
     assert "train.csv" in result.stderr and "--train-per-class" in result.stderr

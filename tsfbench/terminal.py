@@ -322,6 +322,8 @@ def render_accuracy(record: dict[str, Any]) -> None:
         stderr.print(
             f"skipped {skip['video']}: {skip['reason']} ({skip['detail']})", highlight=False
         )
+    if record.get("pyav_videos"):  # decord cannot decode them (AV1): `pyav_videos` names them
+        stderr.print(f"read by PyAV where decord cannot: {len(record['pyav_videos'])} video(s)")
 
 
 def render_report(report: dict[str, Any]) -> None:
