@@ -204,8 +204,10 @@ def test_another_processs_memory_does_not_shrink_the_emulated_card(fake_cuda: Fa
     fake_cuda.others = 60 * GIB
     with_nvml = sys.modules["pynvml"] is not None
     start = () if with_nvml else (fake_cuda.start(),)  # NVML alone needs no baseline
-    note = limit_memory(32 * GIB, torch.device("cuda"), *start)
+    capped = limit_memory(32 * GIB, torch.device("cuda"), *start)
     assert fake_cuda.calls[-1] == ("fraction", (32 - 0.5) / 80, 1)
+    assert capped.context == GIB // 2
+    note = capped.note
     # the card cannot give the emulated 31.5 GiB while the other process holds 60: said so
     assert note is not None and "held by other processes" in note
     assert ("bare context itself is not counted" in note) is not with_nvml
@@ -238,13 +240,15 @@ def test_a_cap_above_the_card_is_noted_in_the_row(
     outcome = _child_outcome(200 * GIB)
     assert (outcome.status, outcome.value) == ("ok", 5)
     assert fake_cuda.calls[-1] == ("fraction", 1.0, 1)
+    assert outcome.context == GIB // 2
     assert "200.00 GiB is above this GPU's 80.00 GiB" in (outcome.note or "")
     # the sweep's record carries the note beside the latency's own notes
-    answer = Outcome(Status.OK, None, {"notes": "fp16 GradScaler"}, outcome.note)
+    answer = Outcome(Status.OK, None, {"notes": "fp16 GradScaler"}, outcome.note, GIB // 2)
     monkeypatch.setattr(sweep_module, "run_isolated", lambda *a, **k: answer)
     settings = ProbeSettings(memory_limit=200 * GIB, device="cpu", iterations=1)
     record = measure(RunConfig(frames=2, size=32), settings, overrides=tiny, env={})
     assert record["notes"] == f"fp16 GradScaler; {outcome.note}"
+    assert record["memory_cap_context_bytes"] == GIB // 2
 
 
 @pytest.mark.gpu

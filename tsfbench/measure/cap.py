@@ -18,10 +18,21 @@ How the context is measured, best first:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
 GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Capped:
+    """What a cap did: a note for the row where it differs from a real card of that size, and
+    this process's own memory outside the allocator (bytes; None on a CPU), which the cap left
+    out: with the predicted peak, it says which configurations a card of `limit` bytes runs."""
+
+    note: str | None = None
+    context: int | None = None
 
 
 class CapError(RuntimeError):
@@ -109,10 +120,11 @@ def fraction(
     return room / total, None
 
 
-def cap_gpu(limit: int, device: torch.device, start_free: int | None = None) -> str | None:
-    """Cap torch's allocator on `device` to emulate a card of `limit` bytes; returns a note for
-    the row's `notes`, or None. Called after a warm-up step, whose cached blocks are released
-    first, so that `reserved` is what torch still holds (cuBLAS workspaces, inside the cap)."""
+def cap_gpu(limit: int, device: torch.device, start_free: int | None = None) -> Capped:
+    """Cap torch's allocator on `device` to emulate a card of `limit` bytes; returns the note
+    for the row's `notes` (or None) and the context it measured. Called after a warm-up step,
+    whose cached blocks are released first, so that `reserved` is what torch still holds
+    (cuBLAS workspaces, inside the cap)."""
     index = device_index(device)
     torch.cuda.empty_cache()
     free, total = torch.cuda.mem_get_info(index)
@@ -120,4 +132,4 @@ def cap_gpu(limit: int, device: torch.device, start_free: int | None = None) -> 
     context, how = own_context(index, free, reserved, start_free)
     share, note = fraction(limit, total, free, reserved, context)
     torch.cuda.set_per_process_memory_fraction(share, index)
-    return "; ".join(filter(None, [note, how])) or None
+    return Capped("; ".join(filter(None, [note, how])) or None, context)

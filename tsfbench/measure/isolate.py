@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from tsfbench.measure import cap
-from tsfbench.measure.cap import cap_gpu
+from tsfbench.measure.cap import Capped, cap_gpu
 from tsfbench.store import Status
 
 OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
@@ -45,6 +45,7 @@ class Outcome:
     error: str | None = None
     value: Any = None
     note: str | None = None  # how the run differs from what was asked (a cap above the card)
+    context: int | None = None  # GPU bytes outside the allocator that a memory cap left out
     # Where the time went, seen from the parent: `start` (asking for the child until it runs
     # the target), `run` (the target, `prepare` included), `teardown` (answer to exit)
     seconds: dict[str, float] = field(default_factory=dict, compare=False)
@@ -67,8 +68,8 @@ def virtual_memory() -> int:
     return 0
 
 
-def limit_memory(limit: int, device: torch.device, start: int | None = None) -> str | None:
-    """Emulate a device with `limit` bytes; returns a note for the row, or None.
+def limit_memory(limit: int, device: torch.device, start: int | None = None) -> Capped:
+    """Emulate a device with `limit` bytes; returns a note for the row and the GPU context.
 
     GPU: the caching allocator's per-process fraction, less this process's own memory outside
     the allocator (`cap.cap_gpu`; `start` is `cap.start`'s baseline, taken before the warm-up).
@@ -81,7 +82,7 @@ def limit_memory(limit: int, device: torch.device, start: int | None = None) -> 
     torch.ones(64, 64) @ torch.ones(64, 64)  # start the intra-op thread pool before the cap
     ceiling = virtual_memory() + limit
     resource.setrlimit(resource.RLIMIT_AS, (ceiling, resource.getrlimit(resource.RLIMIT_AS)[1]))
-    return None
+    return Capped()
 
 
 def _child(
@@ -101,17 +102,17 @@ def _child(
         os.environ.clear()
         os.environ.update(context[0])
         os.chdir(context[1])
-    note = None
+    capped = Capped()
     try:
         # the GPU cap's baseline: this process's context is created here, before the warm-up
         baseline = cap.start(torch.device(device)) if memory_limit is not None else None
         if prepare is not None:  # lazy imports, thread pools, arenas: mapped before the cap
             prepare[0](*prepare[1])
         if memory_limit is not None:
-            note = limit_memory(memory_limit, torch.device(device), baseline)
-        outcome = Outcome(Status.OK, None, target(*args), note)
+            capped = limit_memory(memory_limit, torch.device(device), baseline)
+        outcome = Outcome(Status.OK, None, target(*args), capped.note, capped.context)
     except BaseException as exc:  # everything the child raises is the configuration's outcome
-        outcome = replace(classify(exc), note=note)
+        outcome = replace(classify(exc), note=capped.note, context=capped.context)
     times = (entered, time.monotonic())
     try:
         try:

@@ -138,6 +138,8 @@ def measure(
     # figures a failed run did not produce are None; settings of the same name are kept
     record |= {key: None for key in FIGURES if key not in record} | (outcome.value or {})
     record |= {"status": outcome.status, "error": outcome.error}
+    # the context a GPU cap left out: with the prediction, which clips a card of the cap runs
+    record["memory_cap_context_bytes"] = outcome.context
     if outcome.note:  # how the run differs from what was asked (a cap above the card)
         record["notes"] = "; ".join(filter(None, [record.get("notes"), outcome.note]))
     return record | environment_summary(env)
