@@ -12,7 +12,8 @@ How the context is measured, best first:
 2. without NVML, or where NVML lists no PID of ours (a container's PID namespace): the device's
    free memory right after the child creates its CUDA context (`start`, before any warm-up)
    less free memory now, less the allocator's blocks. The bare context's own few hundred MiB,
-   created by that first query, is not counted; the row's notes say so.
+   created by that first query, is not counted, and memory another process takes during the
+   warm-up would be; the row's notes say which way was used.
 """
 
 from __future__ import annotations
