@@ -55,6 +55,9 @@ def test_flops_table_names_the_convention() -> None:
         (["latency", "--variant", "x3d_s", "--mode", "train", "--checkpointing"], "3D CNN"),
         (["latency", "--compile", "--warmup", "0"], "warmup"),  # compilation would be timed
         (["memory-sweep", "--predict-only", "--dim", "100"], "dim"),
+        (["latency", "--device", "cuda:7", "--depth", "1"], "cuda:7"),  # no such GPU here
+        (["memory-sweep", "--predict-only", "--device", "tpu"], "tpu"),
+        (["train", ".", "--device", "cuda:1"], "cuda:1"),
         (["accuracy", "none.csv", "--variant", "base,hr"], "--variant"),
         (["accuracy", "none.csv", "--attention", "all"], "--attention"),
         (["accuracy", "none.csv", "--frames", "0"], "frames"),

@@ -19,6 +19,7 @@ from tsfbench.config import (
     AccuracySettings,
     ConfigError,
     TrainSettings,
+    check_device,
     check_overrides,
     parse_config,
     parse_configs,
@@ -82,6 +83,9 @@ Backend = Annotated[
 ]
 MemoryLimit = Annotated[
     str | None, typer.Option(help="Cap memory to emulate a smaller device, e.g. 32GiB.")
+]
+Device = Annotated[
+    str, typer.Option(help="auto (the GPU where there is one), cpu, cuda or cuda:N.")
 ]
 Override = Annotated[int | None, typer.Option(help="Model size override (quick CPU runs).")]
 Variants = Annotated[
@@ -192,19 +196,21 @@ def train(
     out: Annotated[
         Path | None, typer.Option(help="Checkpoint file (default DATA/ckpt/...).")
     ] = None,
+    device: Device = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """The motion test: train a small TimeSformer from scratch, evaluate it on val (3 crops)."""
     from tsfbench.train import motion_test
 
     settings = TrainSettings(attention=attention, seed=seed, steps=steps)
+    device = check_device(device, "--device")
     checkpoint = out or Path(data) / "ckpt" / f"{attention}-seed{seed}.pt"
     with bar_at_first_update() as update:
 
         def advance(step: int, total: int, loss: float) -> None:
             update(f"train {attention} loss {loss:.3f}", step, total)
 
-        record = motion_test(settings, data, checkpoint, progress=advance)
+        record = motion_test(settings, data, checkpoint, device=device, progress=advance)
     show(record, as_json, render_motion)
 
 
@@ -317,7 +323,7 @@ def _probe_command(
     configs, overrides, probe = _probe_inputs(
         variant, attention, frames, size, settings, overrides, default_attention
     )
-    if probe.target == "cpu":
+    if probe.target == "cpu" and probe.device == "auto":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
     clock = None if predict_only else sweep_clock(configs, probe, overrides)
     if clock is not None and (notice := clock.notice(hint)):
@@ -347,6 +353,7 @@ def latency(
     memory_limit: MemoryLimit = None,
     warmup: Annotated[int, typer.Option(help="Untimed steps first.")] = 3,
     iterations: Annotated[int, typer.Option(help="Timed steps.")] = 10,
+    device: Device = "auto",
     depth: Override = None,
     dim: Override = None,
     heads: Override = None,
@@ -355,7 +362,7 @@ def latency(
     """Latency (median, p10, p90), throughput, peak memory and energy of one or more configs."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"compile": compile, "memory_limit": memory_limit, "warmup": warmup}
-    settings |= {"iterations": iterations, "checkpointing": checkpointing}
+    settings |= {"iterations": iterations, "checkpointing": checkpointing, "device": device}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(variant, attention, frames, size, settings, sizes, False, as_json)
 
@@ -383,6 +390,7 @@ def memory_sweep(
         typer.Option(help="With --predict-only: what holds each peak, by category and part."),
     ] = False,
     iterations: Annotated[int, typer.Option(help="Timed steps.")] = 3,
+    device: Device = "auto",
     depth: Override = None,
     dim: Override = None,
     heads: Override = None,
@@ -391,7 +399,7 @@ def memory_sweep(
     """Peak memory and latency across clip lengths and sizes; out-of-memory is a result."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
-    settings |= {"checkpointing": checkpointing}
+    settings |= {"checkpointing": checkpointing, "device": device}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     if breakdown:
         if not predict_only:
