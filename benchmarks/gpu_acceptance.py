@@ -86,11 +86,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
-PHASES = ("pytest", "vs_reference", "memory", "figure3", "quick")
+PHASES = ("pytest", "vs_reference", "memory", "figure3", "quick", "profile")
 # Seconds per phase on the GPU (see the module docstring); their sum bounds the run
 BUDGETS = {"pytest": 130, "vs_reference": 55, "memory": 60, "figure3": 115, "quick": 160}
+BUDGETS["profile"] = 45  # two CLI processes (~10 s each), 23 steps of ~0.1 s, attribution
 ENV_TIMEOUT = 30  # `tsfbench env` before the phases: with the budgets, at most 550 s in all
 SMOKE_BUDGETS = {"pytest": 120, "vs_reference": 120, "memory": 150, "figure3": 200, "quick": 240}
+SMOKE_BUDGETS["profile"] = 150
 TINY = {"depth": 2, "dim": 64, "heads": 4}
 MEMORY_FRAMES, SMOKE_MEMORY_FRAMES = "8,16,32", "2"
 MEMORY_SCHEMES, SMOKE_MEMORY_SCHEMES = "joint,divided", "joint"
@@ -342,6 +344,38 @@ def phase_memory(ctx: Context, targets: dict[str, Target]) -> None:
     del targets["prediction rows"]  # it stood for the rows until there were some
 
 
+def phase_profile(ctx: Context, targets: dict[str, Target]) -> None:
+    """`tsfbench profile --json` (divided 8x224 fp32 inference, batch 8: GPU-bound, so the
+    profiler's launch overhead stays small beside the kernels): the parts' CUDA times sum to
+    within 5% of the latency measured in the same process, and their FLOPs to `tsfbench flops`."""
+    path, flops_path = ctx.out / "profile.json", ctx.out / "profile_flops.json"
+    clip = ["--frames", "2", "--size", "32"] if ctx.smoke else ["--frames", "8", "--size", "224"]
+    tiny = [f"--{k}={v}" for k, v in TINY.items()] if ctx.smoke else []
+    argv = tsfbench("profile", "--attention", "divided", *clip, "--batch", "8", *tiny, "--json")
+    ctx.check(ctx.run(argv, "profile", stdout=path), "profile")
+    record = read_json(path)
+    total = record["latency"]["median_ms"]
+    gap = record["parts_sum_vs_latency"]
+    shown = (
+        f"parts {record['parts_sum_ms']:.2f} ms vs latency {total:.2f} ms ({100 * gap:+.1f}%), "
+        f"profiler overhead {100 * record['profiler_overhead']:+.1f}%"
+    )
+    timing = targets["profile time"]
+    if not ctx.cuda or record["device"] != "cuda":
+        timing.set(NOT_RUN, shown, "no GPU (CPU time per part, tiny model)")
+    else:
+        timing.set(PASS if abs(gap) <= 0.05 else FAIL, shown)
+    if ctx.smoke:  # `flops` has no size overrides: the tiny model's count is the unit tests'
+        targets["profile FLOPs"].set(NOT_RUN, "-", "no GPU (tiny model; tests check the sum)")
+        return
+    ctx.check(ctx.run(tsfbench("flops", "--attention", "divided", *clip, "--json"),
+                      "profile_flops", stdout=flops_path), "profile_flops")  # fmt: skip
+    counted = read_json(flops_path)[0]["flops_per_view"] * 8
+    summed = sum(part["macs"] for part in record["parts"])
+    value = f"{summed / 1e9:.3f} vs {counted / 1e9:.3f} GMACs"
+    targets["profile FLOPs"].set(PASS if summed == counted else FAIL, value)
+
+
 def figure3_worker(out: Path, smoke: bool, seconds: float) -> None:
     """In its own process: every Figure 3 series, a child per configuration, one JSON line per
     record as soon as it is measured (a killed worker keeps what it measured)."""
@@ -516,6 +550,14 @@ def phases(smoke: bool = False) -> list[Phase]:
             "quick",
             phase_quick,
             (("quick run", "every task ok"), ("quick report", "written with plots")),
+        ),
+        Phase(
+            "profile",
+            phase_profile,
+            (
+                ("profile time", "parts' CUDA times within 5% of latency, divided 8x224 b8"),
+                ("profile FLOPs", "parts' MACs = tsfbench flops x batch"),
+            ),
         ),
     ]
 

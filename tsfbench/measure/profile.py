@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, record_function
 from torch.profiler import profile as torch_profile
 
@@ -210,7 +212,9 @@ def attribute(events: Sequence[Any], names: set[str], device_time: bool) -> list
             visit(child, part, backward, counter)
 
     starts = [step.time_range.start for step in steps]
-    roots = sorted((e for e in events if e.cpu_parent is None), key=lambda e: e.time_range.start)
+    # host events only: a range's device-side copy (a GPU user annotation) would count twice
+    host = [e for e in events if e.cpu_parent is None and e.device_type == DeviceType.CPU]
+    roots = sorted(host, key=lambda e: e.time_range.start)
     for root in roots:
         # events of other threads (CUDA's autograd threads) belong to the step they start in
         index = next(
@@ -336,6 +340,7 @@ def profile(
     `memory`: the predicted peak by category (`peak_parts.peak_breakdown`, where present)."""
     device = torch.device(settings.target)
     train = settings.mode == "train"
+    clock = Stopwatch()
     work = build_workload(config, settings, device, overrides)
     model = work.model
     all_parts = [p for p in part_order(model, False) if p != OTHER]
@@ -351,19 +356,21 @@ def profile(
         if progress is not None:
             progress(what, done, total_steps)
 
+    clock.lap("build")
     for _ in range(settings.warmup):
         work.step()
         advance("warm-up")
+    clock.lap("warm-up")
     latency = LatencyTracker(device)  # the same steps as `latency` times them, no profiler
     for _ in range(settings.iterations):
         with latency.track():
             work.step()
         advance("timing without the profiler")
     latency_ms = latency.times_ms()
+    clock.lap("timed steps")
 
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # no profiler start / stop lines on stderr
     names = set(module_ranges(model).values()) | {"embed"}
     if isinstance(model, TimeSformer):
         names |= {step.part for step in model.blocks[0].steps}
@@ -374,10 +381,12 @@ def profile(
                 if cuda:
                     torch.cuda.synchronize(device)
             advance("profiling")
+    clock.lap("profiled steps")
     events = prof.events()
     per_step = attribute(events, names, device_time=cuda)
     if trace is not None:
         write_trace(prof, Path(trace))
+    clock.lap("attribution")
     advance("counting FLOPs")
 
     per_view, forward_macs = part_macs(config, overrides)
@@ -394,12 +403,14 @@ def profile(
         peak, peak_how = device_peak(device, settings.dtype, 2048, 512)
     if settings.compile:
         notes.append("torch.compile: fused kernels may cross parts; their time goes to one")
+    clock.lap("flops")
     advance("measuring the peak")
     sizes = dict(model.named_parameters())
     param_counts: Counter[str] = Counter()
     for name, part in parameter_parts(model).items():
         param_counts[part] += sizes[name].numel()
 
+    clock.lap("peak")
     order = [p for p in part_order(model, train) if any(p in s for s in per_step) or p in macs]
     rows = part_rows(order, per_step, macs, param_counts, peak)
     total_ms = [sum(step.values()) for step in per_step]
@@ -420,6 +431,7 @@ def profile(
         "peak_how": peak_how,
         "parts": rows,
         "notes": notes,
+        "seconds": clock.laps,  # where profile's own time went: steps, attribution, FLOPs...
     }
     if blocks:
         result["per_block"] = per_block_times(events, blocks, names, cuda)
@@ -461,6 +473,19 @@ def part_rows(
             }
         )
     return rows
+
+
+class Stopwatch:
+    """Seconds per stage of a profile (what it costs beyond its steps), as `laps`."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def tokens(config: RunConfig, settings: ProbeSettings) -> int:
