@@ -34,7 +34,7 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     phases = {phase["name"]: phase for phase in summary["phases"]}
-    assert list(phases) == ["pytest", "vs_reference", "memory", "figure3", "quick"]
+    assert list(phases) == ["pytest", "vs_reference", "memory", "figure3", "quick", "profile"]
     assert {name: phase["status"] for name, phase in phases.items()} == dict.fromkeys(
         phases, "pass"
     ), {name: phase["reason"] for name, phase in phases.items()}
@@ -51,7 +51,8 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     for series in ("joint sdpa", "divided math"):  # both schemes, both kernels
         assert targets[f"figure3 {series}"]["value"] == "2 frames"
     for name in ("env.json", "pytest.xml", "vs_reference.json", "memory_sweep.json",
-                 "figure3.json", "store/tsfbench.sqlite", "report/quick.md"):  # fmt: skip
+                 "figure3.json", "store/tsfbench.sqlite", "report/quick.md",
+                 "profile.json"):  # fmt: skip
         assert (out / name).is_file(), name
     table = (out / "summary.md").read_text()
     assert "| target | goal | measured | result | note |" in table

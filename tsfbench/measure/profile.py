@@ -416,6 +416,13 @@ def profile(
     total_ms = [sum(step.values()) for step in per_step]
     latency_summary, profiled = summarize(latency_ms), summarize(total_ms)
     parts_sum = sum(row["time_ms"] for row in rows)
+    if abs(parts_sum / profiled["median_ms"] - 1) > TOLERANCE:
+        # Each step's parts sum to its time exactly; their medians sum to the median step only
+        # when the steps are alike. Apart, some steps were slowed in one part or another.
+        notes.append(
+            f"the parts' medians sum to {100 * (parts_sum / profiled['median_ms'] - 1):+.0f}% of "
+            "the profiled step's median: steps varied (a busy machine?); rerun on a quiet one"
+        )
     result: dict[str, Any] = {
         **config.as_dict(),
         **settings.as_dict(),
