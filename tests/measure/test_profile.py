@@ -70,7 +70,9 @@ def test_per_block_gives_each_block_its_own_time(profiled: Any) -> None:
 def test_flops_per_part_sum_to_what_tsfbench_flops_counts(attention: str) -> None:
     config = RunConfig(attention=attention, frames=2, size=32)
     total, parts = part_macs(config)
+    # one block traced and taken `depth` times: the full trace's count and `tsfbench flops`'
     assert sum(parts.values()) == total == count_flops(config)["flops_per_view"]
+    assert total == count_flops(config, shortcut=False)["flops_per_view"]
     assert parts[OTHER] == 0  # every multiply-add lies in a part
     assert parts["mlp"] > 0 and all(value >= 0 for value in parts.values())
 

@@ -248,16 +248,28 @@ def own_values(values: Mapping[str, int], ranges: Mapping[str, str]) -> Counter[
 def part_macs(
     config: RunConfig, overrides: Mapping[str, object] | None = None
 ) -> tuple[int, dict[str, int]]:
-    """Multiply-adds of one clip, in all and per forward part (`other`: what no part holds)."""
+    """Multiply-adds of one clip, in all and per forward part (`other`: what no part holds).
+
+    A TimeSformer is traced with one block and its block's counts taken `depth` times, as
+    `flops.repeated_blocks_macs` does (every block runs the same shapes): the same numbers as a
+    full trace in a fraction of the time."""
     model = build_model(config, device="meta", **(overrides or {}))
     clip = example_input(config, device="meta")
-    if isinstance(model, TimeSformer):
-        analysis = analyze(model, (clip,))
-        total = int(analysis.total())
-        parts = own_values(analysis.by_module(), module_ranges(model))
-    else:
+    if not isinstance(model, TimeSformer):
         total, stages = cnn_macs(model, clip)
         parts = Counter({name: macs for name, macs in stages.items() if name != OTHER})
+        parts[OTHER] = total - sum(parts.values())
+        return total, dict(parts)
+    depth = len(model.blocks)
+    single = build_model(config, device="meta", **{**(overrides or {}), "depth": 1})
+    analysis = analyze(single, (clip,))
+    if analysis.unsupported_ops():  # an op fvcore cannot count: only a full trace says how often
+        single, depth, analysis = model, 1, analyze(model, (clip,))
+    by_module = analysis.by_module()
+    in_block = lambda name: name == "blocks.0" or name.startswith("blocks.0.")  # noqa: E731
+    values = {name: value * (depth if in_block(name) else 1) for name, value in by_module.items()}
+    total = int(analysis.total()) + (depth - 1) * by_module.get("blocks.0", 0)
+    parts = own_values(values, module_ranges(single))
     parts[OTHER] = total - sum(parts.values())
     return total, dict(parts)
 
@@ -395,6 +407,8 @@ def profile(
         macs |= {part + BACKWARD: 2 * value for part, value in macs.items() if part != OTHER}
         notes.append("backward FLOPs: 2x the forward part's multiply-adds (estimate)")
 
+    clock.lap("flops")
+    advance("measuring the peak")
     if isinstance(model, TimeSformer):  # the GEMMs of every token: qkv, fc1, fc2
         peak, peak_how = device_peak(
             device, settings.dtype, tokens(config, settings), model.head.in_features
@@ -403,13 +417,10 @@ def profile(
         peak, peak_how = device_peak(device, settings.dtype, 2048, 512)
     if settings.compile:
         notes.append("torch.compile: fused kernels may cross parts; their time goes to one")
-    clock.lap("flops")
-    advance("measuring the peak")
     sizes = dict(model.named_parameters())
     param_counts: Counter[str] = Counter()
     for name, part in parameter_parts(model).items():
         param_counts[part] += sizes[name].numel()
-
     clock.lap("peak")
     order = [p for p in part_order(model, train) if any(p in s for s in per_step) or p in macs]
     rows = part_rows(order, per_step, macs, param_counts, peak)
