@@ -253,8 +253,8 @@ def render_profile(result: dict[str, Any]) -> None:
     )
     caption = (
         f"ms: median over {result['profiled_step']['iterations']} profiled steps "
-        f"({result['time_source']}). GFLOPs are multiply-adds (fvcore); GFLOP/s count 2 per "
-        f"multiply-add, like the peak: {result['peak_how']}."
+        f"({result['time_source']}). GFLOPs are multiply-adds ({result['counter']}); "
+        f"GFLOP/s: 2 per multiply-add, like the peak: {result['peak_how']}."
     )
     render(rows, columns, title, caption)
     latency, profiled = result["latency"]["median_ms"], result["profiled_step"]["median_ms"]

@@ -156,3 +156,16 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], named: str) -> None:
     assert result.exit_code == 2, result.output
     assert named in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_table_names_its_units_and_checks_the_sum_against_latency() -> None:
+    tiny = ["--frames", "2", "--size", "32", "--depth", "1", "--dim", "32", "--heads", "2"]
+    result = runner.invoke(
+        app, ["profile", *tiny, "--mode", "train", "--iterations", "2", "--warmup", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "where the time goes" in out and "multiply-adds" in out
+    assert "attn.space.qkv backward" in out and "optimizer" in out
+    assert "without the profiler" in out and "overhead" in out
+    assert "backward FLOPs: 2x" in out  # the estimate is said where it is used

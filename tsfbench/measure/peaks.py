@@ -85,9 +85,10 @@ def gemm_peak(
 
 
 def device_peak(
-    device: torch.device, dtype: str, tokens: int, dim: int
+    device: torch.device, dtype: str, tokens: int, dim: int, shapes: str = "the model's GEMMs"
 ) -> tuple[float | None, str]:
-    """The peak FLOP/s a part's rate is a share of, and how it was found (shown with it)."""
+    """The peak FLOP/s a part's rate is a share of, and how it was found (shown with it);
+    `shapes` says what the CPU benchmark's products stand for."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         peak = datasheet_peak(name, dtype)
@@ -95,7 +96,7 @@ def device_peak(
         return peak, how
     peak = gemm_peak(tokens, dim, dtype=TORCH_DTYPES[dtype])
     how = (
-        f"CPU: best {dtype} matmul rate measured now on the model's GEMM shapes "
+        f"CPU: best {dtype} matmul rate measured now on {shapes} "
         f"({tokens} x {dim} by {dim} x {3 * dim}, {dim} x {4 * dim} and {4 * dim} x {dim}; "
         "best of 5 each)"
     )

@@ -414,7 +414,8 @@ def profile(
             device, settings.dtype, tokens(config, settings), model.head.in_features
         )
     else:  # a CNN's convolutions are GEMMs too, of other shapes: a middling one stands for them
-        peak, peak_how = device_peak(device, settings.dtype, 2048, 512)
+        shapes = "GEMMs standing for the CNN's convolutions"
+        peak, peak_how = device_peak(device, settings.dtype, 2048, 512, shapes)
     if settings.compile:
         notes.append("torch.compile: fused kernels may cross parts; their time goes to one")
     sizes = dict(model.named_parameters())
@@ -445,6 +446,7 @@ def profile(
         "parts_sum_ms": parts_sum,
         "parts_sum_vs_latency": parts_sum / latency_summary["median_ms"] - 1,
         "flops_per_view": per_view,
+        "counter": "fvcore" if isinstance(model, TimeSformer) else "torch.utils.flop_counter",
         "peak_flops": peak,
         "peak_how": peak_how,
         "parts": rows,
