@@ -169,3 +169,15 @@ def test_the_table_names_its_units_and_checks_the_sum_against_latency() -> None:
     assert "attn.space.qkv backward" in out and "optimizer" in out
     assert "without the profiler" in out and "overhead" in out
     assert "backward FLOPs: 2x" in out  # the estimate is said where it is used
+
+
+def test_the_datasheet_peak_is_by_exact_gpu_name_and_dtype() -> None:
+    from tsfbench.measure.peaks import datasheet_peak
+
+    assert datasheet_peak("NVIDIA H100 80GB HBM3", "bf16") == pytest.approx(989.5e12)
+    assert datasheet_peak("NVIDIA H100 80GB HBM3", "fp16") == pytest.approx(989.5e12)
+    assert datasheet_peak("NVIDIA H100 80GB HBM3", "fp32") == pytest.approx(67e12)
+    assert datasheet_peak("NVIDIA A100-SXM4-80GB", "fp32") == pytest.approx(19.5e12)
+    # a MIG slice or an unlisted GPU has no peak: a share of a wrong one would mislead
+    assert datasheet_peak("NVIDIA H100 80GB HBM3 MIG 1g.10gb", "bf16") is None
+    assert datasheet_peak("NVIDIA GeForce RTX 4090", "fp32") is None
