@@ -77,3 +77,30 @@ def test_profile_rows_are_stored_and_reported_where_the_time_goes(tmp_path: Path
         f"`{top['part']}` takes the largest share of the time, {100 * top['time_share']:.0f}%"
         in text
     )
+
+
+@pytest.mark.parametrize(
+    ("time_share", "flop_share", "said"),
+    [
+        (0.6, 0.3, "60% for 30% of the FLOPs: 2.0x its FLOP share, below the model's average"),
+        (0.5, 0.8, "50% for 80% of the FLOPs: 0.62x its FLOP share, above the model's average"),
+        (0.5, 0.5, "50% for 50% of the FLOPs: about its FLOP share"),
+        (0.7, 0.0, "70%, for none of the FLOPs"),
+    ],
+)
+def test_the_sentence_compares_the_largest_parts_time_share_with_its_flop_share(
+    time_share: float, flop_share: float, said: str
+) -> None:
+    import pandas as pd
+
+    from tsfbench.report.profile import COLUMNS
+
+    rows = [
+        {"part": "mlp", "time_share": time_share, "flop_share": flop_share},
+        {"part": "other", "time_share": 1 - time_share, "flop_share": 1 - flop_share},
+    ]
+    config = {"model": "base", "attention": "divided", "frames": 8, "size": 224}
+    table = pd.DataFrame([config | {"run": "infer fp32 b1 cpu"} | row for row in rows])
+    (sentence,) = sentences(table.reindex(columns=COLUMNS))
+    assert sentence.startswith("divided 8x224 (infer fp32 b1 cpu): `mlp` takes the largest")
+    assert said in sentence

@@ -105,6 +105,14 @@ def range_part(name: str) -> str:
     return name
 
 
+def range_names(model: nn.Module) -> set[str]:
+    """Every range a profiled step of `model` opens: the hooks' and the model's own."""
+    names = set(module_ranges(model).values())
+    if isinstance(model, TimeSformer):  # `timesformer.part_range`: the embedding, each step
+        names |= {"embed", *(step.part for step in model.blocks[0].steps)}
+    return names
+
+
 def part_order(model: nn.Module, train: bool) -> list[str]:
     """Every part of `model`, in the order of the forward pass (then backward, optimizer, other)."""
     if isinstance(model, TimeSformer):
@@ -383,9 +391,7 @@ def profile(
 
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    names = set(module_ranges(model).values()) | {"embed"}
-    if isinstance(model, TimeSformer):
-        names |= {step.part for step in model.blocks[0].steps}
+    names = range_names(model)
     with hooked_ranges(model), torch_profile(activities=activities) as prof:
         for _ in range(settings.iterations):
             with record_function(STEP):

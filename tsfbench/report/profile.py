@@ -70,10 +70,13 @@ def sentences(table: pd.DataFrame) -> list[str]:
             )
             if top["flop_share"] > 0:
                 ratio = top["time_share"] / top["flop_share"]
-                text += (
-                    f", for {100 * top['flop_share']:.0f}% of the FLOPs: {ratio:.1f}x "
-                    f"{'more' if ratio >= 1 else 'less'} time than its FLOPs' share"
-                )
+                text += f" for {100 * top['flop_share']:.0f}% of the FLOPs: "
+                if ratio >= 1.1:
+                    text += f"{ratio:.1f}x its FLOP share, below the model's average rate"
+                elif ratio <= 0.9:
+                    text += f"{ratio:.2f}x its FLOP share, above the model's average rate"
+                else:
+                    text += "about its FLOP share"
             else:
                 text += ", for none of the FLOPs (data movement or element-wise work)"
             lines.append(text + ".")
