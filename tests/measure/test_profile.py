@@ -145,6 +145,7 @@ def test_ranges_are_named_only_while_profiling(tiny: dict[str, object]) -> None:
     [
         (["--per-block", "mlp,attn.depth"], "per_block: unknown part 'attn.depth'"),
         (["--trace", "no-such-folder/trace.json"], "trace: no folder 'no-such-folder'"),
+        (["--trace", "."], "trace: '.' is a folder"),
         (["--variant", "i3d_r50", "--mode", "train", "--checkpointing"], "3D CNN"),
         (["--mode", "infer,train"], "one value each"),
     ],

@@ -285,17 +285,20 @@ def part_macs(
 # --- The profile ---------------------------------------------------------------------------------
 
 
-def check_inputs(
-    model: nn.Module, per_block: Sequence[str] | None, trace: str | Path | None
-) -> None:
-    """`--per-block` names parts of this model; `--trace` goes into an existing folder."""
-    if per_block:
-        known = [p for p in part_order(model, False) if p != OTHER]
-        unknown = [part for part in per_block if part not in known]
-        if unknown:
-            raise ConfigError(
-                f"per_block: unknown part {unknown[0]!r}; accepted: {', '.join(known)}, all"
-            )
+def check_per_block(model: nn.Module, per_block: Sequence[str]) -> None:
+    """`--per-block` names parts of this model."""
+    known = [p for p in part_order(model, False) if p != OTHER]
+    unknown = [part for part in per_block if part not in known]
+    if unknown:
+        raise ConfigError(
+            f"per_block: unknown part {unknown[0]!r}; accepted: {', '.join(known)}, all"
+        )
+
+
+def check_trace(trace: str | Path | None) -> None:
+    """`--trace` is a file in an existing folder (checked before anything is built)."""
+    if trace is not None and Path(trace).is_dir():
+        raise ConfigError(f"trace: {str(trace)!r} is a folder; give a file name, e.g. trace.json")
     if trace is not None and not Path(trace).parent.is_dir():
         raise ConfigError(
             f"trace: no folder {str(Path(trace).parent)!r}; create it or write elsewhere"
@@ -361,11 +364,12 @@ def profile(
     device = torch.device(settings.target)
     train = settings.mode == "train"
     clock = Stopwatch()
+    check_trace(trace)
     work = build_workload(config, settings, device, overrides)
     model = work.model
     all_parts = [p for p in part_order(model, False) if p != OTHER]
     blocks = all_parts if per_block and list(per_block) == ["all"] else list(per_block or [])
-    check_inputs(model, blocks, trace)
+    check_per_block(model, blocks)
     notes: list[str] = list(work.notes)
     total_steps = settings.warmup + 2 * settings.iterations + 2
     done = 0
