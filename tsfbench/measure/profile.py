@@ -163,7 +163,10 @@ def hooked_ranges(model: nn.Module) -> Iterator[None]:
     open_scopes: list[Any] = []  # forward calls nest, so the last range opened closes first
     handles = []
 
+    # Under torch.compile the hooks run eagerly between compiled pieces (dynamo would drop the
+    # ranges and guard on the scope objects, recompiling every step)
     def enter(label: str) -> Callable[..., None]:
+        @torch.compiler.disable
         def hook(module: nn.Module, args: Any) -> None:
             scope = record_function(label)
             scope.__enter__()
@@ -171,6 +174,7 @@ def hooked_ranges(model: nn.Module) -> Iterator[None]:
 
         return hook
 
+    @torch.compiler.disable
     def leave(module: nn.Module, args: Any, output: Any) -> None:
         open_scopes.pop().__exit__(None, None, None)
 
@@ -396,13 +400,18 @@ def profile(
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     names = range_names(model)
-    with hooked_ranges(model), torch_profile(activities=activities) as prof:
-        for _ in range(settings.iterations):
-            with record_function(STEP):
+    with hooked_ranges(model):
+        if settings.compile:  # the hooks break the graph: its pieces compile here, untimed
+            for _ in range(settings.warmup):
                 work.step()
-                if cuda:
-                    torch.cuda.synchronize(device)
-            advance("profiling")
+        prof = torch_profile(activities=activities)
+        with prof:
+            for _ in range(settings.iterations):
+                with record_function(STEP):
+                    work.step()
+                    if cuda:
+                        torch.cuda.synchronize(device)
+                advance("profiling")
     clock.lap("profiled steps")
     events = prof.events()
     per_step = attribute(events, names, device_time=cuda)
@@ -427,7 +436,11 @@ def profile(
         shapes = "GEMMs standing for the CNN's convolutions"
         peak, peak_how = device_peak(device, settings.dtype, 2048, 512, shapes)
     if settings.compile:
-        notes.append("torch.compile: fused kernels may cross parts; their time goes to one")
+        notes.append(
+            "torch.compile: the parts' hooks split the compiled graph at every part (the profiled "
+            "step is the split one, the latency the whole graph's); a range inside a compiled "
+            "piece is dropped and its time counts to the part around it"
+        )
     sizes = dict(model.named_parameters())
     param_counts: Counter[str] = Counter()
     for name, part in parameter_parts(model).items():
