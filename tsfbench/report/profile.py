@@ -22,9 +22,13 @@ if TYPE_CHECKING:
 
 COLUMNS = ["model", "attention", "frames", "size", "run", "part", "params", "time_ms"]
 COLUMNS += ["time_share", "macs", "flop_share", "gflops_per_s", "peak_share", "time_per_flop"]
-# A part's colour is its kind's; an attention step's parts share their kind's colour by step
-KINDS = ("embed", "qkv", "attend", "proj", "fc", "group", "norm", "block", "mlp", "head")
-KINDS += ("optimizer", "other")
+# A part's colour is its kind's (an attention step's qkv has qkv's colour whatever the step)
+COLOURS = {
+    "embed": "C0", "qkv": "C1", "attend": "C2", "proj": "C3", "fc": "C4", "group": "C5",
+    "norm": "C6", "block": "C7", "mlp": "C8", "head": "C9", "optimizer": "black",
+    "other": "lightgrey",
+}  # fmt: skip
+KINDS = tuple(COLOURS)
 
 
 def kind(part: str) -> str:
@@ -90,10 +94,9 @@ def draw(points: pd.DataFrame) -> Figure:
 
     points = points.assign(label=_label(points))
     labels = _order(points)
-    fig = Figure(figsize=(max(6.4, 1.6 * len(labels) + 3), 4.8), dpi=110)
+    fig = Figure(figsize=(max(6.4, 1.9 * len(labels) + 3), 5.0), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    colours = {name: f"C{i % 10}" for i, name in enumerate(KINDS)}
     seen: set[str] = set()
     for index, label in enumerate(labels):
         parts = points[points["label"] == label]
@@ -106,8 +109,8 @@ def draw(points: pd.DataFrame) -> Figure:
                 name = kind(part["part"])
                 hatch = "//" if part["part"].endswith(" backward") else None
                 ax.bar(
-                    index + offset, height, width=0.38, bottom=bottom, color=colours.get(name),
-                    hatch=hatch, edgecolor="white", linewidth=0.6,
+                    index + offset, height, width=0.38, bottom=bottom, hatch=hatch,
+                    color=COLOURS.get(name, "white"), edgecolor="white", linewidth=0.6,
                     label=None if name in seen else name,
                 )  # fmt: skip
                 seen.add(name)
@@ -117,9 +120,12 @@ def draw(points: pd.DataFrame) -> Figure:
                 bottom += height
     ax.set_xticks(
         [i + offset for i in range(len(labels)) for offset in (-0.2, 0.2)],
-        [f"{label}\n{what}" for label in labels for what in ("time", "FLOPs")],
-        fontsize="small",
+        ["time", "FLOPs"] * len(labels),
+        fontsize="x-small",
     )
+    below = ax.get_xaxis_transform()  # x in data, y in axes units: the scheme under its pair
+    for index, label in enumerate(labels):
+        ax.text(index, -0.09, label, transform=below, ha="center", va="top", fontsize="small")
     ax.set(ylabel="share of the step (%)", ylim=(0, 100))
     ax.set_title(f"Where the time goes: {points['run'].iloc[0]}", fontsize="medium")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), title="part")
