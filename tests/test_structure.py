@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsfbench"
 # (2.5 s), fvcore or matplotlib.
 TORCH_FREE = (
     "tsfbench.cli",
+    "tsfbench.compare",
     "tsfbench.config",
     "tsfbench.environment",
     "tsfbench.errors",

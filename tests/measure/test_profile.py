@@ -99,10 +99,12 @@ def test_a_part_made_slow_takes_a_larger_share_of_the_time(
 
     monkeypatch.setattr(Mlp, "forward", slow)
     after = {row["part"]: row for row in run(tiny)["parts"]}
-    # two blocks: the MLP sleeps twice a step, and that time is the MLP's, nobody else's
-    assert after["mlp"]["time_ms"] >= before["mlp"]["time_ms"] + 2 * pause * 1e3 * 0.9
+    # two blocks: the MLP sleeps twice a step, and that time is the MLP's, nobody else's (not
+    # the block around it, nor `other`): a busy machine adds noise, never 0.2 s to one part
+    slept = 2 * pause * 1e3
+    assert after["mlp"]["time_ms"] >= slept
     assert after["mlp"]["time_share"] > before["mlp"]["time_share"]
-    assert after["attn.time.qkv"]["time_ms"] < after["mlp"]["time_ms"]
+    assert after["block"]["time_ms"] < slept / 2 and after[OTHER]["time_ms"] < slept / 2
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
@@ -182,3 +184,22 @@ def test_the_datasheet_peak_is_by_exact_gpu_name_and_dtype() -> None:
     # a MIG slice or an unlisted GPU has no peak: a share of a wrong one would mislead
     assert datasheet_peak("NVIDIA H100 80GB HBM3 MIG 1g.10gb", "bf16") is None
     assert datasheet_peak("NVIDIA GeForce RTX 4090", "fp32") is None
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_the_parts_cuda_times_sum_to_the_latency_and_their_flops_to_tsfbench_flops() -> (
+    None
+):
+    """Issue 23's acceptance with CUDA time per part (the profiler's device events), run by
+    gpu_acceptance.py's pytest phase: batch 8, so the kernels outweigh the launches."""
+    from tsfbench.measure.profile import within_tolerance
+
+    config = RunConfig(attention="divided")
+    result = profile(config, ProbeSettings(batch=8, warmup=3, iterations=10, device="cuda"))
+    assert result["time_source"].startswith("CUDA")
+    gap, overhead = result["parts_sum_vs_latency"], result["profiler_overhead"]
+    assert within_tolerance(result), f"parts {100 * gap:+.1f}%, overhead {100 * overhead:+.1f}%"
+    assert (
+        sum(part["macs"] for part in result["parts"]) == 8 * count_flops(config)["flops_per_view"]
+    )
+    assert result["parts"][-1]["part"] == OTHER and result["parts"][-1]["time_share"] < 0.5
