@@ -43,10 +43,19 @@ def test_a_profile_grid_gives_one_task_per_configuration(tmp_path: Path) -> None
     )
 
 
-def test_a_profile_grid_refuses_the_memory_monitors_keys(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ('memory_limit = "1GiB"', "memory_limit: not used by profile"),
+        ('iterations = "auto"', "iterations: auto; profile takes a number of steps"),
+    ],
+)
+def test_a_profile_grid_refuses_what_a_profile_cannot_do(
+    tmp_path: Path, line: str, named: str
+) -> None:
     path = tmp_path / "p.toml"
-    path.write_text(TINY_PROFILE + 'memory_limit = "1GiB"\n')
-    with pytest.raises(ConfigError, match="memory_limit: not used by profile"):
+    path.write_text(TINY_PROFILE.replace("iterations = 2\n", "") + line + "\n")
+    with pytest.raises(ConfigError, match=named):
         load_suite(path, tmp_path)
 
 

@@ -57,6 +57,9 @@ def test_shares_of_time_and_of_flops_each_sum_to_100_percent(profiled: Any) -> N
     # every part's time is the median of one sample per profiled step
     assert result["profiled_step"]["iterations"] == 3
     assert result["parts_sum_ms"] == pytest.approx(sum(r["time_ms"] for r in result["parts"]))
+    # what else used the machine in each window, read as `latency` reads it
+    assert set(result["contention"]) == {"timed", "profiled"}
+    assert result["contended"] == any(w["contended"] for w in result["contention"].values())
 
 
 def test_per_block_gives_each_block_its_own_time(profiled: Any) -> None:

@@ -45,7 +45,9 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, record_function
 from torch.profiler import profile as torch_profile
 
-from tsfbench.config import ConfigError, ProbeSettings, RunConfig
+from tsfbench.config import AUTO, ConfigError, ProbeSettings, RunConfig
+from tsfbench.measure.contention import ContentionTracker, nvml_gpu
+from tsfbench.measure.energy import gpu_uuid
 from tsfbench.measure.flops import analyze, cnn_macs
 from tsfbench.measure.latency import LatencyTracker
 from tsfbench.measure.peaks import device_peak
@@ -369,6 +371,10 @@ def profile(
     train = settings.mode == "train"
     clock = Stopwatch()
     check_trace(trace)
+    if AUTO in (settings.iterations, settings.warmup):
+        raise ConfigError(
+            "iterations, warmup: profile takes numbers (it profiles as many steps as it times)"
+        )
     work = build_workload(config, settings, device, overrides)
     model = work.model
     all_parts = [p for p in part_order(model, False) if p != OTHER]
@@ -390,10 +396,13 @@ def profile(
         advance("warm-up")
     clock.lap("warm-up")
     latency = LatencyTracker(device)  # the same steps as `latency` times them, no profiler
-    for _ in range(settings.iterations):
-        with latency.track():
-            work.step()
-        advance("timing without the profiler")
+    gpu = nvml_gpu(gpu_uuid(device))
+    timed_window = ContentionTracker(gpu=gpu)  # what else ran: a busy machine is said, not hidden
+    with timed_window.track():
+        for _ in range(settings.iterations):
+            with latency.track():
+                work.step()
+            advance("timing without the profiler")
     latency_ms = latency.times_ms()
     clock.lap("timed steps")
 
@@ -405,7 +414,8 @@ def profile(
             for _ in range(settings.warmup):
                 work.step()
         prof = torch_profile(activities=activities)
-        with prof:
+        profiled_window = ContentionTracker(gpu=gpu)
+        with profiled_window.track(), prof:
             for _ in range(settings.iterations):
                 with record_function(STEP):
                     work.step()
@@ -451,6 +461,10 @@ def profile(
     total_ms = [sum(step.values()) for step in per_step]
     latency_summary, profiled = summarize(latency_ms), summarize(total_ms)
     parts_sum = sum(row["time_ms"] for row in rows)
+    windows = {"timed": timed_window.contention, "profiled": profiled_window.contention}
+    for window, reading in windows.items():
+        if reading.contended:
+            notes.append(f"contended while the {window} steps ran: {reading.contention}")
     if abs(parts_sum / profiled["median_ms"] - 1) > TOLERANCE:
         # Each step's parts sum to its time exactly; their medians sum to the median step only
         # when the steps are alike. Apart, some steps were slowed in one part or another.
@@ -474,6 +488,8 @@ def profile(
         "peak_how": peak_how,
         "parts": rows,
         "notes": notes,
+        "contention": {window: reading.as_record() for window, reading in windows.items()},
+        "contended": any(reading.contended for reading in windows.values()),
         "seconds": clock.laps,  # where profile's own time went: steps, attribution, FLOPs...
     }
     if blocks:
