@@ -94,9 +94,9 @@ def growth_table() -> list[dict[str, Any]]:
                 settings = ProbeSettings(mode="train", backend=backend, device="cpu")
                 row[f"peak_{backend}_gib"] = predict_peak(config, settings) / GIB
                 if peak_breakdown is not None:
-                    saved = [
+                    saved = [  # the attention kernel's activations saved for backward
                         r for r in peak_breakdown(config, settings)
-                        if ".attend" in str(r.get("part"))
+                        if r["category"] == "activations" and str(r["part"]).endswith(".attend")
                     ]  # fmt: skip
                     row[f"attend_saved_{backend}_gib"] = sum(r["bytes"] for r in saved) / GIB
             rows.append(row)
@@ -105,12 +105,18 @@ def growth_table() -> list[dict[str, Any]]:
         f"{'scheme':<9}{'frames':>7}{'GFLOPs':>9}{'attend GFLOPs':>15}{'attend %':>10}"
         f"{'peak sdpa GiB':>15}{'peak math GiB':>15}"
     )
+    saved = peak_breakdown is not None
+    if saved:
+        print(f"{'':<65}attend saved GiB: sdpa / math")
     for r in rows:
-        print(
+        line = (
             f"{r['attention']:<9}{r['frames']:>7}{r['gmacs']:>9.0f}{r['attend_gmacs']:>15.1f}"
             f"{100 * r['attend_share']:>9.1f}%"
             f"{r['peak_sdpa_gib']:>15.2f}{r['peak_math_gib']:>15.2f}"
         )
+        if saved:
+            line += f"{r['attend_saved_sdpa_gib']:>12.2f} / {r['attend_saved_math_gib']:.2f}"
+        print(line)
     at = {(r["attention"], r["frames"]): r for r in rows}
     for frames in (16, 32):
         grow = {
