@@ -84,7 +84,7 @@ def test_a_cnn_splits_into_its_top_level_stages() -> None:
     config = RunConfig(model="r3d_18", frames=8, size=32)
     total, parts = part_macs(config)
     assert total == count_flops(config)["flops_per_view"] == sum(parts.values())
-    assert {"stem", "layer1", "layer4", "fc"} <= set(parts)
+    assert {"stem", "res2", "res5", "head"} <= set(parts)  # torchvision's layer1..4: res2..5
     model = build_model(config, device="meta")
     assert set(parameter_parts(model).values()) <= set(part_order(model, train=True))
 

@@ -7,8 +7,8 @@ attention step of its scheme (`attn.time`, `attn.space`, `attn.joint`, `attn.wid
 and `.group`, the step's own work outside those modules (the permutes, copies and index gathers
 that form and undo its groups, the class token's repeat and mean, the residual add); `norm` (every
 LayerNorm), `block` (each block's own work: class token and patches joined, a copy, and the MLP's
-residual add), `mlp`, `head`. A 3D CNN's parts are its top-level stages (`blocks.0` .. `blocks.5`
-for pytorchvideo's stem, res2..res5 / pathways and head; torchvision's `stem`, `layer1`...).
+residual add), `mlp`, `head`. A 3D CNN's parts are its top-level stages, named as the memory
+breakdown names them (`peak_parts.part_names`: `stem`, `res2`..`res5`, `head`, or the module's).
 Training adds `<part> backward` (the autograd nodes of the part's forward ops, matched by their
 sequence number) and `optimizer`; what no part claims is `other`, so shares sum to 100%.
 
@@ -50,6 +50,7 @@ from tsfbench.measure.contention import ContentionTracker, nvml_gpu
 from tsfbench.measure.energy import gpu_uuid
 from tsfbench.measure.flops import analyze, cnn_macs
 from tsfbench.measure.latency import LatencyTracker
+from tsfbench.measure.peak_parts import part_names
 from tsfbench.measure.peaks import device_peak
 from tsfbench.measure.workload import build_workload
 from tsfbench.models.build import build_model, example_input
@@ -73,14 +74,8 @@ def module_ranges(model: nn.Module) -> dict[str, str]:
 
     A TimeSformer's Attention module is its step's `.attend` part: its own work, once its qkv and
     proj ranges are taken out, is the kernel and the head split and merge around it."""
-    if not isinstance(model, TimeSformer):
-        ranges = {}
-        for name, child in model.named_children():
-            if isinstance(child, nn.ModuleList):  # pytorchvideo's stages
-                ranges |= {f"{name}.{index}": f"{name}.{index}" for index in range(len(child))}
-            else:
-                ranges[name] = name
-        return ranges
+    if not isinstance(model, TimeSformer):  # the stages `--memory` names too: stem, res2.., head
+        return part_names(model)
     ranges = {"patch_embed": "embed", "norm": "norm", "head": "head"}
     for index, block in enumerate(model.blocks):
         ranges[f"blocks.{index}"] = f"block {index}"
@@ -128,7 +123,7 @@ def part_order(model: nn.Module, train: bool) -> list[str]:
             forward += [f"{step.part}.{kind}" for kind in kinds]
         forward += ["norm", "block", "mlp", "head"]
     else:
-        forward = list(module_ranges(model).values())
+        forward = list(dict.fromkeys(module_ranges(model).values()))
     if not train:
         return [*forward, OTHER]
     return [*forward, *(part + BACKWARD for part in forward), "optimizer", OTHER]
@@ -271,7 +266,11 @@ def part_macs(
     clip = example_input(config, device="meta")
     if not isinstance(model, TimeSformer):
         total, stages = cnn_macs(model, clip)
-        parts = Counter({name: macs for name, macs in stages.items() if name != OTHER})
+        names = module_ranges(model)
+        parts: Counter[str] = Counter()
+        for name, macs in stages.items():
+            if name != OTHER:
+                parts[names.get(name, name)] += macs
         parts[OTHER] = total - sum(parts.values())
         return total, dict(parts)
     depth = len(model.blocks)
