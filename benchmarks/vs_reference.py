@@ -45,7 +45,6 @@ import copy
 import json
 import resource
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.measure.isolate import classify
 from tsfbench.measure.latency import LatencyTracker
 from tsfbench.measure.memory import MemoryTracker
+from tsfbench.measure.peaks import datasheet_peak, gemm_peak
 from tsfbench.measure.predict import LiveBytes
 from tsfbench.measure.workload import Workload, build_workload
 from tsfbench.models.convert import HF_ATTENTION, TransformersClip, from_transformers, randomize_
@@ -64,30 +64,6 @@ from tsfbench.store import atomic_write
 
 HF_NAMES = {value: key for key, value in HF_ATTENTION.items()}
 MATMULS = ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm", "_scaled_dot_product", "conv")
-# Dense bf16 tensor-core peak FLOP/s (no sparsity), for the model FLOP utilisation, keyed by the
-# exact name `torch.cuda.get_device_name` reports. Sources: NVIDIA's product datasheets (H100,
-# H200, H800, A100, A800, L40S, L4), which print bf16 with 2:4 sparsity, halved here: H100 / H800
-# SXM5 and H200 SXM 1,979 TFLOPS; H100 NVL and H200 NVL 1,671; H100 / H800 PCIe 1,513; A100 /
-# A800, every form, 624; L4 242. The L40S datasheet prints the dense figure, 362.05.
-# A name not listed, or a MIG slice (its name ends in the profile, e.g. "... MIG 1g.10gb", and
-# its share of the peak is not published), has no peak: an MFU against a wrong one is worse.
-BF16_PEAK = {
-    "NVIDIA H100 80GB HBM3": 989.5e12,  # SXM5
-    "NVIDIA H100 NVL": 835.5e12,
-    "NVIDIA H100 PCIe": 756.5e12,
-    "NVIDIA H200": 989.5e12,  # SXM
-    "NVIDIA H200 NVL": 835.5e12,
-    "NVIDIA H800": 989.5e12,  # SXM5
-    "NVIDIA H800 PCIe": 756.5e12,
-    "NVIDIA A100-SXM4-40GB": 312e12,
-    "NVIDIA A100-SXM4-80GB": 312e12,
-    "NVIDIA A100-PCIE-40GB": 312e12,
-    "NVIDIA A100 80GB PCIe": 312e12,
-    "NVIDIA A800-SXM4-80GB": 312e12,
-    "NVIDIA A800 80GB PCIe": 312e12,
-    "NVIDIA L40S": 362.05e12,
-    "NVIDIA L4": 121e12,
-}
 MFU_TARGET = 0.45
 
 
@@ -246,9 +222,9 @@ def measure(
 
 
 def gpu_peak_flops() -> tuple[str, float | None]:
-    """This GPU's name and its dense bf16 peak, None where `BF16_PEAK` does not list it."""
+    """This GPU's name and its dense bf16 peak, None where `peaks.BF16_PEAK` does not list it."""
     name = torch.cuda.get_device_name()
-    return name, BF16_PEAK.get(name.strip())
+    return name, datasheet_peak(name, "bf16")
 
 
 def model_flop_utilisation(device: str, repeats: int, compiled: bool) -> dict[str, Any]:
@@ -313,22 +289,6 @@ def model_macs(attention: str, frames: int, size: int, depth: int, batch: int) -
         model = TimeSformer(attention=attention, frames=frames, size=size, depth=depth)
         clip = torch.empty(batch, 3, frames, size, size)
     return int(analyze(model, (clip,)).total())
-
-
-def gemm_peak(tokens: int, dim: int = 768, repeats: int = 5) -> float:
-    """The best fp32 FLOP/s of the model's own GEMM shapes (qkv, fc1, fc2 on every token).
-
-    Nearly all of a step's FLOPs are GEMMs, so no exact fp32 implementation runs faster than
-    its FLOPs at this rate: the bound on any speed-up over `hf` on this machine."""
-    best = 0.0
-    for inner, outer in ((dim, 3 * dim), (dim, 4 * dim), (4 * dim, dim)):
-        a, b = torch.randn(tokens, inner), torch.randn(inner, outer)
-        a @ b  # warm-up
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            best = max(best, 2 * tokens * inner * outer / (time.perf_counter() - start))
-    return best
 
 
 def roofline(records: list[dict[str, Any]], attention: str, depth: int) -> list[dict[str, Any]]:
@@ -460,7 +420,7 @@ def main() -> None:
         share = (
             f"{100 * mfu['mfu']:.1f}% of peak"
             if mfu["mfu"] is not None
-            else ("unknown peak (this GPU's exact name is not in BF16_PEAK; a MIG slice has none)")
+            else ("unknown peak (its exact name is not in peaks.BF16_PEAK; a MIG slice has none)")
         )
         print(
             f"\nMFU, {mfu['impl']}, divided 8x224, batch 32, bf16 inference on {mfu['gpu']}: "

@@ -40,6 +40,7 @@ from tsfbench.terminal import (
     render_motion,
     render_plan,
     render_probes,
+    render_profile,
     render_report,
     render_run,
     show,
@@ -378,6 +379,63 @@ def latency(
     settings |= {"target_ci": target_ci, "max_time": max_time, "max_warmup": max_warmup}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(variant, attention, frames, size, settings, sizes, False, as_json)
+
+
+@app.command()
+def profile(
+    variant: Annotated[
+        str, typer.Option("--variant", "--model", help=f"One model: {', '.join(PRESETS)}.")
+    ] = "base",
+    attention: Annotated[str | None, typer.Option(help="Attention scheme (one).")] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames per clip.")] = None,
+    size: Annotated[int | None, typer.Option(help="Crop size.")] = None,
+    pos_embed: Annotated[
+        str, typer.Option(help=f"{', '.join(POS_EMBEDS)} (default: the scheme's).")
+    ] = "",
+    classes: Annotated[int | None, typer.Option(help="Classes of the head.")] = None,
+    mode: Mode = "infer",
+    dtype: Dtype = "fp32",
+    batch: Batch = 1,
+    backend: Backend = "sdpa",
+    compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
+    checkpointing: Checkpointing = False,
+    device: Annotated[str, typer.Option(help="auto (the GPU if any), cpu or cuda.")] = "auto",
+    warmup: Annotated[int, typer.Option(help="Untimed steps first.")] = 3,
+    iterations: Annotated[int, typer.Option(help="Steps timed, then as many profiled.")] = 10,
+    per_block: Annotated[
+        str | None, typer.Option(help="Parts also shown per block: a comma list, or all.")
+    ] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Write the Chrome / Perfetto trace to this file.")
+    ] = None,
+    memory: Annotated[
+        bool, typer.Option(help="Also the predicted peak memory by category (no run).")
+    ] = False,
+    depth: Override = None,
+    dim: Override = None,
+    heads: Override = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where a step's time goes: time, FLOPs, GFLOP/s and share of peak per part of the model."""
+    from tsfbench.measure.profile import profile as run_profile
+
+    config = parse_config(
+        variant, attention, frames, size, pos_embed=pos_embed, classes=classes, command="profile"
+    )
+    overrides = check_overrides({"depth": depth, "dim": dim, "heads": heads}, [config])
+    probes = probe_settings(
+        [config], mode, dtype, batch, backend, compile=compile, checkpointing=checkpointing,
+        device=device, warmup=warmup, iterations=iterations,
+    )  # fmt: skip
+    if len(probes) > 1:
+        raise ConfigError("--mode, --dtype, --batch, --backend: one value each for profile")
+    blocks = [part for part in (per_block or "").replace(" ", "").split(",") if part]
+    with bar_at_first_update() as update:
+        result = run_profile(
+            config, probes[0], overrides, per_block=blocks, trace=trace, memory=memory,
+            progress=update,
+        )  # fmt: skip
+    show(result, as_json, render_profile)
 
 
 @app.command("memory-sweep")

@@ -2,8 +2,8 @@
 
 Each task's row is written the moment it finishes (see `store`), so an interrupted run loses at
 most the task in flight, and running the same command again measures only what is missing.
-FLOPs tasks go first and in parallel (`count_many`); runtime tasks each run in a child process
-(`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs here, one task at a time;
+FLOPs tasks go first and in parallel (`count_many`); runtime and profile tasks each run in a child
+process (`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs here, one at a time;
 a motion task trains and evaluates in a child process too (`train.motion_test`), so that on a GPU
 machine no CUDA context stays in this one, and its steps reach the progress bar (`Training`).
 """
@@ -234,6 +234,23 @@ def _runtime_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, 
     return record["status"], record
 
 
+def _profile_record(task: Task, env: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`tsfbench profile` of the task in a child process, like a runtime probe (an OOM is a row)."""
+    from tsfbench.config import ProbeSettings
+    from tsfbench.measure.isolate import run_isolated
+    from tsfbench.measure.profile import profile
+
+    settings = dict(task.settings)
+    timeout = settings.pop("timeout")
+    probe = ProbeSettings(**settings)
+    outcome = run_isolated(
+        profile, task.config, probe, dict(task.overrides), device=probe.target, timeout=timeout
+    )
+    record = outcome.value or {**task.config.as_dict(), **probe.as_dict()}
+    record |= {"error": outcome.error}
+    return outcome.status, record | environment_summary(env)
+
+
 def _cpu_allocations(
     task: Task, settings: ProbeSettings, record: Mapping[str, Any], timeout: float | None
 ) -> dict[str, Any]:
@@ -344,6 +361,8 @@ def run_suite(
             save(task, *_accuracy_record(task, env))
         elif task.measurement == "motion":
             save(task, *_motion_record(task, env, training))
+        elif task.measurement == "profile":
+            save(task, *_profile_record(task, env))
     summary.statuses = dict(statuses)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -59,12 +59,14 @@ MEASUREMENTS = {
     "energy": "runtime",
     "accuracy": "accuracy",
     "motion": "motion",
+    "profile": "profile",  # `tsfbench profile`: time and FLOPs by part (measure/profile.py)
 }
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
 SPLITS = ("train.csv", "val.csv")  # what a motion task's data folder holds
 # The motion test's synthetic set (`write_synthetic`; its frames and sizes are the defaults)
 MOTION_SET = {"classes": 4, "train_per_class": 64, "per_class": 32}
-ALL = frozenset({"flops", "runtime", "accuracy"})  # the measurements of a paper configuration
+ALL = frozenset({"flops", "runtime", "accuracy", "profile"})  # of a paper configuration
+PROFILE = frozenset({"profile"})  # a runtime probe's run settings, minus memory and energy's
 RUNTIME = frozenset({"runtime"})
 ACCURACY = frozenset({"accuracy"})
 MOTION = frozenset({"motion"})  # the motion test: trains its own small model (`train`)
@@ -111,6 +113,10 @@ KEYS: dict[str, frozenset[str]] = {
 }
 KEYS |= {key: KEYS.get(key, frozenset()) | MOTION for key in RECIPE}
 KEYS |= {"classes": ALL | MOTION, "train_per_class": MOTION, "val_per_class": MOTION}
+# a profile runs a step as a runtime probe does, without the memory and energy monitors
+PROFILE_KEYS = ("overrides", "mode", "dtype", "batch", "backend", "compile", "checkpointing")
+PROFILE_KEYS += ("warmup", "iterations", "device", "timeout")
+KEYS |= {key: KEYS[key] | PROFILE for key in PROFILE_KEYS}
 TOP_KEYS = ("name", "description", "grid")
 KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
@@ -142,7 +148,7 @@ class Task:
             return f"motion {config.attention} seed {self.settings['train']['seed']}"
         scheme = f" {config.attention}" if config.attention not in ("", NOT_APPLICABLE) else ""
         text = f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
-        if self.measurement == "runtime":
+        if self.measurement in ("runtime", "profile"):
             run = self.settings
             text += f" {run['mode']} {run['dtype']} b{run['batch']}"
             text += "" if run["backend"] == "sdpa" else f" {run['backend']}"
@@ -244,10 +250,13 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
     for measurement in measurements:
         if measurement == "flops":
             tasks += [Task("flops", config) for config in configs]
-        elif measurement == "runtime":
+        elif measurement in ("runtime", "profile"):
             probes = _probe_settings(grid, configs)
+            for key in ("iterations", "warmup"):  # a profile profiles as many steps as it times
+                if measurement == "profile" and probes[0][key] == AUTO:
+                    raise grid.fail(key, "auto; profile takes a number of steps")
             tasks += [
-                Task("runtime", config, settings, overrides)
+                Task(measurement, config, settings, overrides)
                 for settings in probes
                 for config in configs
             ]

@@ -324,6 +324,57 @@ def render_flops(rows: list[dict[str, Any]], breakdown: bool) -> None:
         render(table_rows, key | parts, "GFLOPs of one view by part", caption)
 
 
+def render_profile(result: dict[str, Any]) -> None:
+    """`tsfbench profile`: a row per part, the check against `latency`, per block, memory."""
+    pct = lambda value: None if value is None else 100 * value  # noqa: E731
+    rows = [
+        row
+        | {
+            "params_m": row["params"] / 1e6,
+            "ci": "-"
+            if row["ci_low_ms"] is None
+            else f"{row['ci_low_ms']:.3g}..{row['ci_high_ms']:.3g}",
+            "time_pct": pct(row["time_share"]),
+            "gmacs": row["macs"] / 1e9,
+            "flop_pct": pct(row["flop_share"]),
+            "peak_pct": pct(row["peak_share"]),
+        }
+        for row in result["parts"]
+    ]
+    columns = {
+        "part": "part", "params_m": "Params M", "time_ms": "ms", "ci": "95% CI ms",
+        "time_pct": "time %", "gmacs": "GFLOPs", "flop_pct": "FLOPs %",
+        "gflops_per_s": "GFLOP/s", "peak_pct": "% peak", "time_per_flop": "time/FLOP share",
+    }  # fmt: skip
+    title = (
+        f"{result['model']} {result['attention']} {result['frames']}x{result['size']} "
+        f"{result['mode']} {result['dtype']} b{result['batch']} {result['backend']} on "
+        f"{result['device']}: where the time goes"
+    )
+    caption = (
+        f"ms: median over {result['profiled_step']['iterations']} profiled steps "
+        f"({result['time_source']}). GFLOPs are multiply-adds ({result['counter']}); "
+        f"GFLOP/s: 2 per multiply-add, like the peak: {result['peak_how']}."
+    )
+    render(rows, columns, title, caption)
+    latency, profiled = result["latency"]["median_ms"], result["profiled_step"]["median_ms"]
+    stdout.print(
+        f"step median {latency:.4g} ms without the profiler, {profiled:.4g} ms with it "
+        f"(overhead {100 * result['profiler_overhead']:+.1f}%); parts sum to "
+        f"{result['parts_sum_ms']:.4g} ms ({100 * result['parts_sum_vs_latency']:+.1f}% of the "
+        "median without the profiler)"
+    )
+    for note in result["notes"]:
+        stdout.print(f"note: {note}")
+    if result.get("per_block"):
+        render(result["per_block"], {"block": "block", "part": "part", "time_ms": "ms"},
+               "Per block (median ms)", "")  # fmt: skip
+    if result.get("memory"):
+        memory = [row | {"mib": row["bytes"] / 2**20} for row in result["memory"]]
+        columns = {"category": "category", "part": "part", "mib": "MiB", "op": "op at the peak"}
+        render(memory, columns, "Predicted peak memory by category", "no run: predicted")
+
+
 def render_accuracy(record: dict[str, Any]) -> None:
     """`tsfbench accuracy`: one row, then each skipped video with its reason on stderr."""
     columns_shown = {

@@ -25,6 +25,7 @@ from tsfbench.models.registry import (
     default_pos_embed,
 )
 from tsfbench.report.motion import motion_table
+from tsfbench.report.profile import profile_table
 from tsfbench.report.reference import (
     FIGURE3_FRAMES,
     FIGURE3_SIZES,
@@ -66,6 +67,7 @@ class Report:
     backends: pd.DataFrame  # SDPA vs the eager `math` attention, same configuration and run
     prediction: pd.DataFrame  # predicted peak memory vs the CPU heap measured over the same steps
     motion: pd.DataFrame  # the motion test (synthetic set): never compared with the paper
+    profile: pd.DataFrame  # where the time goes: a row per profiled configuration and part
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
@@ -76,6 +78,7 @@ class Report:
         names = ("environments", "schemes", "models", "accuracy", "configs", "curves")
         tables = {name: getattr(self, name) for name in names}
         tables |= {"backends": self.backends, "prediction": self.prediction, "motion": self.motion}
+        tables["profile"] = self.profile
         tables |= {"shrunken": self.shrunken, "failures": self.failures}
         if self.between is not None:
             tables["between"] = pd.DataFrame(self.between["pairs"] + self.between["unmatched"])
@@ -506,6 +509,15 @@ def _motion(frame: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     return motion_table(rows[rows["status"] == Status.OK], env_labels)
 
 
+def _profile(frame: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
+    """The `profile` rows that finished, a row per part (`report.profile`)."""
+    rows = _with_columns(frame[frame["measurement"] == "profile"], [*SETTINGS, "parts"])
+    records = rows[rows["status"] == Status.OK].to_dict("records")
+    envs = [env_labels[row["environment"]] if len(env_labels) > 1 else None for row in records]
+    runs = [_run_label(row, env) for row, env in zip(records, envs, strict=True)]
+    return profile_table(records, runs)
+
+
 def build_report(frame: pd.DataFrame) -> Report:
     """Aggregate a results frame (`Store.frame()` or `load_results`) into a `Report`."""
     if frame.empty:
@@ -530,6 +542,7 @@ def build_report(frame: pd.DataFrame) -> Report:
         backends=_backends(configs),
         prediction=_prediction(configs),
         motion=_motion(frame, env_labels),
+        profile=_profile(frame, env_labels),
         statuses=frame["status"].value_counts().to_dict(),
         suites=sorted({str(s) for s in frame["suite"] if not missing(s) and s}),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

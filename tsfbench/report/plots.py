@@ -85,28 +85,33 @@ def _limit_line(ax: Axes, data: pd.DataFrame) -> float:
 def figure_digest(curves: pd.DataFrame, figure: str) -> str:
     """What one figure's PNG depends on: its points, this module's code, matplotlib's version.
     A PNG that carries the same digest is not drawn again (`is_current`)."""
-    data = curves[curves["figure"] == figure].reset_index(drop=True)  # not its rows' places
-    hasher = hashlib.sha256(figure.encode())
-    hasher.update(data.to_json(orient="split", double_precision=15).encode())
-    hasher.update(Path(__file__).read_bytes())
+    return data_digest(curves[curves["figure"] == figure], figure, __file__)
+
+
+def data_digest(data: pd.DataFrame, name: str, code: str | Path) -> str:
+    """The digest of a figure `name` drawn from `data` by the module at `code`."""
+    hasher = hashlib.sha256(name.encode())
+    hasher.update(data.reset_index(drop=True).to_json(orient="split", double_precision=15).encode())
+    hasher.update(Path(code).read_bytes())
     hasher.update(version("matplotlib").encode())
     return hasher.hexdigest()[:16]
 
 
-def _stamp(digest: str) -> str:
+def stamp(digest: str) -> str:
+    """The PNG text that carries a figure's digest."""
     return f"tsfbench figure {digest}"
 
 
 def is_current(path: Path, digest: str) -> bool:
     """Whether the PNG at `path` was drawn from the same points by the same code."""
-    return path.is_file() and _stamp(digest).encode() in path.read_bytes()
+    return path.is_file() and stamp(digest).encode() in path.read_bytes()
 
 
 def render(curves: pd.DataFrame, figure: str) -> bytes:
     """The PNG of one figure of `Report.curves`, stamped with its digest (a PNG text chunk)."""
     buffer = io.BytesIO()
-    stamp = {"Description": _stamp(figure_digest(curves, figure))}
-    draw(curves, figure).savefig(buffer, format="png", metadata=stamp)
+    metadata = {"Description": stamp(figure_digest(curves, figure))}
+    draw(curves, figure).savefig(buffer, format="png", metadata=metadata)
     return buffer.getvalue()
 
 

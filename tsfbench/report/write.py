@@ -20,6 +20,7 @@ from tsfbench.models.registry import PRESETS
 from tsfbench.report.build import Report
 from tsfbench.report.motion import NOISE_SE, PAPER_SET, TARGET, motion_findings
 from tsfbench.report.plots import FIGURES, figure_digest, is_current, render
+from tsfbench.report.profile import profile_figures, profile_section
 from tsfbench.report.reference import PAPER, PAPER_GPU, PAPER_GPU_BYTES, SCHEME_NAMES
 from tsfbench.report.timing import latency_cell, timing_notes
 from tsfbench.store import MEASURED, Status, atomic_write, missing
@@ -72,8 +73,10 @@ def write_report(
     for figure, path in images.items():  # a figure drawn from the same points is not drawn again
         if not is_current(path, figure_digest(report.curves, figure)):
             atomic_write(path, render(report.curves, figure))
+    time_images = profile_figures(report.profile, out, name)
     text = markdown(report, name, {f: path.name for f, path in images.items()})
-    return [atomic_write(out / f"{name}.md", text), *images.values()]
+    text += profile_section(report.profile, [path.name for path in time_images])
+    return [atomic_write(out / f"{name}.md", text), *images.values(), *time_images]
 
 
 # --- markdown -------------------------------------------------------------------------------
