@@ -166,14 +166,21 @@ def fit_settings(
         size, label = chosen.memory_bytes, chosen.name
     else:
         size, label = parse_memory(memory, name("memory")), None  # type: ignore[arg-type]
-    return FitSettings(
-        memory=size,
-        card=label,
-        margin=margin,
-        reserve=None if reserve is None else parse_memory(reserve, name("reserve")),
-        axes=parse_axes(axes, name("axis")),
-        bounds=parse_bounds(bounds, name("bounds")),
-    )
+    fields = {
+        "reserve": None if reserve is None else _bytes_or_zero(reserve, name("reserve")),
+        "axes": parse_axes(axes, name("axis")),
+        "bounds": parse_bounds(bounds, name("bounds")),
+    }
+    try:
+        return FitSettings(memory=size, card=label, margin=margin, **fields)
+    except ConfigError as err:  # relabel: the checks name a field, the user gave an option
+        field_name, _, message = str(err).partition(": ")
+        raise ConfigError(f"{name(field_name)}: {message}") from None
+
+
+def _bytes_or_zero(text: str | int, name: str) -> int:
+    """A size as `parse_memory` reads it, or 0 (no reserve: a budget of the whole memory)."""
+    return 0 if str(text).strip().lower() in ("0", "0b") else parse_memory(text, name)
 
 
 @dataclass(frozen=True)
@@ -217,14 +224,17 @@ def span(axis: str, config: RunConfig, bounds: Mapping[str, tuple[int, int]]) ->
     return Span(axis, low, high, step)
 
 
-def check_fixed(config: RunConfig, batch: int, settings: FitSettings) -> None:
+def check_fixed(
+    config: RunConfig, batch: int, settings: FitSettings, name: Any = lambda key: f"--{key}"
+) -> None:
     """The values held fixed while another axis is searched must lie in their axis's bounds."""
     for axis, value in (("frames", config.frames), ("size", config.size), ("batch", batch)):
         low, high = settings.bounds[axis]
         if not low <= value <= high and any(other != axis for other in settings.axes):
             raise ConfigError(
-                f"--{axis}: {value} is outside the {axis} bounds {low}..{high} of the search; "
-                f"give a value in them or widen them (--bounds {axis}={min(low, value)}.."
+                f"{name(axis)}: {value} is outside the {axis} bounds {low}..{high} of the "
+                f"search; give a value in them or widen them ({name('bounds')} "
+                f"{axis}={min(low, value)}.."
                 f"{max(high, value)})"
             )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.errors import ConfigError
 from tsfbench.fit import (
     DEFAULT_RESERVE,
     DEFAULT_RESERVE_SOURCE,
@@ -311,3 +312,33 @@ def fit(
             "workers": predictor.workers,
         },
     }
+
+
+def answer_tasks(
+    specs: Sequence[tuple[RunConfig, Mapping[str, Any], Mapping[str, object]]],
+    workers: int | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """A suite's fit tasks, each (config, settings, overrides) with `settings` as
+    `suite._fit_tasks` writes them: (status, record) each, from one shared pool of predictions
+    (the same step on two cards, or on two axes, is predicted once)."""
+    wanted, reserves = [], {}
+    for config, settings, overrides in specs:
+        run = {key: value for key, value in settings.items() if key != "fit"}
+        probe = ProbeSettings(**run, warmup=1)
+        fit_settings = FitSettings(**{**settings["fit"], "axes": tuple(settings["fit"]["axes"])})
+        key = (probe.target, fit_settings.reserve)
+        if key not in reserves:
+            reserves[key] = context_reserve(probe, fit_settings)
+        try:
+            budget = fit_settings.budget(*reserves[key])
+        except ConfigError as err:  # a measured reserve above the memory: the task's error
+            wanted.append(str(err))
+            continue
+        wanted += requests([config], probe, fit_settings, budget, overrides)
+    with Predictor(workers) as predictor:
+        found = iter(answer([w for w in wanted if isinstance(w, Request)], predictor))
+    records = []
+    for (config, _, _), item in zip(specs, wanted, strict=True):
+        record = next(found) if isinstance(item, Request) else {**config.as_dict(), "error": item}
+        records.append((Status.ERROR if record.get("error") else Status.PREDICTED, record))
+    return records
