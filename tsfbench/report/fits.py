@@ -79,7 +79,7 @@ def fits_table(rows: pd.DataFrame, env_labels: Mapping[str, str]) -> pd.DataFram
     order = {"frames": 0, "size": 1, "batch": 2}
     frame = pd.DataFrame(table, columns=COLUMNS)
     frame = frame.assign(_axis=frame["axis"].map(order))
-    keys = ["_axis", "card", "budget_gib", "attention", "backend", "run"]
+    keys = ["_axis", "budget_gib", "card", "attention", "backend", "run"]
     return frame.sort_values(keys).drop(columns="_axis").reset_index(drop=True)
 
 
