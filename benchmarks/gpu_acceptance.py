@@ -22,7 +22,10 @@ that fails or overruns is recorded as `fail` with a one-line reason while the ne
    non-`ok` row, since longer clips need more memory. The largest clip that runs; with `math`
    (the released code's attention) it is compared with the paper's V100 (joint out of memory
    from 32 frames, divided never);
-5. `quick`: `tsfbench run suites/quick.toml` into OUT/store, then `tsfbench report` into
+5. `fit`: `tsfbench fit` of divided, train bf16, frames at 224 on a 32 GiB card with no margin,
+   then `memory-sweep` of its boundary pair under `--memory-limit 32GiB`: the largest clip that
+   fits runs, the next one is `oom` (issue 24; its budget, 60 s, comes on top of the bound below);
+6. `quick`: `tsfbench run suites/quick.toml` into OUT/store, then `tsfbench report` into
    OUT/report.
 `--cpu-smoke` runs the same phases and commands with tiny configurations and
 `CUDA_VISIBLE_DEVICES=""`: `tests/gpu` collected (all skipped), `vs_reference` with one
@@ -86,11 +89,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
-PHASES = ("pytest", "vs_reference", "memory", "figure3", "quick")
+PHASES = ("pytest", "vs_reference", "memory", "figure3", "fit", "quick")
 # Seconds per phase on the GPU (see the module docstring); their sum bounds the run
 BUDGETS = {"pytest": 130, "vs_reference": 55, "memory": 60, "figure3": 115, "quick": 160}
+BUDGETS["fit"] = 60  # the CLI with its workers, the reserve's child, two capped steps
 ENV_TIMEOUT = 30  # `tsfbench env` before the phases: with the budgets, at most 550 s in all
 SMOKE_BUDGETS = {"pytest": 120, "vs_reference": 120, "memory": 150, "figure3": 200, "quick": 240}
+SMOKE_BUDGETS["fit"] = 150
 TINY = {"depth": 2, "dim": 64, "heads": 4}
 MEMORY_FRAMES, SMOKE_MEMORY_FRAMES = "8,16,32", "2"
 MEMORY_SCHEMES, SMOKE_MEMORY_SCHEMES = "joint,divided", "joint"
@@ -481,6 +486,61 @@ def phase_quick(ctx: Context, targets: dict[str, Target]) -> None:
     targets["quick report"].set(PASS, f"report/quick.md and {plots} plots")
 
 
+FIT_LIMIT = "32GiB"  # the paper's V100, emulated on the lent card
+
+
+def fit_verdict(cuda: bool, largest: dict | None, following: dict | None) -> tuple[str, str, str]:
+    """(result, measured, note) of the fit check: the largest clip `tsfbench fit` says fits
+    must run under the cap and the next one must run out of memory (issue 24)."""
+    if largest is None or following is None:
+        return FAIL, "-", "not measured"
+    value = (
+        f"{largest['frames']} frames {largest['status']}, "
+        f"{following['frames']} frames {following['status']}"
+    )
+    if not cuda:
+        return NOT_RUN, value, "no GPU (CPU smoke: tiny model, no cap)"
+    if (largest["status"], following["status"]) == ("ok", "oom"):
+        return PASS, value, ""
+    if largest["status"] == "oom":
+        return FAIL, value, "the largest predicted to fit ran out: more than the allocator's peak"
+    if following["status"] == "ok":
+        return FAIL, value, "the next one ran: the prediction is above what the step needs"
+    bad = largest if largest["status"] != "ok" else following
+    return FAIL, value, f"{bad['status']}: {bad.get('error')}"
+
+
+def phase_fit(ctx: Context, targets: dict[str, Target]) -> None:
+    """`tsfbench fit` on a 32 GiB card (no margin: the budget is what the cap leaves), then
+    `memory-sweep` of its boundary pair under `--memory-limit 32GiB`."""
+    answer_path, sweep_path = ctx.out / "fit.json", ctx.out / "fit_sweep.json"
+    if ctx.smoke:
+        fit = ["--memory", "3MiB", "--reserve", "0", "--size", "32", "--bounds", "frames=1..32",
+               *(f"--{k}={v}" for k, v in TINY.items())]  # fmt: skip
+    else:
+        fit = ["--memory", FIT_LIMIT, "--margin", "0", "--size", "224"]
+    run = ["--attention", "divided", "--mode", "train", "--dtype", "bf16"]
+    argv = tsfbench("fit", *fit, *run, "--axis", "frames", "--json")
+    ctx.check(ctx.run(argv, "fit", stdout=answer_path), "fit")
+    (answer,) = read_json(answer_path)["answers"]
+    if answer["answer"] != "boundary":
+        raise PhaseFailed(f"fit answered {answer['answer']!r}, not a boundary pair")
+    pair = f"{answer['largest']},{answer['next']}"
+    tiny = [f"--{k}={v}" for k, v in TINY.items()]
+    sweep = ["--size", "32", *tiny] if ctx.smoke else ["--size", "224", "--memory-limit", FIT_LIMIT]
+    argv = tsfbench("memory-sweep", *run, "--frames", pair, "--iterations", "1", "--json",
+                    *sweep)  # fmt: skip
+    ctx.check(ctx.run(argv, "fit_sweep", stdout=sweep_path), "fit_sweep")
+    rows = {row["frames"]: row for row in read_json(sweep_path)}
+    result, value, note = fit_verdict(
+        ctx.cuda, rows.get(answer["largest"]), rows.get(answer["next"])
+    )
+    budget = answer["budget_bytes"]
+    value += f"; predicted {gib(answer['largest_peak_bytes'])} / {gib(answer['next_peak_bytes'])}"
+    value += f" vs budget {gib(budget)} ({answer['reserve_source'][:40]})"
+    targets["fit boundary"].set(result, value, note)
+
+
 @dataclass(frozen=True)
 class Phase:
     name: str
@@ -512,6 +572,7 @@ def phases(smoke: bool = False) -> list[Phase]:
         ),
         Phase("memory", phase_memory, (("prediction rows", memory_goal),)),
         Phase("figure3", phase_figure3, figure3),
+        Phase("fit", phase_fit, (("fit boundary", f"largest ok, next oom at {FIT_LIMIT}"),)),
         Phase(
             "quick",
             phase_quick,

@@ -34,7 +34,7 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     phases = {phase["name"]: phase for phase in summary["phases"]}
-    assert list(phases) == ["pytest", "vs_reference", "memory", "figure3", "quick"]
+    assert list(phases) == ["pytest", "vs_reference", "memory", "figure3", "fit", "quick"]
     assert {name: phase["status"] for name, phase in phases.items()} == dict.fromkeys(
         phases, "pass"
     ), {name: phase["reason"] for name, phase in phases.items()}
@@ -48,6 +48,7 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     assert targets["pytest -m gpu"]["value"].startswith("0 passed, 0 failed, ")
     assert "x hf" in targets["vs_reference speed"]["value"]
     assert targets["prediction joint 2x32 train"]["value"].startswith("predicted ")
+    assert " frames ok, " in targets["fit boundary"]["value"]  # the boundary pair was run
     for series in ("joint sdpa", "divided math"):  # both schemes, both kernels
         assert targets[f"figure3 {series}"]["value"] == "2 frames"
     for name in ("env.json", "pytest.xml", "vs_reference.json", "memory_sweep.json",
@@ -105,3 +106,21 @@ def test_a_command_past_the_phase_budget_is_killed_with_its_children(
     status = Path(f"/proc/{child}/status")
     # the shell's own child (a phase's worker process) is gone too, not left holding a GPU
     assert not status.exists() or "State:\tZ" in status.read_text()
+
+
+def test_the_fit_verdict_passes_only_when_the_largest_runs_and_the_next_does_not(
+    acceptance: ModuleType,
+) -> None:
+    def row(frames: int, status: str) -> dict[str, object]:
+        return {"frames": frames, "status": status, "error": None if status == "ok" else "x"}
+
+    verdict = acceptance.fit_verdict
+    assert verdict(True, row(96, "ok"), row(97, "oom"))[:2] == (
+        "pass",
+        "96 frames ok, 97 frames oom",
+    )
+    assert verdict(True, row(96, "oom"), row(97, "oom"))[0] == "fail"  # the margin was needed
+    assert "the next one ran" in verdict(True, row(96, "ok"), row(97, "ok"))[2]
+    assert verdict(True, row(96, "ok"), row(97, "error"))[2] == "error: x"
+    assert verdict(False, row(96, "ok"), row(97, "ok"))[0] == "not run"
+    assert verdict(True, None, row(97, "oom"))[0] == "fail"
