@@ -238,7 +238,8 @@ def _context_footprint() -> int:
     import torch
     import torch.nn.functional as F
 
-    before = _nvml_used()
+    index = torch.cuda._get_nvml_device_index(0)
+    before = _nvml_used(index)
     for dtype in (torch.float32, torch.bfloat16):
         q = torch.randn(1, 2, 64, 64, device="cuda", dtype=dtype, requires_grad=True)
         F.scaled_dot_product_attention(q, q, q).sum().backward()
@@ -246,14 +247,15 @@ def _context_footprint() -> int:
         del q
     torch.cuda.synchronize()
     torch.cuda.empty_cache()  # what stays reserved now is the libraries' (cuBLAS workspaces)
-    after = _nvml_used()
+    after = _nvml_used(index)
     if before is not None and after is not None:
-        return after - before + torch.cuda.memory_allocated()  # tensors still alive: none
+        return after - before - torch.cuda.memory_allocated()  # tensors still alive: none
     free, total = torch.cuda.mem_get_info()
     return total - free - torch.cuda.memory_allocated()
 
 
-def _nvml_used(index: int = 0) -> int | None:
+def _nvml_used(index: int) -> int | None:
+    """Device memory in use, all processes (NVML); None where NVML cannot tell."""
     try:
         import pynvml
 
