@@ -2,12 +2,12 @@
 
 Each task's row is written the moment it finishes (see `store`), so an interrupted run loses at
 most the task in flight, and running the same command again measures only what is missing.
-FLOPs tasks go first and in parallel (`count_many`), then fit tasks, whose predictions run in a
-pool of processes and are shared between them (`measure.fit.answer_tasks`); runtime tasks each
-run in a child process (`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs
-here, one task at a time; a motion task trains and evaluates in a child process too
-(`train.motion_test`), so that on a GPU machine no CUDA context stays in this one, and its steps
-reach the progress bar (`Training`).
+FLOPs tasks go first and in parallel (`count_many`); runtime tasks each run in a child process
+(`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs here, one task at a time;
+a motion task trains and evaluates in a child process too (`train.motion_test`), so that on a GPU
+machine no CUDA context stays in this one, and its steps reach the progress bar (`Training`).
+Fit tasks go last, all at once: their predictions run in a pool of processes and are shared
+between them (`measure.fit.answer_tasks`).
 """
 
 from __future__ import annotations
@@ -333,13 +333,6 @@ def run_suite(
     flops = [task for task in todo if task.measurement == "flops"]
     for task, record in zip(flops, count_many([task.config for task in flops]), strict=True):
         save(task, Status.OK, record | environment_summary(env))
-    fits = [task for task in todo if task.measurement == "fit"]
-    if fits:  # at once: their searches share one pool of predictions (`measure.fit`)
-        from tsfbench.measure.fit import answer_tasks
-
-        specs = [(task.config, task.settings, task.overrides) for task in fits]
-        for task, (status, record) in zip(fits, answer_tasks(specs), strict=True):
-            save(task, status, record | environment_summary(env))
     for task in todo:
         if task.measurement == "runtime":
             save(task, *_runtime_record(task, env))
@@ -347,6 +340,15 @@ def run_suite(
             save(task, *_accuracy_record(task, env))
         elif task.measurement == "motion":
             save(task, *_motion_record(task, env, training))
+    # Last, all at once: their searches share one pool of predictions (`measure.fit`), forked
+    # from the fork server the runtime tasks started (with their imports) where there were any
+    fits = [task for task in todo if task.measurement == "fit"]
+    if fits:
+        from tsfbench.measure.fit import answer_tasks
+
+        specs = [(task.config, task.settings, task.overrides) for task in fits]
+        for task, (status, record) in zip(fits, answer_tasks(specs), strict=True):
+            save(task, status, record | environment_summary(env))
     summary.statuses = dict(statuses)
     summary.seconds = time.perf_counter() - started
     return summary
