@@ -443,3 +443,33 @@ def motion_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("motion-data")
     write_synthetic(root, per_class=2, train_per_class=2, height=32, width=32)
     return root
+
+
+def test_fit_tasks_store_their_answers_and_a_second_run_skips_them(tmp_path: Path) -> None:
+    suite = tmp_path / "fit.toml"
+    suite.write_text(
+        """
+[[grid]]
+measure = ["fit"]
+model = "base"
+attention = "joint"
+frames = 2
+size = 32
+overrides = { depth = 2, dim = 64, heads = 4 }
+memory = ["3MiB", "4MiB"]
+reserve = "0"
+axis = "frames"
+bounds = "frames=1..32"
+device = "cpu"
+"""
+    )
+    store = Store(tmp_path / "s.sqlite")
+    summary = run_suite(load_suite(suite, tmp_path), store)
+    assert summary.statuses == {"predicted": 2} and not summary.failures
+    rows = store.frame()
+    assert set(rows["measurement"]) == {"fit"} and set(rows["answer"]) <= {"boundary", "all fit"}
+    by = {(r["attention"], r["memory_bytes"]): r for r in rows.to_dict("records")}
+    assert by["joint", 3 * 2**20]["largest"] < by["joint", 4 * 2**20]["largest"]  # more memory
+    assert all(r["largest_peak_bytes"] <= r["budget_bytes"] for r in by.values())
+    again = run_suite(load_suite(suite, tmp_path), store)
+    assert again.skipped == 2 and again.statuses == {}
