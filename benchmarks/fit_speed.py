@@ -38,22 +38,26 @@ def timed(argv: list[str]) -> tuple[float, float, str]:
     """(wall s, CPU s of the process tree, stdout) of `argv` run from the checkout."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, PYTHONPATH=path)
-    began = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    root = psutil.Process(process.pid)
-    seen: dict[int, float] = {}  # pid -> the latest CPU seconds read
-    while process.poll() is None:
-        try:
-            for proc in [root, *root.children(recursive=True)]:
-                times = proc.cpu_times()
-                seen[proc.pid] = times.user + times.system
-        except psutil.Error:  # a process ended between listing and reading
-            pass
-        time.sleep(0.2)
-    out = process.stdout.read() if process.stdout else ""
-    if process.wait() != 0:
-        raise SystemExit(f"{' '.join(argv)} exited with {process.returncode}")
-    return time.perf_counter() - began, sum(seen.values()), out
+    # files, not pipes: nothing blocks the command while this polls its process tree
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        began = time.perf_counter()
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+        root = psutil.Process(process.pid)
+        seen: dict[int, float] = {}  # pid -> the latest CPU seconds read
+        while process.poll() is None:
+            try:
+                for proc in [root, *root.children(recursive=True)]:
+                    times = proc.cpu_times()
+                    seen[proc.pid] = times.user + times.system
+            except psutil.Error:  # a process ended between listing and reading
+                pass
+            time.sleep(0.2)
+        wall = time.perf_counter() - began
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} exited with {process.returncode}: {err.read()}")
+        return wall, sum(seen.values()), out.read()
 
 
 def main() -> None:
