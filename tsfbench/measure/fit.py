@@ -180,7 +180,10 @@ def answer(
         done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for future in done:
             job = running.pop(future)
-            predictor.cache[job] = future.result()
+            try:
+                predictor.cache[job] = future.result()
+            except Exception as exc:  # a worker that died (the OOM killer): that search's error
+                predictor.cache[job] = (None, f"prediction worker: {type(exc).__name__}: {exc}")
             predictor.made += 1
             peak, error = predictor.cache[job]
             for index in waiting.pop(job):
