@@ -88,7 +88,9 @@ def test_fit_states_its_budget_and_counts_its_predictions(tiny: dict) -> None:
     probe = ProbeSettings(mode="train", device="cpu")
     result = fit([RunConfig(attention="divided", frames=2, size=32)], probe, settings, tiny,
                  workers=0)  # fmt: skip
-    assert result["budget"]["line"].startswith("budget 15.20 GiB"[:7])
+    line = result["budget"]["line"]
+    assert line.startswith("budget ") and "reserve 0.00 GiB (given)" in line and "margin 5%" in line
+    assert result["budget"]["budget_bytes"] == 16 * 2**20 - int(0.05 * 16 * 2**20)
     assert result["budget"]["reserve_source"] == "given"
     (record,) = result["answers"]
     assert record["status"] == "predicted" and record["axis"] == "batch"
