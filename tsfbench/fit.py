@@ -4,8 +4,8 @@ Torch-free, so `tsfbench fit` and suites check their input before anything loads
 predictions behind a search are `measure/fit.py`'s. The budget is the card's memory less a
 context reserve (the CUDA context and library workspaces, which no tensor accounts for) less an
 allocator margin (fragmentation), each stated in the answer. Peak memory grows with each axis
-(frames, crop, batch), so a bisection finds where it crosses the budget in a handful of
-predictions (`search`).
+(frames, crop, batch), so a search of the bracket around the budget (regula falsi, `search`)
+finds where it crosses it in a handful of predictions.
 """
 
 from __future__ import annotations
@@ -227,15 +227,17 @@ def span(axis: str, config: RunConfig, bounds: Mapping[str, tuple[int, int]]) ->
 def check_fixed(
     config: RunConfig, batch: int, settings: FitSettings, name: Any = lambda key: f"--{key}"
 ) -> None:
-    """The values held fixed while another axis is searched must lie in their axis's bounds."""
+    """The values held fixed while another axis is searched must lie in their axis's bounds, and
+    every searched axis must hold a value the model takes (checked before anything runs)."""
+    for axis in settings.axes:
+        span(axis, config, settings.bounds)
     for axis, value in (("frames", config.frames), ("size", config.size), ("batch", batch)):
         low, high = settings.bounds[axis]
         if not low <= value <= high and any(other != axis for other in settings.axes):
             raise ConfigError(
                 f"{name(axis)}: {value} is outside the {axis} bounds {low}..{high} of the "
                 f"search; give a value in them or widen them ({name('bounds')} "
-                f"{axis}={min(low, value)}.."
-                f"{max(high, value)})"
+                f"{axis}={min(low, value)}..{max(high, value)})"
             )
 
 
