@@ -2,6 +2,7 @@
 
     python benchmarks/predict_speed.py                   # ViT-B train/infer, joint and divided
     python benchmarks/predict_speed.py --configs divided:8:224:train:sdpa --repeats 3
+    python benchmarks/predict_speed.py --breakdown      # also `peak_breakdown`'s seconds
 
 Both run in this process, one configuration after the other, so a busy machine slows both alike;
 the ratio is the figure to compare (CPU seconds of this process too: less disturbed by other
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import predict_reference
 
 from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.measure.peak_parts import peak_breakdown
 from tsfbench.measure.predict import predict_peak
 
 DEFAULT = (
@@ -44,11 +46,19 @@ def seconds(predict: Callable[[], int], repeats: int) -> tuple[float, float, int
     return statistics.median(walls), statistics.median(cpus), peak
 
 
+def breakdown_bytes(config: RunConfig, settings: ProbeSettings) -> int:
+    """The rows of `peak_breakdown` summed: the predicted peak again, the slower way."""
+    return sum(row["bytes"] for row in peak_breakdown(config, settings))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default=",".join(DEFAULT),
                         help="attention:frames:size:mode:backend, comma-separated")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time peak_breakdown (storages labelled)"
+    )
     args = parser.parse_args()
     # the first prediction in a process pays for lazy imports and kernel registration: not timed
     predict_peak(RunConfig(frames=2, size=32), ProbeSettings(device="cpu"), "cpu", {"depth": 1})
@@ -69,6 +79,10 @@ def main() -> None:
         print(f"{spec:26} {old:17.1f} {new:6.2f} {old / new:5.1f}x {old_cpu:17.1f} {new_cpu:6.2f}"
               f" {old_cpu / new_cpu:5.1f}x  {old_peak == new_peak} ({new_peak / 2**30:.2f} GiB)",
               flush=True)  # fmt: skip
+        if args.breakdown:
+            parts, parts_cpu, _ = seconds(partial(breakdown_bytes, config, settings), args.repeats)
+            print(f"{'  breakdown':26} {parts:17.2f} wall s, {parts / new:.2f}x the prediction;"
+                  f" {parts_cpu:.2f} CPU s, {parts_cpu / new_cpu:.2f}x", flush=True)  # fmt: skip
     print(f"geometric mean of the wall-time ratios: {statistics.geometric_mean(ratios):.1f}x")
 
 

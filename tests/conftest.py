@@ -14,7 +14,7 @@ import pytest
 import torch
 
 # PyAV before any test module imports decord, or PyAV's VP9 encoder cannot open in this process
-# (`tsfbench.data.video.import_decord` says why).
+# (`tsfbench.data.decoders.import_decord` says why).
 with contextlib.suppress(ImportError):
     import av  # noqa: F401
 

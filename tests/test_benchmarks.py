@@ -175,3 +175,30 @@ def test_decode_throughput_ships_fewer_bytes_for_the_same_views() -> None:
     before, after, _ = map(float, shipped.split()[-3:])
     assert after < before / 4
     assert "max |after - before| of the last video's normalised views: 0.0e+00" in result.stdout
+
+
+def test_peak_parts_words_joints_faster_growth_from_its_own_figures(
+    load_benchmark: Callable[[str], ModuleType], tiny: dict[str, object]
+) -> None:
+    from tsfbench.config import ProbeSettings, RunConfig
+    from tsfbench.measure.peak_parts import peak_breakdown
+
+    peak_parts = load_benchmark("peak_parts")
+    records = []
+    for attention in ("joint", "divided"):
+        for frames in (4, 8):
+            config = RunConfig(attention=attention, frames=frames, size=64)
+            settings = ProbeSettings(mode="train", backend="math", device="cpu")
+            rows = peak_breakdown(config, settings, tiny)
+            records.append(peak_parts.summarise(attention, frames, "math", rows))
+    joint, divided = (
+        [r for r in records if r["attention"] == name] for name in ("joint", "divided")
+    )
+    # joint's attention weights grow with the square of the clip: faster than divided's
+    assert joint[1]["attend_bytes"] / joint[0]["attend_bytes"] > (
+        divided[1]["attend_bytes"] / divided[0]["attend_bytes"]
+    )
+    first, why = peak_parts.growth_sentences(records)
+    ratio = joint[1]["peak_bytes"] / joint[0]["peak_bytes"]
+    assert first.startswith("math: from 4 to 8 frames") and f"grows {ratio:.1f}x" in first
+    assert "(F*N)^2" in why and "4x from 4 to 8" in why

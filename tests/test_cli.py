@@ -55,6 +55,9 @@ def test_flops_table_names_the_convention() -> None:
         (["latency", "--variant", "x3d_s", "--mode", "train", "--checkpointing"], "3D CNN"),
         (["latency", "--compile", "--warmup", "0"], "warmup"),  # compilation would be timed
         (["memory-sweep", "--predict-only", "--dim", "100"], "dim"),
+        (["latency", "--device", "cuda:7", "--depth", "1"], "cuda:7"),  # no such GPU here
+        (["memory-sweep", "--predict-only", "--device", "tpu"], "tpu"),
+        (["train", ".", "--device", "cuda:1"], "cuda:1"),
         (["accuracy", "none.csv", "--variant", "base,hr"], "--variant"),
         (["accuracy", "none.csv", "--attention", "all"], "--attention"),
         (["accuracy", "none.csv", "--frames", "0"], "frames"),
@@ -156,6 +159,19 @@ def test_synth_refuses_empty_frames(tmp_path, args: list[str]) -> None:  # type:
     assert "--height/--width" in result.stderr and "positive and even" in result.stderr
 
 
+@pytest.mark.parametrize("frames", ["1", "2", "7"])
+def test_synth_refuses_too_few_frames_to_show_the_motion(tmp_path, frames: str) -> None:  # type: ignore[no-untyped-def]
+    """One frame has no motion, and the motion test samples 8 frames a clip: a shorter video
+    would only repeat frames. Nothing is written."""
+    from tsfbench.config import TrainSettings
+
+    result = runner.invoke(app, ["synth", str(tmp_path / "s"), "--frames", frames])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--frames" in result.stderr and f"at least {TrainSettings().frames}" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_synth_into_a_file_names_the_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "file").write_text("x")
     result = runner.invoke(app, ["synth", str(tmp_path / "file"), "--classes", "2"])
@@ -177,3 +193,20 @@ def test_predict_only_says_what_it_compares_with() -> None:
         unlimited = runner.invoke(app, args)
         assert unlimited.exit_code == 0, unlimited.output
         assert "give --memory-limit" in unlimited.stdout and "largest" not in unlimited.stdout
+
+
+def test_memory_sweep_breakdown_rows_sum_to_the_predicted_peak() -> None:
+    args = ["memory-sweep", "--attention", "joint", "--frames", "2", "--size", "32"]
+    args += ["--depth", "1", "--dim", "32", "--heads", "2", "--predict-only", "--json"]
+    (predicted,) = json.loads(runner.invoke(app, args).stdout)
+    result = runner.invoke(app, [*args, "--breakdown"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert sum(row["bytes"] for row in rows) == predicted["predicted_peak_bytes"]
+    assert {row["predicted_peak_bytes"] for row in rows} == {predicted["predicted_peak_bytes"]}
+    assert abs(sum(row["share"] for row in rows) - 1) < 1e-9
+    table = runner.invoke(app, [*args[:-1], "--breakdown"])
+    assert table.exit_code == 0 and "optimizer_state" in table.stdout
+    alone = runner.invoke(app, ["memory-sweep", "--breakdown", "--frames", "2"])
+    assert alone.exit_code == 2 and "--predict-only" in alone.stderr
+    assert len(alone.stderr.strip().splitlines()) == 1

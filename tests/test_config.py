@@ -96,3 +96,26 @@ def test_expand_takes_preset_values_for_missing_axes() -> None:
         ("hr", "joint", 16, 448, 3),
         ("hr", "divided", 16, 448, 3),
     ]
+
+
+def test_a_device_may_name_one_of_the_gpus_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cuda:N` is checked against the GPUs torch sees (here two, faked), in one line."""
+    import torch
+
+    from tsfbench.config import AccuracySettings, ConfigError, ProbeSettings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert ProbeSettings(device="cuda:1").target == "cuda:1"
+    assert AccuracySettings(data="x", synthetic=True, device="cuda:1").device == "cuda:1"
+    assert AccuracySettings(data="x", synthetic=True, device="auto").device is None
+    with pytest.raises(
+        ConfigError, match=r"^device: cuda:2, but torch sees 2 GPU\(s\); .*cuda:0..cuda:1$"
+    ):
+        ProbeSettings(device="cuda:2")
+    for bad in ("gpu", "cuda:", "cuda:x", "cuda:-1"):
+        with pytest.raises(ConfigError, match="accepted: auto, cpu, cuda, cuda:N"):
+            ProbeSettings(device=bad)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+        ProbeSettings(device="cuda:0")

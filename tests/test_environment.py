@@ -64,7 +64,7 @@ def fake_pynvml(unsupported: tuple[str, ...] = ()) -> types.ModuleType:
 def use_gpus(monkeypatch: pytest.MonkeyPatch, uuids: list[str]) -> None:
     """The driver lists these devices and torch sees them (bare UUIDs, as
     `get_device_properties(i).uuid` prints them)."""
-    monkeypatch.setattr(environment_module, "nvml_device_count", lambda: len(uuids))
+    monkeypatch.setattr(environment_module, "nvml_state", lambda: (len(uuids), None))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(uuids))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: len(uuids))
     monkeypatch.setattr(
@@ -119,6 +119,34 @@ def test_without_a_gpu_in_use_the_host_gpus_leave_the_environment_id_unchanged(
     assert nvml_facts() == {}
     assert "gpu_sm_clock_mhz" not in with_host_gpus
     assert environment_id(with_host_gpus) == environment_id(without_nvml)
+
+
+def test_without_nvml_a_working_cuda_is_still_found_and_the_environment_says_nvml_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container without libnvidia-ml: `import pynvml` works or not, NVML cannot start, and
+    torch sees the GPU. The environment names the GPU and says what NVML's absence costs."""
+    real_nvml = environment_module.nvml_state
+    use_gpus(monkeypatch, ["aaaa"])
+    monkeypatch.setattr(environment_module, "nvml_state", real_nvml)  # the real one, failing
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # `import pynvml` fails
+    monkeypatch.setattr(environment_module, "gpu_device_files", lambda: True, raising=False)
+    env = environment()
+    assert env["cuda_available"] is True
+    assert env["gpus"] == ["GPU aaaa"]
+    assert "torch allocator only" in env["nvml_unavailable"]
+    assert "no energy" in env["nvml_unavailable"]
+    assert "nvml_driver" in env and "gpu_sm_clock_mhz" not in env  # no NVML facts invented
+
+
+def test_without_nvml_and_without_a_gpu_device_torch_is_not_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    monkeypatch.setattr(environment_module, "gpu_device_files", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: pytest.fail("torch was asked"))
+    assert environment_module.cuda_available() is False
+    assert "nvml_unavailable" not in environment()
 
 
 @pytest.mark.gpu

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,7 +33,6 @@ warmup = 0
 iterations = 1
 device = "cpu"
 """
-SCRIPT = str(Path(sys.executable).with_name("tsfbench"))  # the console script of this venv
 TINY_FLOPS = """
 name = "tiny-flops"
 [[grid]]
@@ -77,33 +77,73 @@ def test_a_killed_run_resumes_and_measures_every_task_exactly_once(tmp_path: Pat
     assert all(row.status == "ok" and row.record["latency_median_ms"] > 0 for row in after)
 
 
+# `tsfbench` whose second runtime task first starts a child that runs until the test lets it go
+# (a FIFO nobody writes to), so Ctrl-C lands while a task's child is running, whatever the
+# machine's load: the real runner, isolation and CLI, with one task that waits for the test.
+GATED_TSFBENCH = """
+import sys
+from pathlib import Path
+
+
+def hold(started: str, gate: str) -> None:
+    Path(started).write_text("running")
+    with open(gate) as fifo:  # blocks until the test opens the FIFO's other end
+        fifo.read()
+
+
+if __name__ == "__main__":
+    from tsfbench import cli, runner
+    from tsfbench.measure.isolate import run_isolated
+
+    started, gate = sys.argv.pop(), sys.argv.pop()  # the test's, not the command's
+    measure, calls = runner._runtime_record, []
+
+    def gated(task, env):
+        calls.append(task)
+        if len(calls) == 2:
+            run_isolated(hold, started, gate)
+        return measure(task, env)
+
+    runner._runtime_record = gated
+    sys.exit(cli.main())
+"""
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups in /proc")
 def test_ctrl_c_exits_130_in_one_message_and_keeps_finished_tasks(tmp_path: Path) -> None:
-    """Ctrl-C signals the whole process group; it lands here just as the second task's child
-    starts (importing torch), which must neither print a traceback nor outlive the run."""
+    """Ctrl-C signals the whole process group; it lands here while the second task's child
+    runs (it waits for the test), which must neither print a traceback nor outlive the run."""
     suite_path = tmp_path / "tiny.toml"
     suite_path.write_text(TINY_RUNTIME)
     store_path = tmp_path / "r.sqlite"
+    script, started, gate = tmp_path / "gated.py", tmp_path / "started", tmp_path / "gate"
+    script.write_text(GATED_TSFBENCH)
+    os.mkfifo(gate)
     child = subprocess.Popen(
-        [SCRIPT, "run", str(suite_path), "--store", str(store_path)],  # as users start it
+        [sys.executable, script, "run", suite_path, "--store", store_path, gate, started],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
-    store = Store(store_path)
-    deadline = time.monotonic() + 120
-    while not store.rows() and time.monotonic() < deadline and child.poll() is None:
-        time.sleep(0.01)
-    while len(members(child.pid)) < 2 and time.monotonic() < deadline and child.poll() is None:
-        time.sleep(0.01)  # until the next task's child exists
-    time.sleep(0.3)  # and is importing
-    os.killpg(child.pid, signal.SIGINT)
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 130
-    assert "Traceback" not in err and "interrupted" in err and "resume" in err
-    assert 1 <= len(store.rows()) < len(load_suite(suite_path, tmp_path).tasks)
-    assert group_empties(child.pid, within=15), "a child outlived the interrupted run"
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.01)
+        assert started.exists(), "the second task's child never started"
+        os.killpg(child.pid, signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 130, err
+        assert "Traceback" not in err and "interrupted" in err and "resume" in err
+        assert err.count("interrupted") == 1, err  # one message (rich wraps it at 80 columns)
+        store = Store(store_path)
+        assert 1 <= len(store.rows()) < len(load_suite(suite_path, tmp_path).tasks)
+        assert group_empties(child.pid, within=15), "a child outlived the interrupted run"
+    finally:
+        if child.poll() is None:
+            child.kill()
+        with contextlib.suppress(OSError):  # lets a child that outlived the run finish
+            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
 
 
 def members(group: int) -> list[int]:

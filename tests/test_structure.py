@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsfbench"
 TORCH_FREE = (
     "tsfbench.cards",
     "tsfbench.cli",
+    "tsfbench.compare",
     "tsfbench.config",
     "tsfbench.environment",
     "tsfbench.errors",

@@ -53,9 +53,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def test_the_train_split_is_disjoint_and_leaves_val_unchanged(tmp_path: Path) -> None:
-    alone = write_synthetic(tmp_path / "a", classes=2, per_class=2, frames=6, seed=3).parent
+    alone = write_synthetic(tmp_path / "a", classes=2, per_class=2, frames=8, seed=3).parent
     both = write_synthetic(
-        tmp_path / "b", classes=2, per_class=2, frames=6, seed=3, train_per_class=3
+        tmp_path / "b", classes=2, per_class=2, frames=8, seed=3, train_per_class=3
     ).parent
     assert not (alone / "train.csv").exists()
     val, val_before = _frames(both, "val.csv"), _frames(alone, "val.csv")
@@ -177,8 +177,22 @@ def test_the_saved_checkpoint_gives_the_top1_training_reported(
     assert len(wrong.stderr.strip().splitlines()) == 1 and "does not match" in wrong.stderr
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu, id="cuda")])
+def test_train_runs_and_evaluates_on_the_device_it_is_given(tmp_path: Path, device: str) -> None:
+    """`tsfbench train --device`: the model trains and the checkpoint is evaluated there."""
+    write_synthetic(tmp_path, classes=2, per_class=2, train_per_class=2)
+    args = ["train", str(tmp_path), "--steps", "2", "--device", device, "--json"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "m.pt")])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["device"].startswith(device) and record["train_steps"] == 2
+    assert record["evaluated"] == 4
+    weights = torch.load(tmp_path / "m.pt", weights_only=True)["model_state"]
+    assert {tensor.device.type for tensor in weights.values()} == {"cpu"}  # loads anywhere
+
+
 def test_train_refuses_a_set_without_a_train_split(tmp_path: Path) -> None:
-    write_synthetic(tmp_path, classes=2, per_class=1, frames=6)
+    write_synthetic(tmp_path, classes=2, per_class=1, frames=8)
     result = runner.invoke(app, ["train", str(tmp_path)])
     assert result.exit_code == 2
     assert "train.csv" in result.stderr and "--train-per-class" in result.stderr

@@ -19,6 +19,7 @@ from tsfbench.config import (
     AccuracySettings,
     ConfigError,
     TrainSettings,
+    check_device,
     check_overrides,
     parse_config,
     parse_configs,
@@ -32,7 +33,9 @@ from tsfbench.terminal import (
     config_progress,
     print_sweep_time,
     render_accuracy,
+    render_breakdown,
     render_cards,
+    render_comparison,
     render_facts,
     render_fit,
     render_flops,
@@ -82,6 +85,9 @@ Backend = Annotated[
 ]
 MemoryLimit = Annotated[
     str | None, typer.Option(help="Cap memory to emulate a smaller device, e.g. 32GiB.")
+]
+Device = Annotated[
+    str, typer.Option(help="auto (the GPU where there is one), cpu, cuda or cuda:N.")
 ]
 Override = Annotated[int | None, typer.Option(help="Model size override (quick CPU runs).")]
 Variants = Annotated[
@@ -192,19 +198,21 @@ def train(
     out: Annotated[
         Path | None, typer.Option(help="Checkpoint file (default DATA/ckpt/...).")
     ] = None,
+    device: Device = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """The motion test: train a small TimeSformer from scratch, evaluate it on val (3 crops)."""
     from tsfbench.train import motion_test
 
     settings = TrainSettings(attention=attention, seed=seed, steps=steps)
+    device = check_device(device, "--device")
     checkpoint = out or Path(data) / "ckpt" / f"{attention}-seed{seed}.pt"
     with bar_at_first_update() as update:
 
         def advance(step: int, total: int, loss: float) -> None:
             update(f"train {attention} loss {loss:.3f}", step, total)
 
-        record = motion_test(settings, data, checkpoint, progress=advance)
+        record = motion_test(settings, data, checkpoint, device=device, progress=advance)
     show(record, as_json, render_motion)
 
 
@@ -280,6 +288,24 @@ def accuracy(
 # --- Runtime probes: latency, peak memory, energy -------------------------------------------
 
 
+def _probe_inputs(
+    variant: str,
+    attention: str | None,
+    frames: str | None,
+    size: str | None,
+    settings: dict[str, Any],
+    overrides: dict[str, int | None],
+    default_attention: str | None,
+) -> tuple[list[Any], dict[str, int], Any]:
+    """A probe command's configurations, model overrides and its one probe setting."""
+    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
+    overrides = check_overrides(overrides, configs)
+    probes = probe_settings(configs, **settings)
+    if len(probes) > 1:
+        raise ConfigError("--mode, --dtype, --backend: one value each; a suite crosses them")
+    return configs, overrides, probes[0]
+
+
 def _probe_command(
     variant: str,
     attention: str | None,
@@ -290,20 +316,22 @@ def _probe_command(
     predict_only: bool,
     as_json: bool,
     default_attention: str | None = None,
+    hint: bool = False,
 ) -> None:
     """A latency or memory sweep: the configurations, one probe setting, a bar, the table."""
+    from tsfbench.measure.estimate import sweep_clock
     from tsfbench.measure.sweep import sweep
 
-    configs = parse_configs(variant, attention, frames, size, default_attention=default_attention)
-    overrides = check_overrides(overrides, configs)
-    probes = probe_settings(configs, **settings)
-    if len(probes) > 1:
-        raise ConfigError("--mode, --dtype, --backend: one value each; a suite crosses them")
-    (probe,) = probes
-    if probe.target == "cpu":
+    configs, overrides, probe = _probe_inputs(
+        variant, attention, frames, size, settings, overrides, default_attention
+    )
+    if probe.target == "cpu" and probe.device == "auto":
         stderr.print("no CUDA GPU: measuring on the CPU (host RAM only; no NVML, no energy)")
+    clock = None if predict_only else sweep_clock(configs, probe, overrides)
+    if clock is not None and (notice := clock.notice(hint)):
+        stderr.print(notice, highlight=False)
     began = time.monotonic()
-    with config_progress(configs) as advance:
+    with config_progress(configs, clock) as advance:
         records = sweep(
             configs, probe, overrides=overrides, progress=advance, predict_only=predict_only
         )
@@ -327,6 +355,7 @@ def latency(
     memory_limit: MemoryLimit = None,
     warmup: Annotated[int, typer.Option(help="Untimed steps first.")] = 3,
     iterations: Annotated[int, typer.Option(help="Timed steps.")] = 10,
+    device: Device = "auto",
     depth: Override = None,
     dim: Override = None,
     heads: Override = None,
@@ -335,7 +364,7 @@ def latency(
     """Latency (median, p10, p90), throughput, peak memory and energy of one or more configs."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"compile": compile, "memory_limit": memory_limit, "warmup": warmup}
-    settings |= {"iterations": iterations, "checkpointing": checkpointing}
+    settings |= {"iterations": iterations, "checkpointing": checkpointing, "device": device}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(variant, attention, frames, size, settings, sizes, False, as_json)
 
@@ -358,7 +387,12 @@ def memory_sweep(
     predict_only: Annotated[
         bool, typer.Option(help="Only predict peak memory (no run): fits on this laptop.")
     ] = False,
+    breakdown: Annotated[
+        bool,
+        typer.Option(help="With --predict-only: what holds each peak, by category and part."),
+    ] = False,
     iterations: Annotated[int, typer.Option(help="Timed steps.")] = 3,
+    device: Device = "auto",
     depth: Override = None,
     dim: Override = None,
     heads: Override = None,
@@ -367,11 +401,24 @@ def memory_sweep(
     """Peak memory and latency across clip lengths and sizes; out-of-memory is a result."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
-    settings |= {"checkpointing": checkpointing}
+    settings |= {"checkpointing": checkpointing, "device": device}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
+    if breakdown:
+        if not predict_only:
+            raise ConfigError("--breakdown explains the prediction: add --predict-only")
+        from tsfbench.measure.peak_parts import breakdown_records
+
+        configs, overrides, probe = _probe_inputs(
+            variant, attention, frames, size, settings, sizes, "joint,divided"
+        )
+        with config_progress(configs) as advance:
+            records = breakdown_records(configs, probe, overrides, progress=advance)
+        show(records, as_json, render_breakdown)
+        return
     _probe_command(
-        variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided"
-    )
+        variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided",
+        hint=True,
+    )  # fmt: skip
 
 
 @app.command("fit")
@@ -511,21 +558,80 @@ def report(
     fmt: Annotated[
         str, typer.Option("--format", help="md (tables and plots), csv or json.")
     ] = "md",
+    compare: Annotated[
+        str | None,
+        typer.Option(help="Add 'Between environments': two of them, base first, e.g. E1,E2."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write the stored results as a report beside the paper's numbers; print its summary."""
+    from tsfbench.compare import between_environments, parse_pair
     from tsfbench.report import REPORT_FORMATS, build_report, load_results, summary, write_report
     from tsfbench.report.motion import motion_summary
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format: unknown {fmt!r}; accepted: {', '.join(REPORT_FORMATS)}")
-    built = build_report(load_results(store, suite))
+    pair = None if compare is None else parse_pair(compare)
+    frame = load_results(store, suite)
+    built = build_report(frame)
+    if pair is not None:  # the report's rows, so E1, E2 are its environment table's labels
+        keys = frame[["measurement", "task", "environment"]].itertuples(index=False, name=None)
+        built.between = between_environments(store, pair, keys)
     title = name if name is not None else (Path(suite).stem if suite else "tsfbench")
     files = [str(path) for path in write_report(built, out, name=title, fmt=fmt)]
     result = {"files": files, "summary": summary(built), "motion": motion_summary(built.motion)}
+    if built.between is not None:
+        result["between"] = built.between
     show(result, as_json, render_report)
     if not as_json:
         stderr.print(f"wrote {', '.join(files)}")
+
+
+@app.command()
+def compare(
+    base_store: Annotated[
+        Path, typer.Argument(metavar="BASE", help="The base results database (or the only one).")
+    ],
+    new_store: Annotated[
+        Path | None, typer.Argument(metavar="NEW", help="The new results database.")
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Base rows: environment id (prefix), E1.. as in the report, commit or suite."
+        ),
+    ] = None,
+    new: Annotated[str | None, typer.Option(help="New rows, chosen as --base.")] = None,
+    threshold: Annotated[
+        str, typer.Option(help="Latency change that counts, e.g. 5% or 0.05.")
+    ] = "5%",
+    memory_threshold: Annotated[str, typer.Option(help="Peak-memory change flagged.")] = "2%",
+    fail_on: Annotated[
+        str, typer.Option(help="slower: exit 1 on a slower row or a new failure; none: never.")
+    ] = "slower",
+    out: Annotated[Path | None, typer.Option(help="Also write a markdown section here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rows of two runs matched by task: latency ratio with its 95% CI, verdict, memory, FLOPs."""
+    from tsfbench.compare import CompareSettings, compare_stores, markdown, parse_fraction
+    from tsfbench.store import atomic_write
+
+    settings = CompareSettings(
+        threshold=parse_fraction(threshold, "--threshold"),
+        memory_threshold=parse_fraction(memory_threshold, "--memory-threshold"),
+        fail_on=fail_on,
+    )
+    result = compare_stores(base_store, new_store, base=base, new=new, settings=settings)
+    if out is not None:
+        try:
+            atomic_write(out, markdown(result))
+        except OSError as error:
+            raise ConfigError(f"--out: cannot write {out} ({error.strerror})") from None
+    show(result, as_json, render_comparison)
+    if out is not None and not as_json:
+        stderr.print(f"wrote {out}")
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

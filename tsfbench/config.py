@@ -283,6 +283,40 @@ def require_gpu(device: str | None) -> None:
         raise ConfigError("device: 'cuda' but no CUDA GPU is visible; accepted: auto, cpu")
 
 
+def gpu_count() -> int:
+    """CUDA GPUs torch sees (`CUDA_VISIBLE_DEVICES` applied)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_device(device: object, name: str = "device") -> str:
+    """`auto`, `cpu`, `cuda` or `cuda:N` with N a GPU torch sees; one line naming the fix else."""
+    text = str(device).strip()
+    if text in DEVICES:
+        require_gpu(text)
+        return text
+    kind, _, index = text.partition(":")
+    if kind != "cuda" or not index.isdigit():
+        raise ConfigError(f"{name}: unknown {text!r}; accepted: auto, cpu, cuda, cuda:N")
+    count = gpu_count()
+    if int(index) >= count:
+        if not count:
+            raise ConfigError(f"{name}: {text}, but no CUDA GPU is visible; accepted: auto, cpu")
+        raise ConfigError(
+            f"{name}: {text}, but torch sees {count} GPU(s); accepted: auto, cpu, cuda, "
+            f"cuda:0..cuda:{count - 1}"
+        )
+    return text
+
+
+def resolve_device(device: str | None) -> str:
+    """The device to run on: `auto` (or None) is the GPU where there is one, else the CPU."""
+    if device in (None, "auto"):
+        return "cuda" if cuda_available() else "cpu"
+    return device
+
+
 DTYPES = ("fp32", "fp16", "bf16")
 SDPA_BACKENDS = ("sdpa", "math", "flash", "efficient")  # sdpa = let torch pick the kernel
 DEVICES = ("auto", "cpu", "cuda")
@@ -330,7 +364,6 @@ class ProbeSettings:
             ("mode", MODES),
             ("dtype", DTYPES),
             ("backend", SDPA_BACKENDS),
-            ("device", DEVICES),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
@@ -351,14 +384,12 @@ class ProbeSettings:
             raise ConfigError(f"memory_limit: {self.memory_limit!r}; expected {MEMORY_FORMS}")
         if not 0 < self.interval <= 10:
             raise ConfigError(f"interval: {self.interval!r} must be in (0, 10] seconds")
-        require_gpu(self.device)
+        check_device(self.device)
 
     @property
     def target(self) -> str:
         """The device the probe runs on: `auto` is the GPU where there is one."""
-        if self.device == "auto":
-            return "cuda" if cuda_available() else "cpu"
-        return self.device
+        return resolve_device(self.device)
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "device": self.target}
@@ -443,9 +474,8 @@ class AccuracySettings:
             path = getattr(self, name)
             if path is not None and not Path(path).exists():
                 raise ConfigError(f"{name}: {path!r} does not exist; give a file or a folder")
-        if self.device not in (None, "cpu", "cuda"):
-            raise ConfigError(f"device: unknown {self.device!r}; accepted: auto, cpu, cuda")
-        require_gpu(self.device)
+        if self.device is not None and check_device(self.device) == "auto":
+            object.__setattr__(self, "device", None)  # None is `auto` here
 
     def as_dict(self) -> dict[str, object]:
         """Its fields; `class_index` only when set, so that stored tasks keep their keys."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tsfbench import __version__
-from tsfbench.measure.sampler import nvml_handle
+from tsfbench.measure.sampler import describe, nvml_handle
 
 
 def package_version(name: str) -> str | None:
@@ -54,26 +54,40 @@ def torch_build() -> dict[str, str | None]:
     return found
 
 
-def nvml_device_count() -> int:
-    """GPUs the NVIDIA driver lists (0 without a driver); no CUDA context, no torch."""
+def nvml_state() -> tuple[int, str | None]:
+    """(GPUs the NVIDIA driver lists, why NVML cannot be used here or None); no CUDA, no torch."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
-    except Exception:  # no library, no driver or no device: all mean "no GPU here"
-        return 0
+    except Exception as error:  # no library (a container without libnvidia-ml), no driver
+        return 0, describe(error)
     try:
-        return int(pynvml.nvmlDeviceGetCount())
-    except Exception:
-        return 0
+        return int(pynvml.nvmlDeviceGetCount()), None
+    except Exception as error:
+        return 0, describe(error)
     finally:
         _tried(pynvml.nvmlShutdown)
 
 
+def nvml_device_count() -> int:
+    """GPUs the NVIDIA driver lists (0 without a driver or without NVML)."""
+    return nvml_state()[0]
+
+
+def gpu_device_files() -> bool:
+    """Whether the kernel exposes an NVIDIA device (or WSL's GPU) to this process: without one
+    CUDA cannot work, so torch need not be asked."""
+    return any(Path(path).exists() for path in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg"))
+
+
 def cuda_available() -> bool:
-    """`torch.cuda.is_available()`, asked only where the driver lists a GPU: without one it is
-    False for certain, and torch is not imported."""
-    if nvml_device_count() == 0:
+    """`torch.cuda.is_available()`, asked only where a GPU may be: where NVML works and lists
+    none, or where NVML is missing and the kernel exposes no GPU, it is False for certain and
+    torch is not imported. NVML missing beside a working CUDA (a container without
+    libnvidia-ml) still finds the GPU through torch."""
+    count, problem = nvml_state()
+    if count == 0 and (problem is None or not gpu_device_files()):
         return False
     import torch
 
@@ -156,25 +170,39 @@ def environment() -> dict[str, Any]:
     """Hardware and software facts; `tsfbench.store.environment_id` digests them."""
     cuda = cuda_available()
     build = torch_build()
-    return {
-        "tsfbench": __version__,
-        "git_commit": git_commit(),
-        "host": platform.node(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch": build["__version__"],
-        "cuda": build["cuda"],
-        "cuda_available": cuda,
-        "gpus": gpu_names() if cuda else [],
-        "nvml_driver": None,
-        "fvcore": package_version("fvcore"),
-        "decord": package_version("decord"),
-        "torchvision": package_version("torchvision"),  # the baselines' builders
-        "pytorchvideo": package_version("pytorchvideo"),
-        "nvidia_ml_py": package_version("nvidia-ml-py"),
-    } | nvml_facts()
+    return (
+        {
+            "tsfbench": __version__,
+            "git_commit": git_commit(),
+            "host": platform.node(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "torch": build["__version__"],
+            "cuda": build["cuda"],
+            "cuda_available": cuda,
+            "gpus": gpu_names() if cuda else [],
+            "nvml_driver": None,
+            "fvcore": package_version("fvcore"),
+            "decord": package_version("decord"),
+            "torchvision": package_version("torchvision"),  # the baselines' builders
+            "pytorchvideo": package_version("pytorchvideo"),
+            "nvidia_ml_py": package_version("nvidia-ml-py"),
+        }
+        | nvml_facts()
+        | nvml_missing(cuda)
+    )
+
+
+NVML_MISSING = "peak memory from the torch allocator only (no NVML process memory), no energy"
+
+
+def nvml_missing(cuda: bool) -> dict[str, str]:
+    """`{"nvml_unavailable": why and what it costs}` where CUDA works without NVML; else {} (a
+    key only where it says something, so other environments keep their id)."""
+    problem = nvml_state()[1] if cuda else None
+    return {} if problem is None else {"nvml_unavailable": f"{problem}: {NVML_MISSING}"}
 
 
 def environment_summary(env: Mapping[str, Any] | None = None) -> dict[str, Any]:

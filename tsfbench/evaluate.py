@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader
 
 from tsfbench.config import AccuracySettings, ConfigError, RunConfig
 from tsfbench.data.datasets import VideoSet, dataset_identity, read_dataset
+from tsfbench.data.decoders import DECODERS, PYAV, SKIP_REASONS
 from tsfbench.data.subset import parse_fraction, select_subset, shard
-from tsfbench.data.video import SKIP_REASONS, VideoViews, ViewSpec, device_views
+from tsfbench.data.video import VideoViews, ViewSpec, device_views
 from tsfbench.models.build import build_model
 from tsfbench.models.registry import get_preset
 
@@ -52,6 +53,9 @@ class AccuracyResult:
     bound: str  # "decode" or "model": the slower of the two
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_videos: list[dict[str, str]] = field(default_factory=list)
+    # evaluated videos per decoder: decord, or PyAV where decord cannot read one (AV1)
+    decoders: dict[str, int] = field(default_factory=dict)
+    pyav_videos: list[str] = field(default_factory=list)  # those PyAV read; the rest decord
     per_class: list[dict[str, Any]] = field(default_factory=list)
     predictions: list[list[Any]] = field(default_factory=list)  # [video, label, top-1 class]
     video_list: list[str] = field(default_factory=list)  # the subset, to rerun it exactly
@@ -203,7 +207,8 @@ def evaluate(
     correct = torch.zeros(2, classes, dtype=torch.int64)  # top-1, top-k hits per class
     totals = torch.zeros(classes, dtype=torch.int64)
     skips: list[dict[str, str]] = []
-    predictions: list[list[Any]] = []
+    predictions: list[list[Any]] = []  # [video, label, top-1 class, decoder]
+    decoder_of: dict[int, str] = {}
     scores = _Scores(spec.views, classes)
     decode_s = model_s = 0.0
     clips = done = 0
@@ -223,7 +228,7 @@ def evaluate(
             totals[label] += 1
             correct[0, label] += int(top[0] == label)
             correct[1, label] += int(label in top)
-            predictions.append([video, label, top[0]])
+            predictions.append([video, label, top[0], decoder_of[video]])
             done += 1
             if progress:
                 progress(done + len(skips), len(local))
@@ -242,6 +247,7 @@ def evaluate(
         # Finishing the views is device work, timed with the model (on a GPU its kernels run
         # asynchronously and land in the next timed forward anyway).
         start = time.perf_counter()
+        decoder_of[item["index"]] = item["decoder"]
         scores.add(item["index"], int(item["label"]), device_views(item, spec, device))
         model_s += time.perf_counter() - start
         while scores.queued() >= batch:
@@ -301,8 +307,10 @@ def evaluate(
         skipped_videos=sorted(
             ({**s, "video": relative[s["video"]]} for s in skips_all), key=lambda s: s["video"]
         ),
+        decoders={d: sum(p[3] == d for p in predictions_all) for d in DECODERS},
+        pyav_videos=sorted(relative[p[0]] for p in predictions_all if p[3] == PYAV),
         per_class=per_class,
-        predictions=[[relative[v], label, pred] for v, label, pred in sorted(predictions_all)],
+        predictions=[[relative[v], label, pred] for v, label, pred, _ in sorted(predictions_all)],
         video_list=relative,
     )
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
@@ -19,13 +21,18 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from tsfbench.store import Status
+
+if TYPE_CHECKING:
+    from tsfbench.measure.estimate import SweepClock
 
 T = TypeVar("T")
 stdout = Console(width=None if sys.stdout.isatty() else 200)  # piped tables are not cut
@@ -66,17 +73,74 @@ def bar_at_first_update(disable: bool = False) -> Iterator[Callable[[str, int, i
             progress.stop()
 
 
+class EstimateColumn(ProgressColumn):
+    """The time left by a sweep's estimate (`task.fields["finish"]`, a monotonic deadline),
+    counting down between configurations, never below what the ones after it need."""
+
+    def render(self, task: Any) -> Text:
+        finish = task.fields.get("finish")
+        if finish is None:
+            return Text("-:--:--", style="progress.remaining")
+        left = max(finish - time.monotonic(), task.fields.get("floor", 0.0))
+        return Text(str(timedelta(seconds=round(left))), style="progress.remaining")
+
+
 @contextmanager
-def config_progress(configs: list[Any]) -> Iterator[Callable[..., None]]:
+def config_progress(
+    configs: list[Any], clock: SweepClock | None = None
+) -> Iterator[Callable[..., None]]:
     """A sweep's bar over its configurations, naming the one in flight; yields the sweep's
-    `progress(done, total, config, record)` callback."""
+    `progress(done, total, config, record)` callback. With a `measure.estimate.SweepClock`
+    the bar runs in estimated seconds and the ETA is the estimate's, from the first
+    configuration on (rich's own needs a few finished steps)."""
     name = lambda config: f"{config.attention} {config.frames}x{config.size}"  # noqa: E731
+    if clock is not None:
+        with _estimated_progress(configs, clock, name) as advance:
+            yield advance
+        return
     with progress_bar() as progress:
         task = progress.add_task(name(configs[0]), total=len(configs))
 
         def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
             following = configs[done] if done < total else config
             progress.update(task, completed=done, description=name(following))
+
+        yield advance
+
+
+@contextmanager
+def _estimated_progress(
+    configs: list[Any], clock: SweepClock, name: Callable[[Any], str]
+) -> Iterator[Callable[..., None]]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        EstimateColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        clock.start()
+
+        def refresh(done: int) -> None:
+            now, left = time.monotonic(), clock.remaining(done)
+            progress.update(
+                task,
+                completed=clock.spent,
+                total=clock.spent + left,
+                description=name(configs[min(done, len(configs) - 1)]),
+                count=f"{done}/{len(configs)}",
+                finish=now + left,
+                floor=clock.remaining(done + 1),
+            )
+
+        task = progress.add_task("", total=None, count="", finish=None)
+        refresh(0)
+
+        def advance(done: int, total: int, config: Any, record: dict[str, Any]) -> None:
+            clock.finished(done - 1, record)
+            refresh(done)
 
         yield advance
 
@@ -187,6 +251,20 @@ def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
         stdout.print(f"largest {what}, {scheme}: {fits}", highlight=False)
 
 
+def render_breakdown(records: list[dict[str, Any]]) -> None:
+    """`memory-sweep --predict-only --breakdown`: each configuration's peak by category and part."""
+    mib = [record | {"mib": record["bytes"] / 2**20, "percent": 100 * record["share"]}
+           for record in records]  # fmt: skip
+    columns = {"model": "model", "attention": "attention", "frames": "Frames", "size": "Size"}
+    columns |= {"mode": "mode", "backend": "backend", "category": "category", "part": "part"}
+    columns |= {"mib": "MiB", "percent": "% of peak", "op": "op running at the peak"}
+    caption = (
+        "Tensor bytes held at the predicted peak (FakeTensorMode); each configuration's rows sum"
+        " exactly to its `memory-sweep --predict-only` peak. Activations: saved for backward."
+    )
+    render(mib, columns, "What holds the predicted peak", caption)
+
+
 def print_sweep_time(records: list[dict[str, Any]], seconds: float, predict_only: bool) -> None:
     """How long a sweep took and, when it ran steps, how much of it the tool spent besides the
     steps it timed (process start, model build, warm-up, prediction, exit)."""
@@ -244,6 +322,8 @@ def render_accuracy(record: dict[str, Any]) -> None:
         stderr.print(
             f"skipped {skip['video']}: {skip['reason']} ({skip['detail']})", highlight=False
         )
+    if record.get("pyav_videos"):  # decord cannot decode them (AV1): `pyav_videos` names them
+        stderr.print(f"read by PyAV where decord cannot: {len(record['pyav_videos'])} video(s)")
 
 
 def render_report(report: dict[str, Any]) -> None:
@@ -274,6 +354,40 @@ def render_report(report: dict[str, Any]) -> None:
         columns |= {"expected": "expected", "passed": "pass", "top1_paper_ssv2": "paper SSv2"}
         shown = [row | {"passed": "pass" if row["passed"] else "FAIL"} for row in motion["rows"]]
         render(shown, columns, "Motion test (synthetic)", " ".join(motion["findings"]))
+
+
+def render_comparison(result: dict[str, Any]) -> None:
+    """`tsfbench compare`: one row per pair with its verdict, the unmatched rows, a summary."""
+    from tsfbench.compare import (
+        caption,
+        changes_text,
+        ratio_text,
+        side_text,
+        summary_text,
+        verdict_text,
+    )
+
+    rows = [
+        pair
+        | {
+            "ratio_text": ratio_text(pair),
+            "verdict_text": verdict_text(pair),
+            "memory_text": changes_text(pair["memory"], pair["memory_flags"]),
+            "model_text": changes_text(pair["model"], None),
+        }
+        for pair in result["pairs"]
+    ]
+    columns = {"what": "task", "device": "device", "base_median_ms": "Base ms"}
+    columns |= {"new_median_ms": "New ms", "ratio_text": "new / base [95% CI]"}
+    columns |= {"verdict_text": "verdict", "memory_text": "memory", "model_text": "model"}
+    title = "Comparison" + (" between devices" if result["between_devices"] else "")
+    stdout.print(f"base: {side_text(result['base'])}", highlight=False, soft_wrap=True)
+    stdout.print(f"new:  {side_text(result['new'])}", highlight=False, soft_wrap=True)
+    render(rows, columns, title, caption(result))
+    if result["unmatched"]:
+        columns = {"side": "side", "what": "task", "reason": "why"}
+        render(result["unmatched"], columns, "Unmatched rows", "Listed, never dropped.")
+    stdout.print(summary_text(result), highlight=False)
 
 
 def render_motion(record: dict[str, Any]) -> None:

@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tsfbench.config import AccuracySettings, ConfigError, TrainSettings, run_config
+from tsfbench.config import (
+    AccuracySettings,
+    ConfigError,
+    TrainSettings,
+    check_device,
+    resolve_device,
+    run_config,
+)
 from tsfbench.data.datasets import read_dataset
 from tsfbench.data.synth import direction_blind_ceiling, reversed_class
 from tsfbench.data.video import VideoError, ViewSpec, read_frames, resized_frames
@@ -122,9 +129,12 @@ def train(
     labels: Tensor,
     names: tuple[str, ...],
     *,
+    device: torch.device | str = "cpu",
     progress: TrainProgress | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train a TimeSformer of `settings` on the clips; returns it (eval mode) and figures."""
+    """Train a TimeSformer of `settings` on the clips on `device`; returns it (eval mode, on
+    `device`) and figures. The weights are initialised and the batches drawn on the CPU, so a
+    GPU starts from the same model and sees the same batches as a CPU."""
     from tsfbench.models.build import build_model
 
     torch.manual_seed(settings.seed)
@@ -134,7 +144,7 @@ def train(
     init_time_embed(model, settings.time_init)
     if settings.weight_init == "fan_in":
         init_fan_in(model, settings.init_gain)
-    model.train()
+    model.to(device).train()
     opt = optimizer(model, settings)
     rates = [group["lr"] for group in opt.param_groups]
     reverse = swap_table(names, reversed_class)
@@ -146,7 +156,7 @@ def train(
         for group, rate in zip(opt.param_groups, rates, strict=True):
             group["lr"] = rate * factor
         x, y = make_batch(clips, labels, settings, reverse, mirror, generator)
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(x.to(device)), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -219,7 +229,8 @@ def save_checkpoint(
         **settings.overrides(),
         "train": settings.as_dict(),
     }
-    torch.save({"model_state": model.state_dict(), CHECKPOINT_KEY: meta}, path)
+    weights = {name: value.cpu() for name, value in model.state_dict().items()}  # loads anywhere
+    torch.save({"model_state": weights, CHECKPOINT_KEY: meta}, path)
     return path
 
 
@@ -242,22 +253,25 @@ def motion_test(
     data: str | Path,
     checkpoint: str | Path,
     *,
+    device: str = "auto",
     progress: TrainProgress | None = None,
 ) -> dict[str, Any]:
     """Train on data/train.csv, save `checkpoint`, evaluate it on data/val.csv with
     `evaluate.accuracy` (the test protocol, `settings.views` crops); one flat record:
     the accuracy record, the settings, and {params, train_seconds, train_steps, final_loss,
-    checkpoint, ceiling, ...}. `progress(step, steps, loss)` after each step."""
+    checkpoint, ceiling, device, ...}. `device` (auto, cpu, cuda, cuda:N) trains and evaluates;
+    `auto` is the GPU where there is one. `progress(step, steps, loss)` after each step."""
     from tsfbench.data.datasets import synthetic_marker
     from tsfbench.evaluate import accuracy
 
     root = data_root(data)
+    target = resolve_device(check_device(device))
     clips, labels, names = load_clips(root / "train.csv", settings)
-    model, figures = train(settings, clips, labels, names, progress=progress)
+    model, figures = train(settings, clips, labels, names, device=target, progress=progress)
     path = save_checkpoint(model, settings, names, checkpoint)
     config = run_config(settings, len(names))
     evaluation = AccuracySettings(
-        data=str(root / "val.csv"), rate=settings.rate, batch=32, workers=0, device="cpu",
+        data=str(root / "val.csv"), rate=settings.rate, batch=32, workers=0, device=target,
         checkpoint=str(path),
     )  # fmt: skip
     record = accuracy(config, evaluation, distributed_eval=False, **settings.overrides())

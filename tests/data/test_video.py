@@ -64,12 +64,13 @@ def test_left_is_right_played_backwards() -> None:
     assert np.array_equal(left, right[::-1])
 
 
-def test_a_corrupt_video_leaves_no_ffmpeg_log(
+def test_a_corrupt_video_leaves_no_decoder_log(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(random.Random(1).randbytes(1000))
     item = VideoViews([VideoItem(str(corrupt), 0)], ViewSpec(frames=4, size=32))[0]
     assert item["reason"] == "corrupt" and "corrupt.mp4" in item["detail"]
-    # decord's own C++ LOG(ERROR) line cannot be turned off from Python; FFmpeg's lines can
-    assert "[mov," not in capfd.readouterr().err
+    # neither FFmpeg's "[mov,mp4,...] moov atom not found" nor decord's C++ LOG(ERROR) line
+    # ("[12:00:00] .../video_reader.cc:83: ERROR opening ...", which no Python setting stops)
+    assert capfd.readouterr().err == ""

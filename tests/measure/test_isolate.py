@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import operator
 import os
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import pytest
 import torch
 
 from tsfbench.config import ProbeSettings, RunConfig, parse_memory
+from tsfbench.measure import isolate
 from tsfbench.measure import sweep as sweep_module
 from tsfbench.measure.isolate import Outcome, limit_memory, run_isolated
 from tsfbench.measure.sweep import FIGURES, largest_fitting, measure, miniature, sweep
+from tsfbench.store import Status
 
 
 def test_a_value_comes_back() -> None:
@@ -103,54 +108,147 @@ def test_predict_only_runs_nothing(tiny: dict[str, object]) -> None:
 GIB = 2**30
 
 
-@pytest.fixture
-def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
-    """torch.cuda's memory calls on an 80 GiB card whose current device is 1, recorded in order:
-    0.5 GiB held by the CUDA context outside torch, 0.25 GiB reserved by torch's allocator."""
-    calls: list[tuple[object, ...]] = []
-    total, context, reserved = 80 * GIB, GIB // 2, GIB // 4
+@dataclass
+class FakeCard:
+    """An 80 GiB card whose current device is 1: this process holds a 0.5 GiB context outside
+    torch and 0.25 GiB reserved by torch's allocator; `others` bytes belong to other processes.
+    NVML (a fake `pynvml`) lists both processes, or is missing where `nvml` is False."""
+
+    calls: list[tuple[object, ...]] = field(default_factory=list)
+    total: int = 80 * GIB
+    context: int = GIB // 2
+    reserved: int = GIB // 4
+    others: int = 0
+
+    def free(self) -> int:
+        """Before the cap's `empty_cache` (the child's start), the warm-up has not run yet."""
+        if ("empty_cache",) not in self.calls:
+            return self.start()
+        return self.total - self.others - self.context - self.reserved
+
+    def start(self) -> int:
+        """Free memory right after the context is created: the warm-up's memory not yet there
+        (the fake's bare context is 0 bytes)."""
+        return self.total - self.others
+
+
+def fake_nvml(card: FakeCard) -> ModuleType:
+    module = ModuleType("pynvml")
+
+    class NVMLError(Exception):
+        pass
+
+    def processes(handle: object) -> list[SimpleNamespace]:
+        return [
+            SimpleNamespace(pid=4242, usedGpuMemory=card.others),  # another process
+            SimpleNamespace(pid=os.getpid(), usedGpuMemory=card.context + card.reserved),
+        ]
+
+    module.__dict__.update(
+        NVMLError=NVMLError,
+        nvmlInit=lambda: None,
+        nvmlDeviceGetHandleByUUID=lambda uuid: uuid,
+        nvmlDeviceGetComputeRunningProcesses=processes,
+    )
+    return module
+
+
+@pytest.fixture(params=["nvml", "no nvml"])
+def fake_cuda(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> FakeCard:
+    """torch.cuda's memory calls on a `FakeCard`, recorded in order; with and without NVML."""
+    card = FakeCard()
 
     def set_fraction(fraction: float, device: object = None) -> None:
         # the real function's own check: a torch.device must carry an index
-        calls.append(("fraction", fraction, torch.cuda._utils._get_device_index(device)))
+        card.calls.append(("fraction", fraction, torch.cuda._utils._get_device_index(device)))
 
     def mem_get_info(device: object = None) -> tuple[int, int]:
-        calls.append(("mem_get_info", device))
-        return total - context - reserved, total
+        card.calls.append(("mem_get_info", device))
+        return card.free(), card.total
 
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: card.calls.append(("empty_cache",)))
     monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
-    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: reserved)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: card.reserved)
     monkeypatch.setattr(
-        torch.cuda, "get_device_properties", lambda device=None: SimpleNamespace(total_memory=total)
+        torch.cuda,
+        "get_device_properties",
+        lambda device=None: SimpleNamespace(total_memory=card.total, uuid="GPU-aaaa"),
     )
     monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", set_fraction)
-    return calls
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(card) if request.param == "nvml" else None)
+    return card
 
 
-def test_a_gpu_limit_without_a_device_index_caps_the_current_device(
-    fake_cuda: list[tuple[object, ...]],
-) -> None:
-    limit_memory(32 * GIB, torch.device("cuda"))
-    assert fake_cuda[-1][0] == "fraction" and fake_cuda[-1][2] == 1
-    limit_memory(32 * GIB, torch.device("cuda:3"))
-    assert fake_cuda[-1][0] == "fraction" and fake_cuda[-1][2] == 3
+def test_a_gpu_limit_without_a_device_index_caps_the_current_device(fake_cuda: FakeCard) -> None:
+    limit_memory(32 * GIB, torch.device("cuda"), fake_cuda.start())
+    assert fake_cuda.calls[-1][0] == "fraction" and fake_cuda.calls[-1][2] == 1
+    limit_memory(32 * GIB, torch.device("cuda:3"), fake_cuda.start())
+    assert fake_cuda.calls[-1][0] == "fraction" and fake_cuda.calls[-1][2] == 3
 
 
-def test_a_gpu_limit_leaves_out_the_cuda_context_like_a_real_card(
-    fake_cuda: list[tuple[object, ...]],
-) -> None:
+def test_a_gpu_limit_leaves_out_the_cuda_context_like_a_real_card(fake_cuda: FakeCard) -> None:
     """An emulated 32 GiB card: the allocator may reserve 32 GiB less the 0.5 GiB context, which
     is measured after the warm-up's cached blocks are released."""
-    limit_memory(32 * GIB, torch.device("cuda"))
-    assert fake_cuda == [
+    limit_memory(32 * GIB, torch.device("cuda"), fake_cuda.start())
+    assert fake_cuda.calls == [
         ("empty_cache",),
         ("mem_get_info", 1),
         ("fraction", (32 - 0.5) / 80, 1),
     ]
-    limit_memory(GIB // 4, torch.device("cuda"))  # smaller than the context: nothing fits
-    assert fake_cuda[-1] == ("fraction", 0.0, 1)
+
+
+def test_another_processs_memory_does_not_shrink_the_emulated_card(fake_cuda: FakeCard) -> None:
+    """60 GiB held by another process on the card: the cap still counts only this process's
+    0.5 GiB context (NVML's memory of our PID, or free memory since our context was created)."""
+    fake_cuda.others = 60 * GIB
+    with_nvml = sys.modules["pynvml"] is not None
+    start = () if with_nvml else (fake_cuda.start(),)  # NVML alone needs no baseline
+    capped = limit_memory(32 * GIB, torch.device("cuda"), *start)
+    assert fake_cuda.calls[-1] == ("fraction", (32 - 0.5) / 80, 1)
+    assert capped.context == GIB // 2
+    note = capped.note
+    # the card cannot give the emulated 31.5 GiB while the other process holds 60: said so
+    assert note is not None and "held by other processes" in note
+    assert ("bare context itself is not counted" in note) is not with_nvml
+
+
+def _child_outcome(memory_limit: int) -> Outcome:
+    """`isolate._child` run in this process (so the fakes apply), as a child would answer."""
+    ours, theirs = multiprocessing.Pipe(duplex=False)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        isolate._child(theirs, operator.add, (2, 3), memory_limit, "cuda", None)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    outcome, _ = ours.recv()
+    return outcome
+
+
+def test_a_cap_at_or_below_this_processs_context_is_an_error_row_not_oom(
+    fake_cuda: FakeCard,
+) -> None:
+    outcome = _child_outcome(GIB // 4)  # below the 0.5 GiB context: nothing could run
+    assert outcome.status == "error"
+    assert "at or below this process's own GPU memory" in (outcome.error or "")
+    assert not any(call[0] == "fraction" for call in fake_cuda.calls)
+
+
+def test_a_cap_above_the_card_is_noted_in_the_row(
+    fake_cuda: FakeCard, monkeypatch: pytest.MonkeyPatch, tiny: dict[str, object]
+) -> None:
+    outcome = _child_outcome(200 * GIB)
+    assert (outcome.status, outcome.value) == ("ok", 5)
+    assert fake_cuda.calls[-1] == ("fraction", 1.0, 1)
+    assert outcome.context == GIB // 2
+    assert "200.00 GiB is above this GPU's 80.00 GiB" in (outcome.note or "")
+    # the sweep's record carries the note beside the latency's own notes
+    answer = Outcome(Status.OK, None, {"notes": "fp16 GradScaler"}, outcome.note, GIB // 2)
+    monkeypatch.setattr(sweep_module, "run_isolated", lambda *a, **k: answer)
+    settings = ProbeSettings(memory_limit=200 * GIB, device="cpu", iterations=1)
+    record = measure(RunConfig(frames=2, size=32), settings, overrides=tiny, env={})
+    assert record["notes"] == f"fp16 GradScaler; {outcome.note}"
+    assert record["memory_cap_context_bytes"] == GIB // 2
 
 
 @pytest.mark.gpu

@@ -61,20 +61,64 @@ def test_the_monitors_notes_reach_the_record(monkeypatch: pytest.MonkeyPatch) ->
     )
 
 
-@pytest.mark.skipif(heap_in_use() is None, reason="needs glibc mallinfo2")
-@pytest.mark.parametrize("mode", ["infer", "train"])
+needs_mallinfo2 = pytest.mark.skipif(heap_in_use() is None, reason="needs glibc mallinfo2")
+
+
+@needs_mallinfo2
+def test_sampling_the_heap_leaves_no_garbage_on_it() -> None:
+    """The sampler runs before and after every op: what it allocates itself would be measured.
+    (It built a `ctypes.CDLL` per call, 1.8 KB of cyclic garbage a sample, 7-15% of a tiny
+    model's measured peak.)"""
+    import gc
+
+    heap_in_use()
+    gc.collect()
+    gc.disable()
+    try:
+        before = heap_in_use() or 0
+        for _ in range(1000):
+            heap_in_use()
+        grown = (heap_in_use() or 0) - before
+    finally:
+        gc.enable()
+    assert grown < 16 * 1024, grown
+
+
+@needs_mallinfo2
 @pytest.mark.parametrize(
-    ("attention", "frames", "size", "batch"),
-    [("joint", 4, 32, 2), ("divided", 4, 64, 4), ("joint", 2, 64, 8)],
+    ("mode", "attention", "frames", "size", "batch"),
+    [
+        ("infer", "joint", 4, 32, 2),
+        ("infer", "divided", 4, 64, 4),
+        ("infer", "joint", 2, 64, 8),
+        ("train", "divided", 4, 64, 4),
+        ("train", "joint", 2, 64, 8),
+    ],
 )
-def test_prediction_is_within_25_percent_of_measured_cpu_allocations(
+def test_prediction_is_within_5_percent_of_measured_cpu_allocations(
     mode: str, attention: str, frames: int, size: int, batch: int, tiny: dict[str, object]
 ) -> None:
     config = RunConfig(attention=attention, frames=frames, size=size)
     settings = ProbeSettings(mode=mode, batch=batch)
     predicted = predict_peak(config, settings, "cpu", tiny)
     measured = measure_cpu_allocations(config, settings, tiny)
-    assert predicted == pytest.approx(measured, rel=0.25)
+    assert predicted == pytest.approx(measured, rel=0.05)
+
+
+@needs_mallinfo2
+def test_a_tiny_training_step_is_under_predicted_by_its_bookkeeping_only(
+    tiny: dict[str, object],
+) -> None:
+    """The prediction counts tensor storages; the heap also holds what torch keeps about them
+    (tensor headers, autograd nodes and saved variables: about 0.7 KB per forward op, 0.13 MB
+    for this model's training step, whatever the clip). At 2.4 MB that is 5.3%, over the 5%
+    the test above holds larger steps to; at full size it is under 0.1%. So this step is held
+    to the bookkeeping's size instead of a share."""
+    config = RunConfig(attention="joint", frames=4, size=32)
+    settings = ProbeSettings(mode="train", batch=2)
+    predicted = predict_peak(config, settings, "cpu", tiny)
+    measured = measure_cpu_allocations(config, settings, tiny)
+    assert 0 <= measured - predicted <= 256 * 1024, (predicted, measured)
 
 
 def test_training_is_predicted_to_need_more_than_inference(tiny: dict[str, object]) -> None:

@@ -172,6 +172,44 @@ def test_a_transformers_folder_is_scored_end_to_end_by_the_cli(tmp_path: Path) -
     assert record["top1"] == pytest.approx(100 * hits / 8)
 
 
+def test_a_two_class_transformers_folder_reads_num_labels_as_its_default(tmp_path: Path) -> None:
+    """transformers 5 leaves `num_labels` (default 2) and `id2label` out of a binary
+    classifier's config.json: such a folder is a two-class model, scored end to end."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("decord")
+    import json
+
+    from typer.testing import CliRunner
+
+    from tsfbench.cli import app
+    from tsfbench.data.synth import write_synthetic
+    from tsfbench.models.checkpoint import read_hf_config
+
+    config = transformers.TimesformerConfig(
+        num_frames=4, image_size=32, hidden_size=64, num_hidden_layers=2,
+        num_attention_heads=4, intermediate_size=256, num_labels=2,
+    )  # fmt: skip
+    transformers.TimesformerForVideoClassification(config).save_pretrained(tmp_path / "hf")
+    written = json.loads((tmp_path / "hf/config.json").read_text())
+    assert written.get("num_labels", 2) == 2 and written.get("id2label") in (None, {})
+    read = read_hf_config(tmp_path / "hf")
+    assert (read.classes, read.labels) == (2, ())
+    csv = write_synthetic(tmp_path / "synth", classes=2, per_class=1, frames=8)
+    args = ["accuracy", str(csv), "--checkpoint", str(tmp_path / "hf"), "--rate", "2"]
+    result = CliRunner().invoke(app, [*args, "--workers", "0", "--views", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["classes"] == 2 and record["evaluated"] == 2
+
+
+def test_missing_config_values_read_as_the_installed_transformers_defaults() -> None:
+    transformers = pytest.importorskip("transformers")
+    from tsfbench.models.checkpoint import HF_DEFAULTS
+
+    default = transformers.TimesformerConfig()
+    assert {name: getattr(default, name) for name in HF_DEFAULTS} == HF_DEFAULTS
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
@@ -179,6 +217,7 @@ def test_a_transformers_folder_is_scored_end_to_end_by_the_cli(tmp_path: Path) -
         ('{"model_type": "videomae"}', "describes a 'videomae' model, not 'timesformer'"),
         ("{not json", "is not valid JSON"),
         ('{"model_type": "timesformer", "patch_size": 8}', "patch_size 8; tsfbench builds 16"),
+        ('{"model_type": "timesformer", "num_labels": 0}', "num_labels 0 is not a positive"),
     ],
 )
 def test_a_folder_with_a_missing_or_foreign_config_is_one_line_exit_2(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tsfbench.config import TrainSettings
 from tsfbench.data.datasets import CLASS_INDEX, SYNTHETIC_MARKER
 from tsfbench.errors import ConfigError
 
@@ -32,6 +33,10 @@ MOTIONS = (
     ("down_fast", 0, 1, 0.9),
     ("up_fast", 0, -1, 0.9),
 )
+# Fewest frames a video of the set may have: a motion needs two positions, and the motion test
+# samples `TrainSettings.frames` frames a clip; from a shorter video its clip repeats frames, so
+# the set would measure the padding, not the motion.
+MIN_FRAMES = max(2, TrainSettings.frames)
 
 
 def synth_frames(
@@ -156,13 +161,17 @@ def write_synthetic(
     class ids follow the sorted class names, so `root/videos` also reads as a folder-per-class
     tree with the same ids. The marker (`SYNTHETIC_MARKER`, with the generation settings) is
     how a result knows for certain that it measured this set and not a real one. Returns the
-    CSV's path. Sizes must be even (yuv420p).
+    CSV's path. Sizes must be even (yuv420p); `frames` at least `MIN_FRAMES`.
     """
     if not 2 <= classes <= len(MOTIONS):
         raise ConfigError(f"--classes: {classes}; expected 2..{len(MOTIONS)}")
-    for name, value in (("--per-class", per_class), ("--frames", frames)):
-        if value <= 0:
-            raise ConfigError(f"{name}: {value} must be a positive integer")
+    if per_class <= 0:
+        raise ConfigError(f"--per-class: {per_class} must be a positive integer")
+    if frames < MIN_FRAMES:
+        raise ConfigError(
+            f"--frames: {frames} cannot show the motion; expected at least {MIN_FRAMES} (the "
+            "frames of the motion test's clip)"
+        )
     if height % 2 or width % 2 or height <= 0 or width <= 0:
         raise ConfigError(
             f"--height/--width: {height} x {width}; both must be positive and even (yuv420p)"

@@ -3,18 +3,15 @@
 Test protocol (paper appendix; NUMBERS.md): sample `clips` temporal clips, scale the shorter
 side to the crop size, take `crops` square crops along the longer side, normalise with the
 released configs' mean / std. A video that cannot give its views is returned as a skip with a
-reason, never raised: one bad file among 20,000 must not end a run.
+reason, never raised: one bad file among 20,000 must not end a run. Which decoder reads a video
+(decord, or PyAV where decord cannot) and why none could is `decoders.py`'s.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
@@ -23,13 +20,13 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from tsfbench.data.datasets import VideoItem
+from tsfbench.data.decoders import VideoError, read_video
 from tsfbench.data.sampling import SAMPLINGS, crop_offsets, short_side_size, view_indices
 
 # PySlowFast's DATA.MEAN / DATA.STD, which the released TimeSformer configs keep: pixels are
 # scaled to [0, 1], then (x - 0.45) / 0.225 in every channel (not ImageNet's per-channel values).
 MEAN = (0.45, 0.45, 0.45)
 STD = (0.225, 0.225, 0.225)
-SKIP_REASONS = ("missing", "corrupt", "unreadable", "too short")
 # What a loader worker ships: "float32" normalised views (V, 3, F, S, S), or "uint8" pixels, the
 # part of the decoded frames the views read, finished by `device_views` where the batch is run.
 # At 8 x 224 with 3 crops of a 340 x 256 video that is 2.1 MB instead of 14.5 MB through shared
@@ -60,55 +57,38 @@ class ViewSpec:
         return (1 if self.sampling == "segment" else self.clips) * self.crops
 
 
-class VideoError(Exception):
-    """A video that cannot be evaluated; `reason` is one of `SKIP_REASONS`."""
+@dataclass(frozen=True)
+class Decoded:
+    """The unique frames every view of a video needs, (T, H, W, 3) uint8; per temporal clip,
+    positions into them; and the decoder that read them (`decoders.DECODERS`)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
+    frames: Tensor
+    clips: list[list[int]]
+    decoder: str
 
 
-def import_decord() -> ModuleType:
-    """decord, imported after PyAV where PyAV is installed.
+def decode_frames(path: str, spec: ViewSpec) -> Decoded:
+    """Decode the frames every view needs in one batch (`decoders.read_video`: decord, or PyAV
+    where decord cannot read the video); raises `VideoError` with the reason."""
 
-    decord loads its bundled FFmpeg with RTLD_GLOBAL, and its old libvpx (whose symbols carry no
-    version) then shadows the newer one PyAV's libavcodec links: once decord is in a process,
-    PyAV cannot open the VP9 encoder there (EINVAL). With PyAV loaded first each keeps its own,
-    so a process that decodes can still write `synth --codec vp9` videos.
-    """
-    if "decord" not in sys.modules and importlib.util.find_spec("av") is not None:
-        import av  # noqa: F401
+    def choose(length: int, fps: float) -> tuple[list[int], list[list[int]]]:
+        if length < spec.frames:
+            raise VideoError("too short", f"{path}: {length} frames < {spec.frames}")
+        clips = view_indices(length, spec.frames, spec.rate, spec.clips, spec.sampling, fps)
+        return sorted({i for clip in clips for i in clip}), clips
 
-    import decord
-
-    return decord
+    pixels, clips, decoder = read_video(path, spec.threads, choose)
+    unique = sorted({i for clip in clips for i in clip})
+    position = {index: n for n, index in enumerate(unique)}
+    return Decoded(
+        torch.from_numpy(pixels), [[position[i] for i in clip] for clip in clips], decoder
+    )
 
 
 def read_frames(path: str, spec: ViewSpec) -> tuple[Tensor, list[list[int]]]:
-    """Decode the frames every view needs in one `get_batch` call.
-
-    Returns the unique frames (T, H, W, 3) uint8 and, per temporal clip, positions into them.
-    """
-    if not Path(path).is_file():
-        raise VideoError("missing", path)
-    decord = import_decord()  # lazily: the package imports without the decoder
-
-    decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's log: the skip carries the reason
-    try:
-        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=spec.threads)
-        length, fps = len(reader), float(reader.get_avg_fps() or 30.0)
-    except Exception as error:  # decord raises its own DECORDError, or RuntimeError
-        raise VideoError("corrupt", f"{path}: {str(error).splitlines()[0][:200]}") from None
-    if length < spec.frames:
-        raise VideoError("too short", f"{path}: {length} frames < {spec.frames}")
-    clips = view_indices(length, spec.frames, spec.rate, spec.clips, spec.sampling, fps)
-    unique = sorted({i for clip in clips for i in clip})
-    try:
-        frames = torch.from_numpy(reader.get_batch(unique).asnumpy())
-    except Exception as error:
-        raise VideoError("unreadable", f"{path}: {str(error).splitlines()[0][:200]}") from None
-    position = {index: n for n, index in enumerate(unique)}
-    return frames, [[position[i] for i in clip] for clip in clips]
+    """`decode_frames` without the decoder's name: (unique frames, positions per clip)."""
+    decoded = decode_frames(path, spec)
+    return decoded.frames, decoded.clips
 
 
 def resized_frames(frames: Tensor, spec: ViewSpec) -> Tensor:
@@ -257,12 +237,14 @@ class VideoViews(Dataset):
         item = self.items[index]
         start = time.perf_counter()
         out: dict[str, Any] = {"index": index, "label": item.label, "views": None, "reason": ""}
-        out["pixels"] = None
+        out["pixels"] = out["decoder"] = None
         try:
+            decoded = decode_frames(item.path, self.spec)
+            out["decoder"] = decoded.decoder
             if self.pixels == "float32":
-                out["views"] = decode_views(item.path, self.spec)
+                out["views"] = make_views(decoded.frames, decoded.clips, self.spec)
             else:
-                out |= cropped_pixels(*read_frames(item.path, self.spec), self.spec)
+                out |= cropped_pixels(decoded.frames, decoded.clips, self.spec)
         except VideoError as error:
             out["reason"], out["detail"] = error.reason, str(error)
         out["decode_s"] = time.perf_counter() - start

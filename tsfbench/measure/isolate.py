@@ -24,7 +24,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from tsfbench.measure import cap
+from tsfbench.measure.cap import Capped, cap_gpu
 from tsfbench.store import Status
 
 OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
@@ -42,6 +44,8 @@ class Outcome:
     status: Status
     error: str | None = None
     value: Any = None
+    note: str | None = None  # how the run differs from what was asked (a cap above the card)
+    context: int | None = None  # GPU bytes outside the allocator that a memory cap left out
     # Where the time went, seen from the parent: `start` (asking for the child until it runs
     # the target), `run` (the target, `prepare` included), `teardown` (answer to exit)
     seconds: dict[str, float] = field(default_factory=dict, compare=False)
@@ -64,29 +68,21 @@ def virtual_memory() -> int:
     return 0
 
 
-def limit_memory(limit: int, device: torch.device) -> None:
-    """Emulate a device with `limit` bytes.
+def limit_memory(limit: int, device: torch.device, start: int | None = None) -> Capped:
+    """Emulate a device with `limit` bytes; returns a note for the row and the GPU context.
 
-    GPU: the caching allocator's per-process fraction, less the CUDA context's footprint: the
-    fraction caps the allocator only, and the context (and anything else held outside torch's
-    allocator) takes room that a real card of `limit` bytes would not have either. Called after
-    a warm-up step, whose cached blocks are released first so that `reserved` is what torch
-    still holds (the cuBLAS workspaces, which stay inside the cap). CPU: an address-space limit
-    of what is mapped now (libraries, thread stacks, started first by a small matmul) plus
-    `limit`, so `limit` is the room left for the step, like a GPU's free memory.
+    GPU: the caching allocator's per-process fraction, less this process's own memory outside
+    the allocator (`cap.cap_gpu`; `start` is `cap.start`'s baseline, taken before the warm-up).
+    CPU: an address-space limit of what is mapped now (libraries, thread stacks, started first
+    by a small matmul) plus `limit`, so `limit` is the room left for the step, like a GPU's
+    free memory.
     """
     if device.type == "cuda":
-        # the fraction needs a device index, which torch.device("cuda") does not carry
-        index = torch.cuda.current_device() if device.index is None else device.index
-        torch.cuda.empty_cache()
-        free, total = torch.cuda.mem_get_info(index)
-        context = max(0, total - free - torch.cuda.memory_reserved(index))
-        fraction = min(1.0, max(0.0, (limit - context) / total))
-        torch.cuda.set_per_process_memory_fraction(fraction, index)
-        return
+        return cap_gpu(limit, device, start)
     torch.ones(64, 64) @ torch.ones(64, 64)  # start the intra-op thread pool before the cap
-    cap = virtual_memory() + limit
-    resource.setrlimit(resource.RLIMIT_AS, (cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    ceiling = virtual_memory() + limit
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    return Capped()
 
 
 def _child(
@@ -106,14 +102,17 @@ def _child(
         os.environ.clear()
         os.environ.update(context[0])
         os.chdir(context[1])
+    capped = Capped()
     try:
+        # the GPU cap's baseline: this process's context is created here, before the warm-up
+        baseline = cap.start(torch.device(device)) if memory_limit is not None else None
         if prepare is not None:  # lazy imports, thread pools, arenas: mapped before the cap
             prepare[0](*prepare[1])
         if memory_limit is not None:
-            limit_memory(memory_limit, torch.device(device))
-        outcome = Outcome(Status.OK, None, target(*args))
+            capped = limit_memory(memory_limit, torch.device(device), baseline)
+        outcome = Outcome(Status.OK, None, target(*args), capped.note, capped.context)
     except BaseException as exc:  # everything the child raises is the configuration's outcome
-        outcome = classify(exc)
+        outcome = replace(classify(exc), note=capped.note, context=capped.context)
     times = (entered, time.monotonic())
     try:
         try:
@@ -233,7 +232,7 @@ def run_isolated(
                     "run": finished - entered,
                     "teardown": time.monotonic() - answered,
                 }
-                return Outcome(outcome.status, outcome.error, outcome.value, seconds)
+                return replace(outcome, seconds=seconds)
         else:
             process.kill()
             process.join()

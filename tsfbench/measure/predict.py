@@ -53,6 +53,8 @@ class LiveBytes(TorchDispatchMode):
     independent of how many storages are alive. Works on real and on fake tensors alike.
     """
 
+    ref_type: type[_StorageRef] = _StorageRef
+
     def __init__(self) -> None:
         super().__init__()
         self.live: dict[int, _StorageRef] = {}
@@ -74,11 +76,25 @@ class LiveBytes(TorchDispatchMode):
             storage = tensor.untyped_storage()
             key = storage._cdata
             if key not in self.live:
-                ref = _StorageRef(storage, self._on_free)
-                ref.key, ref.nbytes = key, storage.nbytes()
-                self.live[key] = ref
-                self.current += ref.nbytes
+                self._track(storage, key)
         self.peak = max(self.peak, self.current)
+
+    def _track(self, storage: torch.UntypedStorage, key: int) -> _StorageRef:
+        """Count a storage seen for the first time (a subclass labels it here)."""
+        ref = self.ref_type(storage, self._on_free)
+        ref.key, ref.nbytes = key, storage.nbytes()
+        self.live[key] = ref
+        self.current += ref.nbytes
+        return ref
+
+    def watch(self, work: Workload) -> None:
+        """Called once the step's model, inputs and state are counted, before any step runs:
+        a subclass that labels storages learns here which are which. Nothing to do here."""
+
+    def carry_over(self) -> None:
+        """Take as a peak the first op's total plus what was freed after the last op: the state
+        at the next step's first op, when the previous step's last frees are still counted."""
+        self.peak = max(self.peak, (self.first or 0) + self.freed)
 
     def settle(self) -> None:
         """Apply the frees since the last op (as the next op would, after its peak)."""
@@ -143,29 +159,48 @@ def predict_peak(
     gradient (no momentum either), all steps run from the start. `compile` is ignored: the
     prediction is of the eager step.
     """
+    return track_peak(config, settings, device, overrides, steps).peak
+
+
+def track_peak(
+    config: RunConfig,
+    settings: ProbeSettings,
+    device: torch.device | str | None = None,
+    overrides: Mapping[str, object] | None = None,
+    steps: int = 2,
+    tracker_type: type[LiveBytes] = LiveBytes,
+) -> LiveBytes:
+    """`predict_peak`'s steps, run under a `tracker_type`; its `peak` is the prediction.
+
+    One code path for the prediction and for what explains it (`peak_parts`, a tracker that
+    labels every storage), so the two cannot drift apart.
+    """
     device = torch.device(device or settings.target)
     meta = build_model(config, "meta", **(overrides or {}))
-    tracker = LiveBytes()
+    tracker = tracker_type()
     eager = replace(settings, compile=False) if settings.compile else settings
     with no_device_context(), FakeTensorMode(allow_non_fake_inputs=True):
         model = _fake_on(meta, device)
         work = build_workload(config, eager, device, model=model, scaler=False)
         tracker.add([*model.parameters(), *model.buffers(), *work.inputs])
         if steps <= 1:
+            tracker.watch(work)
             with tracker:
                 work.step()
-            return tracker.peak
+            return tracker
         with_grad = _as_after_one_step(work, tracker)
+        tracker.watch(work)
         before = dict(tracker.live)
         with tracker:
             work.step()
         if all(with_grad):
             if all(before.get(key) is ref for key, ref in tracker.live.items()):
-                return max(tracker.peak, (tracker.first or 0) + tracker.freed)
+                tracker.carry_over()
+                return tracker
             with tracker:  # the state a real first step leaves: a real second step
                 work.step()
-            return tracker.peak
-    return _all_steps(config, eager, device, overrides, steps)
+            return tracker
+    return _all_steps(config, eager, device, overrides, steps, tracker_type)
 
 
 def _fake_on(meta: nn.Module, device: torch.device) -> nn.Module:
@@ -208,18 +243,20 @@ def _all_steps(
     device: torch.device,
     overrides: Mapping[str, object] | None,
     steps: int,
-) -> int:
+    tracker_type: type[LiveBytes],
+) -> LiveBytes:
     """The plain way: every step, from a fresh model."""
     meta = build_model(config, "meta", **(overrides or {}))
-    tracker = LiveBytes()
+    tracker = tracker_type()
     with no_device_context(), FakeTensorMode(allow_non_fake_inputs=True):
         model = _fake_on(meta, device)
         work = build_workload(config, settings, device, model=model, scaler=False)
         tracker.add([*model.parameters(), *model.buffers(), *work.inputs])
+        tracker.watch(work)
         with tracker:
             for _ in range(steps):
                 work.step()
-    return tracker.peak
+    return tracker
 
 
 def gpu_total_memory(index: int = 0) -> int | None:

@@ -43,6 +43,8 @@ def probe(
     (compilation, the optimiser's first momentum buffers).
     """
     device = torch.device(settings.target)
+    if device.type == "cuda" and device.index is not None:  # CUDA events time the current one
+        torch.cuda.set_device(device)
     work = build_workload(config, settings, device, overrides)
     memory = MemoryTracker(device, settings.interval)
     latency, energy = LatencyTracker(device), EnergyTracker(device)
@@ -91,8 +93,9 @@ def predicted(
     except Exception:  # an op without a fake kernel: no prediction, never a failed sweep
         peak = None
     capacity = settings.memory_limit
-    if capacity is None and settings.target == "cuda":
-        capacity = gpu_total_memory(0)
+    target = torch.device(settings.target)
+    if capacity is None and target.type == "cuda":
+        capacity = gpu_total_memory(target.index or 0)
     fits = None if peak is None or capacity is None else peak <= capacity
     return {"predicted_peak_bytes": peak, "predicted_fits": fits}
 
@@ -135,6 +138,10 @@ def measure(
     # figures a failed run did not produce are None; settings of the same name are kept
     record |= {key: None for key in FIGURES if key not in record} | (outcome.value or {})
     record |= {"status": outcome.status, "error": outcome.error}
+    # the context a GPU cap left out: with the prediction, which clips a card of the cap runs
+    record["memory_cap_context_bytes"] = outcome.context
+    if outcome.note:  # how the run differs from what was asked (a cap above the card)
+        record["notes"] = "; ".join(filter(None, [record.get("notes"), outcome.note]))
     return record | environment_summary(env)
 
 

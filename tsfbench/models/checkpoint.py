@@ -84,6 +84,25 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
 
 HF_CONFIG = "config.json"
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+# `transformers`' own defaults (`TimesformerConfig()`, and `num_labels` of every config):
+# `save_pretrained` may leave a value equal to its default out of config.json (transformers 5
+# writes neither `num_labels` nor `id2label` for a two-class model), so a missing key reads as
+# this. tests/models/test_checkpoint.py checks it against the installed `transformers`.
+HF_DEFAULTS: dict[str, object] = {
+    "attention_type": "divided_space_time",
+    "num_frames": 8,
+    "image_size": 224,
+    "patch_size": 16,
+    "num_channels": 3,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-6,
+    "qkv_bias": True,
+    "num_labels": 2,
+}
 # `transformers` config fields that our TimeSformer fixes, with the value it builds
 HF_FIXED = {
     "patch_size": PATCH,
@@ -150,22 +169,22 @@ def read_hf_config(folder: str | Path) -> HFConfig:
         raise ConfigError(
             f"checkpoint: {path} describes a {kind!r} model, not 'timesformer'; give {expected}"
         )
-    scheme = config.get("attention_type", "divided_space_time")
+    scheme = config.get("attention_type", HF_DEFAULTS["attention_type"])
     if scheme not in HF_ATTENTION:
         raise ConfigError(
             f"checkpoint: {path}: attention_type {scheme!r}; accepted: {', '.join(HF_ATTENTION)}"
         )
-    defaults = {"num_frames": 8, "image_size": 224, "hidden_size": 768}
-    defaults |= {"num_hidden_layers": 12, "num_attention_heads": 12}
-    values = {name: _square(config.get(name, default)) for name, default in defaults.items()}
+    sizes = ("num_frames", "image_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+    values = {name: _square(config.get(name, HF_DEFAULTS[name])) for name in sizes}
     bad = next((name for name, v in values.items() if type(v) is not int or v <= 0), None)
     if bad is not None:
         raise ConfigError(f"checkpoint: {path}: {bad} {values[bad]!r} is not a positive integer")
     fixed = {**HF_FIXED, "intermediate_size": 4 * values["hidden_size"]}  # MLP ratio 4
     for name, built in fixed.items():
-        if _square(config.get(name, built)) != built:
+        value = _square(config.get(name, HF_DEFAULTS[name]))
+        if value != built:
             raise ConfigError(
-                f"checkpoint: {path}: {name} {config[name]!r}; tsfbench builds {built!r} only"
+                f"checkpoint: {path}: {name} {value!r}; tsfbench builds {built!r} only"
             )
     id2label = config.get("id2label") or {}
     try:
@@ -177,9 +196,12 @@ def read_hf_config(folder: str | Path) -> HFConfig:
     labels = tuple(by_id[i] for i in range(len(by_id)))
     if labels == tuple(f"LABEL_{i}" for i in range(len(labels))):  # transformers' placeholders
         labels = ()
-    classes = len(by_id) or config.get("num_labels")
+    classes = len(by_id) or config.get("num_labels", HF_DEFAULTS["num_labels"])
     if type(classes) is not int or classes <= 0:
-        raise ConfigError(f"checkpoint: {path} has neither id2label nor num_labels")
+        raise ConfigError(
+            f"checkpoint: {path}: num_labels {classes!r} is not a positive integer (and no "
+            "id2label)"
+        )
     return HFConfig(
         path=str(folder),
         attention=HF_ATTENTION[scheme],

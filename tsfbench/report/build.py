@@ -40,11 +40,12 @@ from tsfbench.store import MEASURED, Status, Store, missing
 KEY = ["model", "attention", "frames", "size", "pos_embed"]
 SETTINGS = ["mode", "dtype", "batch", "backend", "compile", "memory_limit", "device"]
 GIB = 2**30
-# Peak memory on a GPU, best first: what the process held on the device, then the allocator's.
+# Peak memory on a GPU, best first: the allocator's (every CUDA run has it, NVML or not), then
+# NVML's, for rows that lack it. The tables show the allocator's and NVML's in columns of their own.
+ALLOCATOR = (("max_reserved_bytes", "torch reserved"), ("max_allocated_bytes", "torch allocated"))
 GPU_MEMORY = (
+    *ALLOCATOR,
     ("max_process_vram_bytes", "NVML process"),
-    ("max_reserved_bytes", "torch reserved"),
-    ("max_allocated_bytes", "torch allocated"),
     ("max_global_vram_bytes", "NVML device"),
 )
 HINT = "run `tsfbench run suites/quick.toml` first"
@@ -69,6 +70,7 @@ class Report:
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
+    between: dict[str, Any] | None = None  # `--compare E1,E2`: `compare.compare_sides`' result
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The machine-readable tables by name (what csv and json write)."""
@@ -76,7 +78,10 @@ class Report:
         tables = {name: getattr(self, name) for name in names}
         tables |= {"backends": self.backends, "prediction": self.prediction, "motion": self.motion}
         tables |= {"fits": self.fits}
-        return tables | {"shrunken": self.shrunken, "failures": self.failures}
+        tables |= {"shrunken": self.shrunken, "failures": self.failures}
+        if self.between is not None:
+            tables["between"] = pd.DataFrame(self.between["pairs"] + self.between["unmatched"])
+        return tables
 
 
 def load_results(store: Store | str | Path, suite: str | None = None) -> pd.DataFrame:
@@ -117,6 +122,7 @@ def _environments(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per environment, oldest first, and each environment's label (E1, E2, ...)."""
     columns = ["env_host", "env_cpu", "env_cpu_count", "env_gpus", "env_torch", "env_cuda"]
     frame = _with_columns(frame, [*columns, "env_tsfbench", "env_git_commit", "env_nvml_driver"])
+    frame = _with_columns(frame, ["env_nvml_unavailable"])
     rows = []
     for env, group in sorted(frame.groupby("environment"), key=lambda item: item[1].created.min()):
         first = group.iloc[0]
@@ -136,6 +142,7 @@ def _environments(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
                 "torch": first["env_torch"],
                 "cuda": first["env_cuda"],
                 "driver": first["env_nvml_driver"],
+                "nvml_unavailable": first["env_nvml_unavailable"],  # why, and what it costs
                 "tsfbench": first["env_tsfbench"],
                 "commit": ", ".join(commits) or None,
                 "first": when(group.created.min()),
@@ -173,9 +180,18 @@ def _peak_memory(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
     return None, None
 
 
+def _allocator_peak(row: Mapping[str, Any]) -> float | None:
+    """The torch allocator's peak (reserved, else allocated) in GiB on a GPU, the resident set
+    size on a CPU, the prediction (of allocated tensor bytes) for a predicted row."""
+    if row["status"] == Status.PREDICTED or not str(row["device"]).startswith("cuda"):
+        return _peak_memory(row)[0]
+    return next((row[c] / GIB for c, _ in ALLOCATOR if not missing(row.get(c))), None)
+
+
 def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     figures = ["latency_median_ms", "latency_p90_ms", "throughput", "energy_j_per_clip", "power_w"]
     memory = ["predicted_peak_bytes", "measured_cpu_alloc_bytes", "memory_note", "notes"]
+    memory += ["max_process_vram_bytes", "max_reserved_bytes", "max_allocated_bytes"]
     rows = _with_columns(rows, [*SETTINGS, *figures, *memory])
     # A prediction and a measurement of the same run are both kept: the plot sets them side by side
     rows = rows.assign(predicted=rows["status"] == Status.PREDICTED)
@@ -197,6 +213,9 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     peaks = [_peak_memory(row) for row in records]
     out["peak_memory_gib"] = [value for value, _ in peaks]
     out["memory_kind"] = [kind for _, kind in peaks]
+    # one meaning per column: the allocator's peak (CPU: RSS) and NVML's for this process
+    out["allocator_peak_gib"] = [_allocator_peak(row) for row in records]
+    out["nvml_process_gib"] = rows["max_process_vram_bytes"].astype(float) / GIB
     out["memory_note"] = rows["memory_note"]  # why a memory figure is missing (NVML)
     out["memory_limit_gib"] = rows["memory_limit"].astype(float) / GIB
     out["predicted_peak_gib"] = rows["predicted_peak_bytes"].astype(float) / GIB

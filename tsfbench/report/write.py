@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from tsfbench.compare import markdown as compare_markdown
 from tsfbench.errors import ConfigError
 from tsfbench.models.registry import PRESETS
 from tsfbench.report import fits
@@ -59,6 +60,7 @@ def write_report(
             "suites": report.suites,
             "statuses": report.statuses,
             "findings": {"motion": motion_findings(report.motion)},
+            "between": report.between,
             "tables": {
                 table: json.loads(frame.to_json(orient="records"))
                 for table, frame in report.tables().items()
@@ -110,18 +112,20 @@ def _table(headers: Sequence[str], rows: list[list[str]], keep: int = 1) -> str:
 
 
 def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
-    """run, latency, throughput, peak memory, energy; a failed run shows its status instead."""
+    """run, latency, throughput, the allocator's and NVML's peak memory, energy; a failed run
+    shows its status instead."""
     status = row.get("runtime_status")
     if missing(status):
-        return [NONE] * 5
+        return [NONE] * 6
     if status not in MEASURED:
-        return [row["run"], status.upper(), NONE, NONE, NONE]
+        return [row["run"], status.upper(), NONE, NONE, NONE, NONE]
     notes = row.get("notes")
     return [
         row["run"] if missing(notes) else f"{row['run']} ({notes})",
         _num(row["latency_median_ms"]),
         _num(row["throughput"], 2),
-        _num(row["peak_memory_gib"], 2) + (" (predicted)" if status == Status.PREDICTED else ""),
+        _num(row["allocator_peak_gib"], 2) + (" (predicted)" if status == Status.PREDICTED else ""),
+        _num(row["nvml_process_gib"], 2),
         _num(row["energy_j_per_clip"], 2),
     ]
 
@@ -142,7 +146,8 @@ def _top1(row: Mapping[str, Any]) -> str:
     return cell if cell == NONE else f"{cell} {dataset or ''}".strip()
 
 
-RUNTIME = ["run", "latency (ms, median)", "clips/s", "peak memory (GiB)", "energy (J/clip)"]
+RUNTIME = ["run", "latency (ms, median)", "clips/s", "peak GiB: allocator (CPU: RSS)"]
+RUNTIME += ["peak GiB: NVML process", "energy (J/clip)"]
 COST = ["params (M)", "GFLOPs / view", "TFLOPs x views"]
 
 
@@ -315,10 +320,12 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "one view.",
         f"- Paper values ({PAPER}) stand in parentheses beside a measurement, with the relative "
         "difference (accuracy: in points).",
-        "- Peak memory: the process's GPU memory (NVML, else the torch allocator's peak) on a GPU, "
-        "the resident set size on a CPU. A run is `mode dtype batch device`; runs with other "
-        "settings or on other machines are separate rows, never averaged.",
+        "- Peak memory, two columns: the torch allocator's peak (reserved) on a GPU, the resident "
+        "set size on a CPU; and NVML's memory of the process (context and kernels included), `-` "
+        "where NVML cannot tell (no NVML, a container's PIDs). A run is `mode dtype batch "
+        "device`; runs with other settings or on other machines are separate rows, never averaged.",
         *_memory_notes(report.configs),
+        *_nvml_notes(report.environments),
         "",
         "## Environments",
         "",
@@ -407,6 +414,8 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "`benchmarks/predict_vs_measured.py` prints this for any configuration.",
         lambda: _table([*header, "error"], _prediction_rows(report.prediction), keep=7),
     )
+    if report.between is not None:
+        lines += [compare_markdown(report.between, "Between environments")]
     header = ["measurement", "model", "attention", "frames x size", "overrides", "status"]
     header += ["params (M)", "GFLOPs / view", "latency (ms)", "peak memory (GiB)", "top-1 (%)"]
     lines += _section(
@@ -449,9 +458,20 @@ def _memory_notes(configs: pd.DataFrame) -> list[str]:
             rows[figure] = rows.get(figure, 0) + 1
             why.setdefault(figure, reason)
     return [
-        f"- `{figure}` missing or partial in {n} row(s): {why[figure]}. Peak memory is then the "
-        "next figure available (NVML process, torch reserved, torch allocated, NVML device)."
+        f"- `{figure}` missing or partial in {n} row(s): {why[figure]}. Its column shows `-`; "
+        "the allocator's peak is measured without NVML."
         for figure, n in rows.items()
+    ]
+
+
+def _nvml_notes(environments: pd.DataFrame) -> list[str]:
+    """A footnote per environment whose GPU ran without NVML (a container without libnvidia-ml)."""
+    if "nvml_unavailable" not in environments:
+        return []
+    return [
+        f"- {row['env']}: NVML unavailable ({row['nvml_unavailable']})."
+        for row in environments.to_dict("records")
+        if not missing(row["nvml_unavailable"])
     ]
 
 
