@@ -98,3 +98,35 @@ def test_fit_states_its_budget_and_counts_its_predictions(tiny: dict) -> None:
     assert record["next_peak_bytes"] > result["budget"]["budget_bytes"]
     made = result["predictions"]
     assert made["made"] == record["predictions"] < made["brute_force"] == 1024
+
+
+def test_the_reserve_is_given_measured_on_a_gpu_in_a_child_or_the_stated_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from tsfbench.fit import DEFAULT_RESERVE, DEFAULT_RESERVE_SOURCE
+    from tsfbench.measure import fit as fit_module
+    from tsfbench.measure import isolate
+    from tsfbench.measure.isolate import Outcome
+    from tsfbench.store import Status
+
+    settings = FitSettings(memory=32 * 2**30)
+    cpu, gpu = SimpleNamespace(target="cpu"), SimpleNamespace(target="cuda")
+    assert fit_module.context_reserve(cpu, settings) == (DEFAULT_RESERVE, DEFAULT_RESERVE_SOURCE)
+    given = FitSettings(memory=32 * 2**30, reserve=2**29)
+    assert fit_module.context_reserve(gpu, given) == (2**29, "given")
+    children = []
+
+    def child(target: object, *args: object, **kwargs: object) -> Outcome:
+        children.append((target, kwargs["device"]))  # the footprint is measured in a child
+        return Outcome(Status.OK, None, 600 * 2**20)
+
+    monkeypatch.setattr(isolate, "run_isolated", child)
+    monkeypatch.setattr("tsfbench.environment.environment", lambda: {"gpus": ["NVIDIA H200"]})
+    reserve, source = fit_module.context_reserve(gpu, settings)
+    assert (reserve, children) == (600 * 2**20, [(fit_module._context_footprint, "cuda")])
+    assert source.startswith("measured on NVIDIA H200")
+    monkeypatch.setattr(isolate, "run_isolated", lambda *a, **k: Outcome(Status.ERROR, "boom"))
+    reserve, source = fit_module.context_reserve(gpu, settings)
+    assert reserve == DEFAULT_RESERVE and source.endswith("measuring failed: boom")
