@@ -177,6 +177,36 @@ def test_decode_throughput_ships_fewer_bytes_for_the_same_views() -> None:
     assert "max |after - before| of the last video's normalised views: 0.0e+00" in result.stdout
 
 
+def test_contention_verdicts_on_both_sides(load_benchmark: Callable[[str], ModuleType]) -> None:
+    """A row measured during the busy process passes only marked or close to the quiet median;
+    a quiet row fails if it is marked."""
+    verdict = load_benchmark("contention").verdict
+    assert verdict(False, {"contended": False, "latency_median_ms": 300.0}, 100.0) == "ok"
+    assert verdict(False, {"contended": True}, 100.0).startswith("FAIL: quiet row marked")
+    assert verdict(True, {"contended": True, "latency_median_ms": 300.0}, 100.0) == "ok (marked)"
+    remeasured = {"contended": False, "latency_median_ms": 108.0, "remeasured": 1}
+    assert verdict(True, remeasured, 100.0) == "ok (re-measured)"
+    slow = {"contended": False, "latency_median_ms": 250.0, "remeasured": 0}
+    assert verdict(True, slow, 100.0) == "FAIL: unmarked, 2.50x the quiet median"
+
+
+def test_contention_takes_the_quick_suites_latency_tasks_and_shrinks_them(
+    load_benchmark: Callable[[str], ModuleType], tmp_path: Path
+) -> None:
+    from tsfbench.suite import load_suite
+
+    bench = load_benchmark("contention")
+    suite = load_suite(bench.SUITES / "quick.toml", tmp_path)
+    full = bench.latency_tasks(suite, {"iterations": "auto"}, quick=False)
+    assert len(full) == 6  # five schemes and i3d_r50; no predicted-memory task
+    assert all(task.settings["iterations"] == "auto" for task in full)
+    tiny = bench.latency_tasks(suite, {"iterations": "auto"}, quick=True)
+    assert {(t.config.frames, t.config.size) for t in tiny} == {(2, 32)} and len(tiny) == 5
+    window = bench.Window(10.0, 20.0)
+    assert window.overlaps(bench.Window(19.0, 50.0)) and not window.overlaps(bench.Window(20, 30))
+    assert not window.overlaps(None)
+
+
 def test_peak_parts_words_joints_faster_growth_from_its_own_figures(
     load_benchmark: Callable[[str], ModuleType], tiny: dict[str, object]
 ) -> None:

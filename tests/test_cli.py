@@ -54,6 +54,11 @@ def test_flops_table_names_the_convention() -> None:
         (["latency", "--variant", "slowfast_r50", "--depth", "1"], "3D CNN"),
         (["latency", "--variant", "x3d_s", "--mode", "train", "--checkpointing"], "3D CNN"),
         (["latency", "--compile", "--warmup", "0"], "warmup"),  # compilation would be timed
+        (["latency", "--iterations", "often"], "iterations"),
+        (["latency", "--warmup", "-1"], "warmup"),
+        (["latency", "--iterations", "auto", "--target-ci", "0"], "target_ci"),
+        (["latency", "--max-warmup", "1"], "max_warmup"),
+        (["memory-sweep", "--iterations", "auto", "--max-time", "-1"], "max_time"),
         (["memory-sweep", "--predict-only", "--dim", "100"], "dim"),
         (["latency", "--device", "cuda:7", "--depth", "1"], "cuda:7"),  # no such GPU here
         (["memory-sweep", "--predict-only", "--device", "tpu"], "tpu"),
@@ -193,6 +198,27 @@ def test_predict_only_says_what_it_compares_with() -> None:
         unlimited = runner.invoke(app, args)
         assert unlimited.exit_code == 0, unlimited.output
         assert "give --memory-limit" in unlimited.stdout and "largest" not in unlimited.stdout
+
+
+def test_the_latency_table_shows_the_median_interval_and_only_contended_rows_say_why() -> None:
+    from tsfbench.measure.latency import Latency
+    from tsfbench.terminal import render_probes, stdout
+
+    def row(attention: str, contention: str | None) -> dict[str, object]:
+        samples = tuple(100.0 * (1 + d / 100) for d in (-3, -2, -1, 0, 0, 0, 0, 1, 2, 3))
+        record = {"model": "base", "attention": attention, "frames": 8, "size": 224}
+        record |= Latency(samples, stop_reason="max_time").as_record() | {"remeasured": 2}
+        return record | {"status": "ok", "contended": bool(contention), "contention": contention}
+
+    busy = "other processes 1.42 cores avg, load 3.1"
+    with stdout.capture() as captured:
+        render_probes([row("divided", None), row("joint", busy)], False)
+    lines = {line.split()[1]: line for line in captured.get().splitlines() if "base" in line}
+    assert (
+        "100.0 [98.0, 102.0]" in lines["divided"]
+        and "10 (max_time, re-timed 2x)" in lines["divided"]
+    )
+    assert busy not in lines["divided"] and busy in lines["joint"]
 
 
 def test_memory_sweep_breakdown_rows_sum_to_the_predicted_peak() -> None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tsfbench.cli import app
 from tsfbench.runner import ensure_synthetic, run_suite
 from tsfbench.store import Store
 from tsfbench.suite import load_suite
+from tsfbench.terminal import render_run, stdout
 
 TINY_RUNTIME = """
 name = "tiny"
@@ -514,3 +516,33 @@ device = "cpu"
     assert all(r["largest_peak_bytes"] <= r["budget_bytes"] for r in by.values())
     again = run_suite(load_suite(suite, tmp_path), store)
     assert again.skipped == 2 and again.statuses == {}
+
+
+def test_a_contended_row_is_stored_with_its_note_and_named_in_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tsfbench.runner as runner_module
+
+    busy = "other processes 1.42 cores avg, load 3.1"
+
+    def measured(task: object, env: object) -> tuple[str, dict[str, object]]:
+        attention = task.config.attention  # type: ignore[attr-defined]
+        contended = attention == "joint"
+        note = busy if contended else None
+        return "ok", {"attention": attention, "contended": contended, "contention": note}
+
+    monkeypatch.setattr(runner_module, "_runtime_record", measured)
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_RUNTIME)
+    store = Store(tmp_path / "r.sqlite")
+    summary = run_suite(load_suite(suite_path, tmp_path), store)
+    assert [row["task"].split()[2] for row in summary.contended] == ["joint"]  # no quiet row
+    marked = {row.record["attention"]: row.record["contended"] for row in store.rows()}
+    assert marked == {"space": False, "joint": True, "divided": False, "axial": False}
+
+    with stdout.capture() as captured:
+        render_run(asdict(summary))
+    assert (
+        f"contended: runtime base joint 2x32 infer fp32 b1 (depth=1, dim=32, heads=2): {busy}"
+        in (captured.get())
+    )

@@ -64,6 +64,12 @@ def test_duplicate_tasks_across_grids_are_measured_once(tmp_path: Path) -> None:
         ('measure = ["flops"]\nmodel = "base"\nsize = 230', ["size", "multiple", "224"]),
         ('measure = ["flops"]\nmodel = "base"\nattention = "sparse"', ["attention", "divided"]),
         ('measure = ["latency"]\nmodel = "base"\nwarmup = "3"', ["warmup", "int"]),
+        ('measure = ["latency"]\nmodel = "base"\niterations = "often"', ["iterations", "auto"]),
+        ('measure = ["latency"]\nmodel = "base"\niterations = 0', ["iterations", "auto"]),
+        ('measure = ["latency"]\nmodel = "base"\ntarget_ci = 2', ["target_ci", "(0, 1)"]),
+        ('measure = ["latency"]\nmodel = "base"\nmax_time = 0', ["max_time", "positive"]),
+        ('measure = ["latency"]\nmodel = "base"\nmax_warmup = 2', ["max_warmup", ">= 3"]),
+        ('measure = ["flops"]\nmodel = "base"\ntarget_ci = 0.05', ["target_ci", "latency"]),
         ('measure = ["latency"]\nmodel = "base"\nmemory_limit = "32 parsecs"', ["memory_limit"]),
         ('measure = ["latency"]\nmodel = "base"\noverrides = {width = 2}', ["overrides", "depth"]),
         ('measure = ["accuracy"]\nmodel = "base"\ndata = "/no/such"', ["data", "synthetic"]),
@@ -406,3 +412,16 @@ def test_bad_fit_grids_name_the_key(tmp_path: Path, lines: str, match: str) -> N
     text = f'[[grid]]\nmeasure = ["fit"]\nmodel = "base"\n{lines}\n'
     with pytest.raises(ConfigError, match=match):
         load_suite(write(tmp_path, text), tmp_path)
+
+
+def test_auto_iterations_carry_their_limits_and_fixed_counts_keep_their_old_keys(
+    tmp_path: Path,
+) -> None:
+    grid = '[[grid]]\nmeasure = ["latency"]\nmodel = "base"\n'
+    (fixed,) = load_suite(write(tmp_path, grid + "iterations = 10\n"), tmp_path).tasks
+    assert {"target_ci", "max_time", "max_warmup"}.isdisjoint(fixed.settings)
+    auto = grid + 'iterations = "auto"\nwarmup = "auto"\ntarget_ci = 0.05\nmax_time = 4\n'
+    (timed,) = load_suite(write(tmp_path, auto), tmp_path).tasks
+    assert (timed.settings["iterations"], timed.settings["warmup"]) == ("auto", "auto")
+    assert (timed.settings["target_ci"], timed.settings["max_time"]) == (0.05, 4)
+    assert timed.settings["max_warmup"] == 20 and timed.key != fixed.key

@@ -98,6 +98,13 @@ Batch = Annotated[int, typer.Option(help="Clips per step.")]
 Checkpointing = Annotated[
     bool, typer.Option(help="Train mode: recompute each block's activations in backward.")
 ]
+Iterations = Annotated[
+    str, typer.Option(help="Timed steps, or auto: until the median's 95% CI is within --target-ci.")
+]
+TargetCi = Annotated[
+    float, typer.Option(help="Auto: the CI half-width to reach, a fraction of the median.")
+]
+MaxTime = Annotated[float, typer.Option(help="Auto: seconds of timed steps per configuration.")]
 
 
 def _print_version(value: bool) -> None:
@@ -353,18 +360,24 @@ def latency(
     compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
     checkpointing: Checkpointing = False,
     memory_limit: MemoryLimit = None,
-    warmup: Annotated[int, typer.Option(help="Untimed steps first.")] = 3,
-    iterations: Annotated[int, typer.Option(help="Timed steps.")] = 10,
+    warmup: Annotated[
+        str, typer.Option(help="Untimed steps first, or auto: until 3 steps agree within 5%.")
+    ] = "3",
+    iterations: Iterations = "10",
+    target_ci: TargetCi = 0.02,
+    max_time: MaxTime = 10.0,
+    max_warmup: Annotated[int, typer.Option(help="Auto warm-up: at most this many steps.")] = 20,
     device: Device = "auto",
     depth: Override = None,
     dim: Override = None,
     heads: Override = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Latency (median, p10, p90), throughput, peak memory and energy of one or more configs."""
+    """Latency (median and its 95% CI, p90-p99), throughput, peak memory and energy."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"compile": compile, "memory_limit": memory_limit, "warmup": warmup}
     settings |= {"iterations": iterations, "checkpointing": checkpointing, "device": device}
+    settings |= {"target_ci": target_ci, "max_time": max_time, "max_warmup": max_warmup}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     _probe_command(variant, attention, frames, size, settings, sizes, False, as_json)
 
@@ -391,7 +404,9 @@ def memory_sweep(
         bool,
         typer.Option(help="With --predict-only: what holds each peak, by category and part."),
     ] = False,
-    iterations: Annotated[int, typer.Option(help="Timed steps.")] = 3,
+    iterations: Iterations = "3",
+    target_ci: TargetCi = 0.02,
+    max_time: MaxTime = 10.0,
     device: Device = "auto",
     depth: Override = None,
     dim: Override = None,
@@ -401,6 +416,7 @@ def memory_sweep(
     """Peak memory and latency across clip lengths and sizes; out-of-memory is a result."""
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"memory_limit": memory_limit, "iterations": iterations, "warmup": 1}
+    settings |= {"target_ci": target_ci, "max_time": max_time}
     settings |= {"checkpointing": checkpointing, "device": device}
     sizes = {"depth": depth, "dim": dim, "heads": heads}
     if breakdown:

@@ -343,6 +343,38 @@ def parse_memory(text: str | int, name: str = "memory_limit") -> int:
     return int(value * MEMORY_UNITS[unit])
 
 
+AUTO = "auto"
+STOPPING = {"target_ci": 0.02, "max_time": 10.0, "max_warmup": 20}  # ProbeSettings' defaults
+
+
+def parse_count(value: object, name: str, least: int) -> int | str:
+    """A step count: an integer >= `least` (also as text, from the CLI) or "auto"."""
+    if value == AUTO:
+        return AUTO
+    text = str(value).strip()
+    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()):
+        value = None
+    if value is None or int(text) < least:
+        kind = "a positive integer" if least else "a non-negative integer"
+        raise ConfigError(f"{name}: {text!r}; expected {kind} or auto")
+    return int(text)
+
+
+def check_stopping(target_ci: object, max_time: object, max_warmup: object) -> None:
+    """The auto plan's limits: a fraction, seconds, a step count."""
+    number = (int, float)
+    if isinstance(target_ci, bool) or not isinstance(target_ci, number) or not 0 < target_ci < 1:
+        raise ConfigError(
+            f"target_ci: {target_ci!r}; expected a fraction of the median in (0, 1), e.g. 0.02"
+        )
+    if isinstance(max_time, bool) or not isinstance(max_time, number) or not max_time > 0:
+        raise ConfigError(f"max_time: {max_time!r}; expected a positive number of seconds")
+    if isinstance(max_warmup, bool) or not isinstance(max_warmup, int) or max_warmup < 3:
+        raise ConfigError(
+            f"max_warmup: {max_warmup!r}; expected an integer >= 3 (auto warm-up compares 3 steps)"
+        )
+
+
 @dataclass(frozen=True)
 class ProbeSettings:
     """How one configuration is run and measured; the same for every row of a sweep."""
@@ -354,10 +386,13 @@ class ProbeSettings:
     compile: bool = False
     checkpointing: bool = False  # train: recompute each block's activations in backward
     memory_limit: int | None = None  # bytes; emulates a smaller device
-    warmup: int = 3
-    iterations: int = 10
+    warmup: int | str = 3  # untimed steps, or "auto": until the step time settles
+    iterations: int | str = 10  # timed steps, or "auto": until the median's interval is narrow
     device: str = "auto"
     interval: float = 0.01  # seconds between samples of the NVML / RSS monitor
+    target_ci: float = 0.02  # auto: the median's 95% interval half-width, a fraction of it
+    max_time: float = 10.0  # auto: seconds of timed steps per configuration (and per re-run)
+    max_warmup: int = 20  # auto warm-up: at most this many steps
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -369,13 +404,13 @@ class ProbeSettings:
                 raise ConfigError(
                     f"{name}: unknown {getattr(self, name)!r}; accepted: {', '.join(allowed)}"
                 )
-        for name in ("batch", "iterations"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ConfigError(f"{name}: {getattr(self, name)!r} must be a positive integer")
+        if not isinstance(self.batch, int) or self.batch <= 0:
+            raise ConfigError(f"batch: {self.batch!r} must be a positive integer")
+        object.__setattr__(self, "iterations", parse_count(self.iterations, "iterations", 1))
+        object.__setattr__(self, "warmup", parse_count(self.warmup, "warmup", 0))
+        check_stopping(self.target_ci, self.max_time, self.max_warmup)
         if self.checkpointing and self.mode != "train":
             raise ConfigError("checkpointing: saves training memory; use it with mode train")
-        if not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ConfigError(f"warmup: {self.warmup!r} must be a non-negative integer")
         if self.compile and self.warmup == 0:  # compilation would be timed and charged energy
             raise ConfigError("warmup: 0 with compile times the compilation; give warmup 1 or more")
         if self.memory_limit is not None and (

@@ -49,6 +49,7 @@ class RunSummary:
     skipped: int  # already in the store
     statuses: dict[str, int] = field(default_factory=dict)  # of the tasks measured now
     failures: list[dict[str, str]] = field(default_factory=list)  # task, status, error
+    contended: list[dict[str, str]] = field(default_factory=list)  # task, contention
     seconds: float = 0.0
 
 
@@ -317,7 +318,10 @@ def run_suite(
     if not todo:  # a finished suite answers at once: nothing below is imported (torch)
         summary.seconds = time.perf_counter() - started
         return summary
+    from tsfbench.measure.contention import idle_state
     from tsfbench.measure.flops import count_many
+
+    env = env | idle_state()  # how quiet the machine was before the run (not the env's identity)
 
     def save(task: Task, status: str, record: dict[str, Any]) -> None:
         record = {"overrides": dict(task.overrides), **record}
@@ -327,6 +331,8 @@ def run_suite(
         if status not in MEASURED:
             error = str(record.get("error") or status)
             summary.failures.append({"task": task.describe(), "status": status, "error": error})
+        if record.get("contended"):  # stored with its note: the figure is not a quiet one
+            summary.contended.append({"task": task.describe(), "contention": record["contention"]})
         if progress is not None:
             progress(sum(statuses.values()), len(todo), task, status)
 

@@ -57,8 +57,9 @@ CREATE TABLE IF NOT EXISTS results (
 )
 """
 # Facts that change between two runs on the same machine and software, so not part of identity:
-# the checkout's commit and the GPU clock at the moment of asking.
-VOLATILE = ("git_commit", "gpu_sm_clock_mhz")
+# the checkout's commit, the GPU clock at the moment of asking, and how busy the machine was
+# before the run (`contention.idle_state`).
+VOLATILE = ("git_commit", "gpu_sm_clock_mhz", "idle_cpu_cores", "idle_load")
 
 
 def missing(value: Any) -> bool:

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from tsfbench.config import (
+    AUTO,
     DEVICES,
+    STOPPING,
     AccuracySettings,
     ConfigError,
     RunConfig,
@@ -33,6 +35,7 @@ from tsfbench.config import (
     option_text,
     parse_choices,
     parse_configs,
+    parse_count,
     parse_ints,
     probe_settings,
     run_config,
@@ -89,6 +92,9 @@ KEYS: dict[str, frozenset[str]] = {
     "memory_limit": RUNTIME,
     "warmup": RUNTIME,
     "iterations": RUNTIME,
+    "target_ci": RUNTIME,
+    "max_time": RUNTIME,
+    "max_warmup": RUNTIME,
     "interval": RUNTIME,
     "timeout": RUNTIME | MOTION,
     "predict_only": RUNTIME,
@@ -274,11 +280,12 @@ def _probe_settings(grid: _Grid, configs: Sequence[RunConfig]) -> list[dict[str,
     scalars = {
         "compile": grid.typed("compile", bool, False),
         "checkpointing": grid.typed("checkpointing", bool, False),
-        "warmup": grid.typed("warmup", int, 3),
-        "iterations": grid.typed("iterations", int, 10),
+        "warmup": grid.get("warmup", lambda value: _count(value, "warmup", 0), 3),
+        "iterations": grid.get("iterations", lambda value: _count(value, "iterations", 1), 10),
         "device": grid.choice("device", DEVICES, "auto"),
         "interval": float(grid.typed("interval", float | int, 0.01)),
     }
+    scalars |= {key: grid.table.get(key, default) for key, default in STOPPING.items()}
     timeout = grid.typed("timeout", float | int, None)
     if timeout is not None and not timeout > 0:
         raise grid.fail("timeout", f"{timeout}; expected a positive number of seconds")
@@ -300,7 +307,24 @@ def _probe_settings(grid: _Grid, configs: Sequence[RunConfig]) -> list[dict[str,
         raise ConfigError(f"{grid.where}: {err}") from None
     # `device` as written (`auto`), not as this process resolves it: the key must not change
     # with the rank or machine that loads the suite (resume, shards, reports)
-    return [asdict(settings) | {"timeout": timeout} | extra for settings in combos]
+    return [
+        stopping_dropped(asdict(settings)) | {"timeout": timeout} | extra for settings in combos
+    ]
+
+
+def _count(value: Any, name: str, least: int) -> int | str:
+    """A step count in a suite: a TOML integer or "auto" (a number in quotes is a typo)."""
+    if isinstance(value, str) and value != AUTO:
+        raise ConfigError(f'{name}: {value!r}; expected an integer or "auto"')
+    return parse_count(value, name, least)
+
+
+def stopping_dropped(settings: dict[str, Any]) -> dict[str, Any]:
+    """Probe settings without the auto plan's limits where the counts are fixed: they change
+    nothing then, and the tasks of suites written before them keep their keys (resume)."""
+    unused = [] if settings["iterations"] == AUTO else ["target_ci", "max_time"]
+    unused += [] if settings["warmup"] == AUTO else ["max_warmup"]
+    return {key: value for key, value in settings.items() if key not in unused}
 
 
 def _fit_tasks(

@@ -213,9 +213,9 @@ def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
         "dtype": "dtype",
         "batch": "Batch",
         "status": "status",
-        "latency_median_ms": "Median ms",
-        "latency_p10_ms": "P10 ms",
+        "latency_median_ci": "Median ms [95% CI]",
         "latency_p90_ms": "P90 ms",
+        "iterations_run": "Iters",
         "throughput": "Clips/s",
         "max_allocated_gib": "Alloc GiB",
         "max_reserved_gib": "Reserved GiB",
@@ -225,7 +225,10 @@ def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
         "predicted_peak_gib": "Predicted GiB",
         "energy_j_per_clip": "J/clip",
         "power_w": "W",
+        "contended_by": "contended",
     }
+    for record in records:
+        record |= timing_cells(record)
     shown = {k: v for k, v in columns.items() if any(r.get(k) is not None for r in records)}
     caption = (
         "Predicted without running (FakeTensorMode): tensor bytes at the allocator's peak."
@@ -249,6 +252,25 @@ def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
         what = "predicted to fit" if predict_only else "that ran"
         fits = f"{best['frames']} x {best['size']}" if best else "nothing"
         stdout.print(f"largest {what}, {scheme}: {fits}", highlight=False)
+
+
+def timing_cells(record: dict[str, Any]) -> dict[str, Any]:
+    """A latency row's terminal cells: `median [low, high]`, the steps timed and why it
+    stopped (where not a fixed count), and what else used the machine if it was contended."""
+    from tsfbench.stats import median_text
+
+    digits = 1 if (record.get("latency_median_ms") or 0) >= 10 else 3
+    low, high = record.get("latency_ci_low_ms"), record.get("latency_ci_high_ms")
+    count = record.get("iterations") if record.get("latency_median_ms") is not None else None
+    why = [] if record.get("stop_reason") in (None, "iterations") else [record["stop_reason"]]
+    why += [f"re-timed {record['remeasured']}x"] if record.get("remeasured") else []
+    return {
+        "latency_median_ci": median_text(record.get("latency_median_ms"), low, high, digits),
+        "iterations_run": None
+        if count is None
+        else f"{count}" + (f" ({', '.join(why)})" * bool(why)),
+        "contended_by": record.get("contention") if record.get("contended") else None,
+    }
 
 
 def render_breakdown(records: list[dict[str, Any]]) -> None:
@@ -447,6 +469,8 @@ def render_run(summary: dict[str, Any]) -> None:
     )
     for failure in summary["failures"]:
         stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
+    for row in summary.get("contended", []):
+        stdout.print(f"  contended: {row['task']}: {row['contention']}", highlight=False)
 
 
 def render_plan(rows: list[dict[str, Any]], title: str, store: object) -> None:

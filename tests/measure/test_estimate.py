@@ -31,6 +31,14 @@ def test_a_training_step_counts_three_forwards_and_the_batch_multiplies(
     assert infer.steps == 4 and infer.rate == 1e10 and "first guess" in infer.source
 
 
+def test_an_auto_plan_is_estimated_with_its_planned_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(estimate, "cpu_rate", lambda: 1e10)
+    configs = parse_configs("base", "divided", "2", "32")
+    (probe,) = probe_settings(configs, warmup="auto", iterations="auto")
+    auto = estimate.sweep_clock(configs, probe, TINY)
+    assert auto.steps == estimate.AUTO_WARMUP + estimate.AUTO_ITERATIONS
+
+
 def test_the_rate_and_overhead_are_learned_from_each_finished_configuration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -40,6 +40,15 @@ def test_batch_must_be_positive() -> None:
         ProbeSettings(batch=0)
 
 
+def test_step_counts_are_integers_or_auto_and_the_cli_text_is_read_as_either() -> None:
+    settings = ProbeSettings(iterations="auto", warmup="auto", target_ci=0.05, max_time=3)
+    assert (settings.iterations, settings.warmup) == ("auto", "auto")
+    assert ProbeSettings(iterations="12", warmup="0").iterations == 12  # as the CLI passes it
+    for bad in ("0", "-3", "1.5", "many", True):
+        with pytest.raises(ConfigError, match=r"iterations: .* or auto"):
+            ProbeSettings(iterations=bad)
+
+
 def test_compile_needs_a_warmup_step_to_compile_in() -> None:
     with pytest.raises(ConfigError, match=r"warmup: 0 with compile .* give warmup 1 or more"):
         ProbeSettings(compile=True, warmup=0)

@@ -10,6 +10,7 @@ import pytest
 
 from tsfbench.config import ProbeSettings
 from tsfbench.environment import environment_summary
+from tsfbench.measure.contention import Contention
 from tsfbench.measure.energy import Energy
 from tsfbench.measure.latency import Latency
 from tsfbench.measure.memory import Memory
@@ -21,6 +22,7 @@ GPU_ENV = {
     "cuda_available": True, "gpus": ["NVIDIA H100"], "nvml_driver": "550.54",
 }  # fmt: skip
 _clock = itertools.count(1_700_000_000)
+SPREAD = (-3, -2, -1, 0, 0, 0, 0, 1, 2, 3)  # % around the median: 10 samples, median exact
 
 
 def config(
@@ -60,9 +62,8 @@ def runtime_record(
     settings = ProbeSettings(dtype=dtype, backend=backend, device="cpu").as_dict()
     settings |= {"device": device} | {k: cfg.pop(k) for k in ("mode", "memory_limit") if k in cfg}
     figures: dict[str, Any] = {
-        **Latency(
-            latency_ms, latency_ms, latency_ms, latency_ms, 0.0, 10, 1e3 / latency_ms
-        ).as_record(),
+        **Latency(tuple(latency_ms * (1 + d / 100) for d in SPREAD)).as_record(),
+        **Contention(other_cpu_cores=0.01, contended=False).as_record(),
         **Memory(max_ram=peak_bytes // 2, max_process_vram=peak_bytes).as_record(),
         **Energy(joules=50.0, joules_per_clip=5.0, watts=300.0).as_record(),
     }

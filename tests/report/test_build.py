@@ -275,7 +275,7 @@ def test_a_runs_notes_reach_its_report_row(results: Results, tmp_path: Path) -> 
     from tsfbench.measure.workload import SCALER_NOTE
 
     record = RunConfig().as_dict() | ProbeSettings(mode="train", dtype="fp16").as_dict()
-    record |= Latency(100.0, 90.0, 110.0, 100.0, 5.0, 10, 10.0, SCALER_NOTE).as_record()
+    record |= Latency((90.0, 100.0, 110.0), notes=SCALER_NOTE).as_record()
     results.add("runtime", record | {"status": "ok", "error": None})
     report = report_of(results)
     assert list(report.schemes["notes"]) == [SCALER_NOTE]

@@ -32,6 +32,7 @@ CHECKPOINTED_FACTOR = 4.0  # and one more forward, recomputed in backward
 GPU_FIRST_RATE = 20e12  # MAC/s before a GPU configuration has run: a stated guess
 FIRST_OVERHEAD = 3.0  # s per configuration before one has run (2-core CPU: 2-4 s, `overhead.py`)
 AUTO_ITERATIONS = 10  # planned iterations where the count is not fixed (`iterations = "auto"`)
+AUTO_WARMUP = 3  # planned warm-up steps for `warmup = "auto"`: the fewest that can settle
 LONG = 180.0  # a sweep estimated beyond this says so before it starts
 CALIBRATION_SHAPE = (1568, 768, 3072)  # a ViT-B MLP at 8 x 224: 1568 tokens, 768 -> 3072
 
@@ -161,7 +162,7 @@ def sweep_clock(
         rate, source = GPU_FIRST_RATE, "a stated first guess for a GPU"
     return SweepClock(
         macs=[counted[config] * per_step for config in configs],
-        steps=settings.warmup + iterations,
+        steps=(settings.warmup if isinstance(settings.warmup, int) else AUTO_WARMUP) + iterations,
         iterations=iterations,
         rate=rate,
         overhead=FIRST_OVERHEAD,

@@ -8,39 +8,72 @@ are read, so queued work is never mistaken for finished work.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
+
+from tsfbench import stats
+
+AUTO = "auto"  # `iterations` / `warmup`: until the figure (or the step time) is stable
+MIN_AUTO_ITERATIONS = 6  # the fewest samples with a 95% order-statistic interval of the median
+MAX_SAMPLES = 5000  # a row keeps its samples: a few thousand floats at most
+SETTLE_STEPS, SETTLE_WITHIN = 3, 0.05  # auto warm-up: the last 3 steps within 5% of each other
 
 
 @dataclass(frozen=True)
 class Latency:
-    """Per-step latency in milliseconds; throughput in clips/s (batch / median); `notes`: what
-    the timed step includes beyond the model's work (e.g. a host-device sync per step)."""
+    """The kept step times (ms, in measurement order) and the warm-up's, apart; every statistic
+    is derived from them (`tsfbench.stats`), so a new one never needs a re-run. `stop_reason`:
+    why timing stopped (`iterations`: a fixed count, `target_ci`, `max_time`, `max_samples`);
+    `notes`: what the timed step includes beyond the model's work (a host-device sync)."""
 
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    mean_ms: float
-    std_ms: float
-    iterations: int
-    throughput: float
+    samples_ms: tuple[float, ...]
+    warmup_ms: tuple[float, ...] = ()
+    batch: int = 1
+    stop_reason: str = "iterations"
     notes: str | None = None
 
-    def as_record(self) -> dict[str, float | int | str | None]:
-        return {f"latency_{k}" if k.endswith("_ms") else k: v for k, v in asdict(self).items()}
+    @property
+    def summary(self) -> dict[str, float | int | str | None]:
+        return stats.summarize(self.samples_ms)
 
+    @property
+    def median_ms(self) -> float:
+        return float(self.summary["median_ms"])  # type: ignore[arg-type]
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between the closest ranks (numpy's default method)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    @property
+    def iterations(self) -> int:
+        return len(self.samples_ms)
+
+    @property
+    def throughput(self) -> float:
+        """Clips per second at the median step."""
+        median = self.median_ms
+        return self.batch / (median / 1e3) if median > 0 else math.inf
+
+    def as_record(self) -> dict[str, object]:
+        """The flat record; with no samples (a failed run's keys) every figure is None."""
+        summary: dict[str, object] = (
+            dict(stats.summarize(self.samples_ms))
+            if self.samples_ms
+            else dict.fromkeys(stats.summarize([1.0]))
+        )
+        figures = {f"latency_{k}": v for k, v in summary.items() if k.endswith("_ms")}
+        return {
+            "latency_samples_ms": list(self.samples_ms) if self.samples_ms else None,
+            "latency_warmup_ms": list(self.warmup_ms) if self.samples_ms else None,
+            **figures,
+            "latency_ci_method": summary["ci_method"],
+            "iterations": summary["iterations"],
+            "throughput": self.throughput if self.samples_ms else None,
+            "warmup_steps": len(self.warmup_ms) if self.samples_ms else None,
+            "stop_reason": self.stop_reason if self.samples_ms else None,
+            "ci_half_width": stats.half_width(summary) if self.samples_ms else None,  # type: ignore[arg-type]
+            "notes": self.notes,
+        }
 
 
 class LatencyTracker:
@@ -71,36 +104,93 @@ class LatencyTracker:
         return [ns / 1e6 for ns in self._ns]
 
     def latency(self, batch: int, notes: Sequence[str] = ()) -> Latency:
-        times = self.times_ms()
-        median = statistics.median(times)
-        return Latency(
-            median_ms=median,
-            p10_ms=percentile(times, 10),
-            p90_ms=percentile(times, 90),
-            mean_ms=statistics.fmean(times),
-            std_ms=statistics.pstdev(times),
-            iterations=len(times),
-            throughput=batch / (median / 1e3) if median > 0 else math.inf,
-            notes="; ".join(notes) or None,
-        )
+        return Latency(tuple(self.times_ms()), batch=batch, notes="; ".join(notes) or None)
+
+
+def settled(times_ms: Sequence[float]) -> bool:
+    """Whether the last SETTLE_STEPS step times are within SETTLE_WITHIN of each other."""
+    last = times_ms[-SETTLE_STEPS:]
+    return len(last) == SETTLE_STEPS and max(last) <= min(last) * (1 + SETTLE_WITHIN)
+
+
+def warm_up(
+    step: Callable[[], object],
+    warmup: int | str,
+    device: torch.device | str = "cpu",
+    max_warmup: int = 20,
+) -> list[float]:
+    """Untimed steps (caches, autotuning, compilation), each one's time kept; `auto`: until the
+    step time settles (`settled`) or `max_warmup` steps. Returns the steps' times (ms)."""
+    tracker = LatencyTracker(device)
+    if warmup != AUTO:
+        for _ in range(int(warmup)):
+            with tracker.track():
+                step()
+        return tracker.times_ms()
+    times: list[float] = []
+    while len(times) < max_warmup and not settled(times):
+        with tracker.track():
+            step()
+        times = tracker.times_ms()  # synchronises: the next decision needs this step's time
+    return times
+
+
+def due(count: int) -> bool:
+    """Whether an auto run judges its samples after `count` steps: every step up to 50, then
+    every 5%: a judgement costs a device sync and grows with the samples."""
+    return count >= MIN_AUTO_ITERATIONS and (count <= 50 or count % max(1, count // 20) == 0)
+
+
+def timed(
+    step: Callable[[], object],
+    iterations: int | str,
+    device: torch.device | str = "cpu",
+    *,
+    target_ci: float = 0.02,
+    max_time: float = 10.0,
+    clock: Callable[[], float] | None = None,
+) -> tuple[list[float], str]:
+    """Time `step`: a fixed count, or `auto`: at least MIN_AUTO_ITERATIONS steps, then until the
+    median's interval half-width is within `target_ci` (a fraction of the median) or `max_time`
+    seconds have passed. Returns the times (ms) and why it stopped."""
+    tracker = LatencyTracker(device)
+    if iterations != AUTO:
+        for _ in range(int(iterations)):
+            with tracker.track():
+                step()
+        return tracker.times_ms(), "iterations"
+    clock = clock or time.perf_counter
+    begin, count = clock(), 0
+    while True:
+        with tracker.track():
+            step()
+        count += 1
+        if not due(count) and count < MAX_SAMPLES:
+            continue
+        times = tracker.times_ms()
+        width = stats.half_width(stats.summarize(times))
+        if width is not None and width <= target_ci:
+            return times, "target_ci"
+        if clock() - begin >= max_time:
+            return times, "max_time"
+        if count >= MAX_SAMPLES:
+            return times, "max_samples"
 
 
 def time_step(
     step: Callable[[], object],
     *,
     batch: int,
-    iterations: int = 10,
-    warmup: int = 3,
+    iterations: int | str = 10,
+    warmup: int | str = 3,
     device: torch.device | str = "cpu",
+    target_ci: float = 0.02,
+    max_time: float = 10.0,
+    max_warmup: int = 20,
 ) -> Latency:
-    """Run `step` `warmup` times untimed (caches, autotuning, compilation), then time it."""
-    cuda = torch.device(device).type == "cuda"
-    for _ in range(warmup):
-        step()
-    if cuda:
+    """Warm up `step` (`warm_up`), then time it (`timed`): the whole plan in one call."""
+    warmed = warm_up(step, warmup, device, max_warmup)
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
-    tracker = LatencyTracker(device)
-    for _ in range(iterations):
-        with tracker.track():
-            step()
-    return tracker.latency(batch)
+    times, reason = timed(step, iterations, device, target_ci=target_ci, max_time=max_time)
+    return Latency(tuple(times), tuple(warmed), batch, reason)

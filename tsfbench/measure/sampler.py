@@ -1,5 +1,7 @@
 """The monitor process: samples host RSS and NVML memory of a process tree at a fixed interval.
 
+The process tree and RSS come from psutil (a well-kept library that also works beyond Linux).
+
 It runs in its own process (spawned, talking over a `Pipe`) so that sampling never takes the
 measured process's GIL and keeps its pace while the measured process is busy in C++. This module
 imports no torch, so the monitor starts in a fraction of a second.
@@ -21,55 +23,49 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
-# Seconds between two walks of the process tree. A walk reads one /proc file per thread of every
-# process (a CUDA process has dozens): ~2 ms for 30 threads on a busy 2-core machine, 20% of a
-# core if done at every 10 ms sample. Between walks the known processes' RSS is still read each
-# sample; a child is counted from at most this long after it starts.
+import psutil
+
+# Seconds between two walks of the process tree. A walk (psutil: every process's parent) costs a
+# few milliseconds on a busy machine, 20% of a core if done at every 10 ms sample. Between walks
+# the known processes' RSS is still read each sample (one small /proc read each); a child is
+# counted from at most this long after it starts.
 RESCAN = 0.5
 FIGURES = ("ram", "global_vram", "process_vram")
 
 
-def _read(path: str) -> bytes:
-    """A small /proc file's bytes (b"" if it is gone): os.read costs a fifth of Path.read_text,
-    which counts at a hundred samples a second."""
+def rss(process: psutil.Process | int) -> int:
+    """Resident set size in bytes (0 if the process is gone)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, 1 << 16)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
-
-
-def rss(pid: int) -> int:
-    """Resident set size of `pid` in bytes (0 if it is gone); /proc, no psutil needed."""
-    fields = _read(f"/proc/{pid}/statm").split()
-    return int(fields[1]) * PAGE if len(fields) > 1 else 0
+        if isinstance(process, int):
+            process = psutil.Process(process)
+        return int(process.memory_info().rss)
+    except psutil.Error:
+        return 0
 
 
 def children(pid: int) -> list[int]:
-    """Direct children of `pid`, from every thread's `children` list (Linux >= 3.5): a child is
-    listed under the thread that started it, not always the main one."""
+    """Direct children of `pid` (none if it is gone)."""
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.Error:
         return []
-    return [int(c) for task in tasks for c in _read(f"/proc/{pid}/task/{task}/children").split()]
 
 
 def tree(pid: int, exclude: int) -> list[int]:
     """`pid` and its descendants, without `exclude` (the monitor, itself a child of `pid`)."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        if current != exclude:
-            pids.append(current)
-            todo += children(current)
-    return pids
+    try:
+        root = psutil.Process(pid)
+        found = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+    return [process.pid for process in found if process.pid != exclude]
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
 
 
 def nvml_handle(uuid: str) -> Any:
@@ -121,6 +117,7 @@ class Sampler:
         self.notes: dict[str, str] = {}
         self.listed = self.foreign = self.unmeasured = 0  # what NVML's process list showed
         self.pids: set[int] = set()
+        self.processes: dict[int, psutil.Process | None] = {}
         self.walked = -float("inf")
         self.handle = None
         if gpu_uuid:
@@ -159,11 +156,14 @@ class Sampler:
         now = time.monotonic()
         if now - self.walked >= self.rescan:
             try:
-                self.pids = set(tree(self.pid, self.exclude))
+                self.pids = set(tree(self.pid, self.exclude)) or {self.pid}
             except Exception:  # keep the last known tree
                 self.pids.add(self.pid)
             self.walked = now
-        self._figure("ram", lambda: sum(rss(p) for p in self.pids))
+            # psutil.Process objects kept between walks: building one reads /proc twice more
+            known = {pid: self.processes.get(pid) for pid in self.pids}
+            self.processes = {pid: found or _process(pid) for pid, found in known.items()}
+        self._figure("ram", lambda: sum(rss(p) for p in self.processes.values() if p))
         if self.handle is not None:
             import pynvml
 

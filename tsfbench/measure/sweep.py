@@ -15,9 +15,17 @@ import torch
 
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.environment import environment, environment_summary
-from tsfbench.measure.energy import Energy, EnergyTracker
+from tsfbench.measure.contention import (
+    RETRIES,
+    Contention,
+    ContentionTracker,
+    idle_state,
+    nvml_gpu,
+    wait_for_quiet,
+)
+from tsfbench.measure.energy import Energy, EnergyTracker, gpu_uuid
 from tsfbench.measure.isolate import Outcome, classify, run_isolated, start_method, start_server
-from tsfbench.measure.latency import Latency, LatencyTracker
+from tsfbench.measure.latency import AUTO, Latency, timed, warm_up
 from tsfbench.measure.memory import Memory, MemoryTracker, predict_peak
 from tsfbench.measure.workload import build_workload
 from tsfbench.models.registry import get_preset
@@ -28,7 +36,9 @@ ConfigProgress = Callable[[int, int, RunConfig, dict[str, Any]], None]
 # the optimisers import torch._dynamo when they are built (1.5 s of CPU per training run).
 PRELOAD = (__name__, "torch._dynamo")
 FIGURES = (
-    *Latency(0, 0, 0, 0, 0, 0, 0).as_record(),
+    *Latency(()).as_record(),
+    *Contention().as_record(),
+    "remeasured",
     *Memory().as_record(),
     *Energy().as_record(),
 )
@@ -40,25 +50,43 @@ def probe(
     """Latency, memory and energy of `config` in this process (raises on OOM or error).
 
     The memory tracker spans the warm-up too: the first steps hold the peaks that matter
-    (compilation, the optimiser's first momentum buffers).
+    (compilation, the optimiser's first momentum buffers). The timed window is read for other
+    work on the machine (`contention`); with `iterations = "auto"` a contended window is timed
+    again once the machine is quiet (at most RETRIES times), else the row says it was contended.
     """
     device = torch.device(settings.target)
     if device.type == "cuda" and device.index is not None:  # CUDA events time the current one
         torch.cuda.set_device(device)
     work = build_workload(config, settings, device, overrides)
     memory = MemoryTracker(device, settings.interval)
-    latency, energy = LatencyTracker(device), EnergyTracker(device)
+    auto = settings.iterations == AUTO
     with memory.track():
-        for _ in range(settings.warmup):
-            work.step()
-        with energy.track(clips=settings.batch * settings.iterations):
-            for _ in range(settings.iterations):
-                with latency.track():
-                    work.step()
+        warmed = warm_up(work.step, settings.warmup, device, settings.max_warmup)
+        gpu = nvml_gpu(gpu_uuid(device))
+        for attempt in range(RETRIES + 1 if auto else 1):
+            if attempt:
+                wait_for_quiet(settings.max_time)
+            contention, energy = ContentionTracker(gpu=gpu), EnergyTracker(device)
+            with energy.track(clips=0), contention.track():
+                times, reason = timed(
+                    work.step, settings.iterations, device,
+                    target_ci=settings.target_ci, max_time=settings.max_time,
+                )  # fmt: skip
+            if not contention.contention.contended:
+                break
+    latency = Latency(
+        tuple(times), tuple(warmed), settings.batch, reason, "; ".join(work.notes) or None
+    )
+    clips = settings.batch * len(times)
+    joules = energy.energy.joules
     return {
-        **latency.latency(settings.batch, work.notes).as_record(),
+        **latency.as_record(),
+        **contention.contention.as_record(),
+        "remeasured": attempt,
         **memory.memory.as_record(),
-        **energy.energy.as_record(),
+        **replace(
+            energy.energy, joules_per_clip=None if joules is None else joules / clips
+        ).as_record(),
     }
 
 
@@ -160,7 +188,7 @@ def sweep(
     """
     if not predict_only and configs and start_method() == "forkserver":
         start_server(PRELOAD)  # its imports overlap the first prediction
-    env = environment()
+    env = environment() | ({} if predict_only else idle_state())  # the machine before the run
     records = []
     for index, config in enumerate(configs):
         record = measure(

@@ -35,6 +35,7 @@ from tsfbench.report.reference import (
     off_protocol,
     reference,
 )
+from tsfbench.report.timing import idle_text, timing_columns
 from tsfbench.store import MEASURED, Status, Store, missing
 
 KEY = ["model", "attention", "frames", "size", "pos_embed"]
@@ -148,6 +149,7 @@ def _environments(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
                 "first": when(group.created.min()),
                 "last": when(group.created.max()),
                 "rows": len(group),
+                "idle": idle_text(group),  # other work on the machine before the runs
             }
         )
     table = pd.DataFrame(rows)
@@ -210,6 +212,7 @@ def _runtime(rows: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     out["notes"] = rows["notes"]  # what the figures include beyond the model (a sync per step)
     for column in figures:
         out[column] = rows[column].astype(float)
+    out = out.assign(**timing_columns(rows))  # the CI, every sample, contention (report/timing)
     peaks = [_peak_memory(row) for row in records]
     out["peak_memory_gib"] = [value for value, _ in peaks]
     out["memory_kind"] = [kind for _, kind in peaks]

@@ -22,6 +22,7 @@ from tsfbench.report.build import Report
 from tsfbench.report.motion import NOISE_SE, PAPER_SET, TARGET, motion_findings
 from tsfbench.report.plots import FIGURES, figure_digest, is_current, render
 from tsfbench.report.reference import PAPER, PAPER_GPU, PAPER_GPU_BYTES, SCHEME_NAMES
+from tsfbench.report.timing import latency_cell, timing_notes
 from tsfbench.store import MEASURED, Status, atomic_write, missing
 
 REPORT_FORMATS = ("md", "csv", "json")
@@ -122,7 +123,7 @@ def _runtime_cells(row: Mapping[str, Any]) -> list[str]:
     notes = row.get("notes")
     return [
         row["run"] if missing(notes) else f"{row['run']} ({notes})",
-        _num(row["latency_median_ms"]),
+        latency_cell(row) or NONE,
         _num(row["throughput"], 2),
         _num(row["allocator_peak_gib"], 2) + (" (predicted)" if status == Status.PREDICTED else ""),
         _num(row["nvml_process_gib"], 2),
@@ -146,9 +147,11 @@ def _top1(row: Mapping[str, Any]) -> str:
     return cell if cell == NONE else f"{cell} {dataset or ''}".strip()
 
 
-RUNTIME = ["run", "latency (ms, median)", "clips/s", "peak GiB: allocator (CPU: RSS)"]
-RUNTIME += ["peak GiB: NVML process", "energy (J/clip)"]
+RUNTIME = ["run", "latency (ms, median [95% CI])", "clips/s"]
+RUNTIME += ["peak GiB: allocator (CPU: RSS)", "peak GiB: NVML process", "energy (J/clip)"]
 COST = ["params (M)", "GFLOPs / view", "TFLOPs x views"]
+ENVIRONMENT = ["env", "host", "CPU", "GPU", "torch", "CUDA", "commit", "measured", "rows"]
+ENVIRONMENT += ["idle before run"]  # other work on the machine just before its runs
 
 
 def _scheme_rows(frame: pd.DataFrame) -> list[list[str]]:
@@ -254,6 +257,7 @@ def _environment_rows(frame: pd.DataFrame) -> list[list[str]]:
             text(row["commit"]),
             f"{row['first']} .. {row['last']} UTC",
             str(row["rows"]),
+            text(row.get("idle")),
         ]
         for row in frame.to_dict("records")
     ]
@@ -325,12 +329,13 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         "where NVML cannot tell (no NVML, a container's PIDs). A run is `mode dtype batch "
         "device`; runs with other settings or on other machines are separate rows, never averaged.",
         *_memory_notes(report.configs),
+        *timing_notes(report.configs),
         *_nvml_notes(report.environments),
         "",
         "## Environments",
         "",
         _table(
-            ["env", "host", "CPU", "GPU", "torch", "CUDA", "commit", "measured", "rows"],
+            ENVIRONMENT,
             _environment_rows(report.environments),
             keep=9,
         ),
