@@ -47,6 +47,11 @@ instead of quick.toml. GPU-only targets show as "not run: no GPU" with the figur
 computed; the motion test's is shown, not judged (2 steps are not the recipe). It checks code
 paths, not timings, so its phases run two at a time (`--jobs`); on a GPU, one after the other.
 
+Outside the plan, `--phases fit` (issue 24) runs `tsfbench fit` for divided, train bf16, frames
+at 224 on a 32 GiB budget with no margin, then `memory-sweep` of its boundary pair under
+`--memory-limit 32GiB`: the largest clip that fits must run, the next one be `oom`. The smoke run
+includes it.
+
 How long on a GPU, install included: at most 10 minutes by plan (`GPU_PLAN_S`), an estimate
 until a GPU has run it. A command past its phase's budget is killed with its children, so the
 run itself cannot take longer than `tsfbench env` (`ENV_TIMEOUT`, 20 s) plus the phase budgets
@@ -768,6 +773,61 @@ def phase_quick(ctx: Context, targets: dict[str, Target]) -> None:
     targets["motion test"].judge(motion_verdict(report["motion"], schemes, not ctx.smoke))
 
 
+FIT_LIMIT = "32GiB"  # the paper's V100, emulated on the lent card
+
+
+@verdict
+def fit_verdict(cuda: bool, largest: dict | None, following: dict | None) -> Verdict:
+    """`tsfbench fit`'s boundary pair run under the cap (issue 24): the largest clip it says
+    fits must run and the next one must run out of memory."""
+    if largest is None or following is None:
+        return Verdict(FAIL, "-", "not measured")
+    value = (
+        f"{largest['frames']} frames {largest['status']}, "
+        f"{following['frames']} frames {following['status']}"
+    )
+    if not cuda:
+        return Verdict(NOT_RUN, value, "no GPU (CPU smoke: tiny model, no cap)")
+    if (largest["status"], following["status"]) == ("ok", "oom"):
+        return Verdict(PASS, value)
+    if largest["status"] == "oom":
+        return Verdict(FAIL, value, "the largest predicted to fit ran out: more than its peak")
+    if following["status"] == "ok":
+        return Verdict(FAIL, value, "the next one ran: the prediction is above what it needs")
+    bad = largest if largest["status"] != "ok" else following
+    return Verdict(FAIL, value, f"{bad['status']}: {bad.get('error')}")
+
+
+def phase_fit(ctx: Context, targets: dict[str, Target]) -> None:
+    """`tsfbench fit` on a 32 GiB card with no margin (the budget is what the cap leaves), then
+    `memory-sweep` of its boundary pair under `--memory-limit 32GiB`."""
+    answer_path, sweep_path = ctx.out / "fit.json", ctx.out / "fit_sweep.json"
+    tiny = [f"--{k}={v}" for k, v in TINY.items()]
+    if ctx.smoke:
+        fit = ["--memory", "3MiB", "--reserve", "0", "--bounds", "frames=1..32", *tiny]
+        sweep = ["--size", "32", *tiny]
+    else:
+        fit, sweep = ["--memory", FIT_LIMIT, "--margin", "0"], ["--memory-limit", FIT_LIMIT]
+        sweep += ["--size", "224"]
+    run = ["--attention", "divided", "--mode", "train", "--dtype", "bf16"]
+    size = "32" if ctx.smoke else "224"
+    argv = tsfbench("fit", *fit, *run, "--size", size, "--axis", "frames", "--json")
+    ctx.check(ctx.run(argv, "fit", stdout=answer_path), "fit")
+    (answer,) = read_json(answer_path)["answers"]
+    if answer["answer"] != "boundary":
+        raise PhaseFailed(f"fit answered {answer['answer']!r}, not a boundary pair")
+    pair = f"{answer['largest']},{answer['next']}"
+    argv = tsfbench("memory-sweep", *run, "--frames", pair, "--iterations", "1", "--json", *sweep)
+    ctx.check(ctx.run(argv, "fit_sweep", stdout=sweep_path), "fit_sweep")
+    rows = {row["frames"]: row for row in read_json(sweep_path)}
+    judged = fit_verdict(ctx.cuda, rows.get(answer["largest"]), rows.get(answer["next"]))
+    peaks = f"{gib(answer['largest_peak_bytes'])} / {gib(answer['next_peak_bytes'])}"
+    budget = f"budget {gib(answer['budget_bytes'])} ({answer['reserve_source'][:40]})"
+    targets["fit boundary"].judge(
+        Verdict(judged.result, f"{judged.value}; predicted {peaks} vs {budget}", judged.note)
+    )
+
+
 @dataclass(frozen=True)
 class Phase:
     """One phase: the function that runs it and judges its targets, its time budgets, and the
@@ -829,6 +889,12 @@ PHASES = [
     ),
 ]
 PHASE_NAMES = tuple(phase.name for phase in PHASES)
+# Outside the 10-minute plan (its phases' budgets sum to it): on a GPU with `--phases fit`
+# (about 40 s: the fit command with its reserve's child, two capped steps); the smoke run runs
+# them after the plan's phases, so their verdicts are exercised there too.
+EXTRA_PHASES = [
+    Phase("fit", phase_fit, (("fit boundary", f"largest ok, next oom at {FIT_LIMIT}"),), 45, 150)
+]
 
 
 # --- Driver ----------------------------------------------------------------------------------
@@ -936,7 +1002,9 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="folder for every file the run writes")
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny configurations, no GPU")
     parser.add_argument(
-        "--phases", default=",".join(PHASE_NAMES), help=f"subset of {', '.join(PHASE_NAMES)}"
+        "--phases",
+        help=f"subset of {', '.join(PHASE_NAMES)}, or fit (outside the plan; the smoke run's "
+        "default includes it)",
     )
     parser.add_argument("--budget-scale", type=float, default=1.0, help="x every phase budget")
     parser.add_argument(
@@ -948,11 +1016,13 @@ def main() -> int:
     if args.worker == "figure3":
         figure3_worker(args.out, args.cpu_smoke, args.worker_seconds)
         return 0
-    chosen = [name for name in args.phases.split(",") if name]
-    unknown = [name for name in chosen if name not in PHASE_NAMES]
+    extra = tuple(phase.name for phase in EXTRA_PHASES)
+    default = PHASE_NAMES + extra if args.cpu_smoke else PHASE_NAMES
+    chosen = [name for name in (args.phases or ",".join(default)).split(",") if name]
+    unknown = [name for name in chosen if name not in PHASE_NAMES + extra]
     if unknown or not chosen:
         parser.error(f"--phases: unknown {unknown[0] if unknown else '(none)'}; accepted: "
-                     f"{', '.join(PHASE_NAMES)}")  # fmt: skip
+                     f"{', '.join(PHASE_NAMES + extra)}")  # fmt: skip
     if not args.budget_scale > 0:
         parser.error("--budget-scale: must be positive, e.g. 1.5")
     jobs = args.jobs if args.jobs is not None else (2 if args.cpu_smoke else 1)
@@ -972,7 +1042,7 @@ def main() -> int:
         print(f"tsfbench env: {env_target.note}")
     # Without the facts, a GPU run still judges every target as on a GPU: none passes unmeasured
     cuda = not args.cpu_smoke and (env_error is not None or bool(env.get("cuda_available")))
-    chosen_phases = [phase for phase in PHASES if phase.name in chosen]
+    chosen_phases = [phase for phase in PHASES + EXTRA_PHASES if phase.name in chosen]
     records = [
         PhaseRecord(
             p.name, (p.smoke_budget_s if args.cpu_smoke else p.budget_s) * args.budget_scale

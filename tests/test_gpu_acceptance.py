@@ -34,7 +34,7 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     phases = {phase["name"]: phase for phase in summary["phases"]}
-    assert list(phases) == ["pytest", "vs_reference", "memory", "figure3", "quick"]
+    assert list(phases) == ["pytest", "vs_reference", "memory", "figure3", "quick", "fit"]
     assert {name: phase["status"] for name, phase in phases.items()} == dict.fromkeys(
         phases, "pass"
     ), {name: phase["reason"] for name, phase in phases.items()}
@@ -53,6 +53,7 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     assert targets["pytest -m gpu"]["value"].startswith("0 passed, 0 failed, ")
     assert "x hf" in targets["vs_reference speed"]["value"]
     assert targets["prediction joint 2x32 train"]["value"].startswith("predicted ")
+    assert " frames ok, " in targets["fit boundary"]["value"]  # the boundary pair was run
     for series in ("joint sdpa", "divided math"):  # both schemes, both kernels
         assert targets[f"figure3 {series}"]["value"].startswith("2 frames; paper ")
     for name in ("env.json", "pytest.xml", "vs_reference.json", "memory_sweep.json",
@@ -269,7 +270,7 @@ def test_every_verdict_is_tested_here(acceptance: ModuleType) -> None:
     tested = {
         "env_verdict", "pytest_verdict", "speed_verdict", "memory_ratio_verdict", "mfu_verdict",
         "prediction_verdict", "figure3_verdict", "quick_run_verdict", "quick_report_verdict",
-        "motion_verdict",
+        "motion_verdict", "fit_verdict",
     }  # fmt: skip
     assert set(acceptance.VERDICTS) == tested
 
@@ -296,3 +297,19 @@ def test_a_failed_env_fails_the_run(
     targets = json.loads((tmp_path / "summary.json").read_text())["targets"]
     assert targets[0]["name"] == "tsfbench env" and targets[0]["result"] == "fail"
     assert "boom" in targets[0]["note"]
+
+
+def test_the_fit_verdict_passes_only_when_the_largest_runs_and_the_next_does_not(
+    acceptance: ModuleType,
+) -> None:
+    def row(frames: int, status: str) -> dict[str, object]:
+        return {"frames": frames, "status": status, "error": None if status == "ok" else "x"}
+
+    judge = acceptance.fit_verdict
+    passed = judge(True, row(96, "ok"), row(97, "oom"))
+    assert (passed.result, passed.value) == ("pass", "96 frames ok, 97 frames oom")
+    assert judge(True, row(96, "oom"), row(97, "oom")).result == "fail"  # the margin was needed
+    assert "the next one ran" in judge(True, row(96, "ok"), row(97, "ok")).note
+    assert judge(True, row(96, "ok"), row(97, "error")).note == "error: x"
+    assert judge(False, row(96, "ok"), row(97, "ok")).result == "not run"
+    assert judge(True, None, row(97, "oom")).result == "fail"

@@ -487,6 +487,37 @@ def motion_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_fit_tasks_store_their_answers_and_a_second_run_skips_them(tmp_path: Path) -> None:
+    suite = tmp_path / "fit.toml"
+    suite.write_text(
+        """
+[[grid]]
+measure = ["fit"]
+model = "base"
+attention = "joint"
+frames = 2
+size = 32
+overrides = { depth = 2, dim = 64, heads = 4 }
+memory = ["2.5MiB", "4MiB"]
+reserve = "0"
+mode = "train"
+axis = "frames"
+bounds = "frames=1..64"
+device = "cpu"
+"""
+    )
+    store = Store(tmp_path / "s.sqlite")
+    summary = run_suite(load_suite(suite, tmp_path), store)
+    assert summary.statuses == {"predicted": 2} and not summary.failures
+    rows = store.frame()
+    assert set(rows["measurement"]) == {"fit"} and set(rows["answer"]) <= {"boundary", "all fit"}
+    by = {(r["attention"], r["memory_bytes"]): r for r in rows.to_dict("records")}
+    assert by["joint", int(2.5 * 2**20)]["largest"] < by["joint", 4 * 2**20]["largest"]
+    assert all(r["largest_peak_bytes"] <= r["budget_bytes"] for r in by.values())
+    again = run_suite(load_suite(suite, tmp_path), store)
+    assert again.skipped == 2 and again.statuses == {}
+
+
 def test_a_contended_row_is_stored_with_its_note_and_named_in_the_summary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

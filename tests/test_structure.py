@@ -14,11 +14,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsfbench"
 # Modules a command needs before it measures anything: importing them must not load torch
 # (2.5 s), fvcore or matplotlib.
 TORCH_FREE = (
+    "tsfbench.cards",
     "tsfbench.cli",
     "tsfbench.compare",
     "tsfbench.config",
     "tsfbench.environment",
     "tsfbench.errors",
+    "tsfbench.fit",
     "tsfbench.models.registry",
     "tsfbench.report.reference",
     "tsfbench.runner",

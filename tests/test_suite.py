@@ -385,6 +385,35 @@ def test_schemes_with_their_own_default_steps_share_one_recipe(tmp_path: Path) -
     assert len({next(iter(by_scheme.values())) for by_scheme in recipes.values()}) == 3
 
 
+def test_a_fit_grid_is_a_task_per_scheme_run_card_and_axis(tmp_path: Path) -> None:
+    suite = load_suite(SUITES / "fit.toml", tmp_path)
+    assert {task.measurement for task in suite.tasks} == {"fit"}
+    assert len(suite.tasks) == 2 * 2 * 2 * 2  # schemes, backends, cards, axes
+    cards = {task.settings["fit"]["card"] for task in suite.tasks}
+    assert cards == {"v100-32gb", "h100-80gb"}
+    assert {tuple(task.settings["fit"]["axes"]) for task in suite.tasks} == {("frames",), ("size",)}
+    task = suite.tasks[0]
+    assert task.settings["fit"]["memory"] == 32 * 2**30 and task.settings["mode"] == "train"
+    assert task.describe() == "fit joint frames on v100-32gb (8x224 b1 train fp32 sdpa)"
+
+
+@pytest.mark.parametrize(
+    ("lines", "match"),
+    [
+        ('gpu = "v200"', r"\[\[grid\]\] 1: gpu: unknown GPU 'v200'; accepted: v100-16gb"),
+        ('memory = "8GiB"\ngpu = "t4"', "gpu: give gpu"),
+        ('memory = "0"', "memory: cannot read '0'"),
+        ('gpu = "t4"\naxis = "depth"', "axis: unknown value 'depth'"),
+        ('gpu = "t4"\nframes = 4096', "frames: 4096 is outside the frames bounds 1..1024"),
+        ('gpu = "t4"\nwarmup = 2', "warmup: not used by fit"),
+    ],
+)
+def test_bad_fit_grids_name_the_key(tmp_path: Path, lines: str, match: str) -> None:
+    text = f'[[grid]]\nmeasure = ["fit"]\nmodel = "base"\n{lines}\n'
+    with pytest.raises(ConfigError, match=match):
+        load_suite(write(tmp_path, text), tmp_path)
+
+
 def test_auto_iterations_carry_their_limits_and_fixed_counts_keep_their_old_keys(
     tmp_path: Path,
 ) -> None:

@@ -34,8 +34,10 @@ from tsfbench.terminal import (
     print_sweep_time,
     render_accuracy,
     render_breakdown,
+    render_cards,
     render_comparison,
     render_facts,
+    render_fit,
     render_flops,
     render_motion,
     render_plan,
@@ -491,6 +493,78 @@ def memory_sweep(
         variant, attention, frames, size, settings, sizes, predict_only, as_json, "joint,divided",
         hint=True,
     )  # fmt: skip
+
+
+@app.command("fit")
+def fit_command(
+    gpu: Annotated[
+        str | None, typer.Option(help="A card by name (its memory); `list` prints the cards.")
+    ] = None,
+    memory: Annotated[str | None, typer.Option(help="Or the memory itself, e.g. 24GiB.")] = None,
+    variant: Variants = "base",
+    attention: Annotated[
+        str | None,
+        typer.Option(help="Scheme(s), a comma list, or all.", show_default="joint,divided"),
+    ] = None,
+    frames: Annotated[str | None, typer.Option(help="Held while another axis is searched.")] = None,
+    size: Annotated[str | None, typer.Option(help="Held while another axis is searched.")] = None,
+    batch: Batch = 1,
+    mode: Mode = "train",
+    dtype: Dtype = "fp32",
+    backend: Backend = "sdpa",
+    checkpointing: Checkpointing = False,
+    axis: Annotated[str, typer.Option(help="frames, size, batch, a comma list, or all.")] = "all",
+    margin: Annotated[
+        float, typer.Option(help="Allocator margin: this fraction of what the reserve leaves.")
+    ] = 0.05,
+    reserve: Annotated[
+        str | None,
+        typer.Option(
+            help="CUDA context and workspaces, e.g. 600MiB.",
+            show_default="measured on this GPU; without one 512MiB, an estimate",
+        ),
+    ] = None,
+    bounds: Annotated[
+        str | None,
+        typer.Option(
+            help="Search ranges, e.g. frames=8..128,size=224..896.",
+            show_default="frames=1..1024,size=16..2048,batch=1..1024",
+        ),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Prediction processes.")] = None,
+    depth: Override = None,
+    dim: Override = None,
+    heads: Override = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The largest clip, crop and batch that fit a card's memory, predicted (no GPU needed)."""
+    from tsfbench.cards import card_rows
+    from tsfbench.fit import check_fixed, fit_settings
+
+    if gpu is not None and gpu.strip().lower() == "list":
+        show(card_rows(), as_json, render_cards)
+        return
+    settings = fit_settings(memory, gpu, margin=margin, reserve=reserve, axes=axis, bounds=bounds)
+    configs = parse_configs(variant, attention, frames, size, default_attention="joint,divided")
+    for option, value in (("--frames", frames), ("--size", size)):
+        if value is not None and len({getattr(c, option[2:]) for c in configs}) > 1:
+            raise ConfigError(f"{option}: one value, held while the other axes are searched")
+    overrides = check_overrides({"depth": depth, "dim": dim, "heads": heads}, configs)
+    probes = probe_settings(
+        configs, mode, dtype, batch, backend, checkpointing=checkpointing, warmup=1
+    )
+    if len(probes) > 1:
+        raise ConfigError("--mode, --dtype, --backend: one value each; a suite crosses them")
+    for config in configs:
+        check_fixed(config, probes[0].batch, settings)
+    from tsfbench.measure.fit import fit
+
+    with bar_at_first_update() as update:
+        result = fit(
+            configs, probes[0], settings, overrides, workers=workers,
+            progress=lambda done, total, what: update(f"predicting {what}", done, total),
+        )  # fmt: skip
+    show(result, as_json, render_fit)
 
 
 StorePath = Annotated[

@@ -6,6 +6,8 @@ FLOPs tasks go first and in parallel (`count_many`); runtime and profile tasks e
 process (`measure.sweep.measure`: an OOM is a row, not a crash); accuracy runs here, one at a time;
 a motion task trains and evaluates in a child process too (`train.motion_test`), so that on a GPU
 machine no CUDA context stays in this one, and its steps reach the progress bar (`Training`).
+Fit tasks go last, all at once: their predictions run in a pool of processes and are shared
+between them (`measure.fit.answer_tasks`).
 """
 
 from __future__ import annotations
@@ -363,6 +365,15 @@ def run_suite(
             save(task, *_motion_record(task, env, training))
         elif task.measurement == "profile":
             save(task, *_profile_record(task, env))
+    # Last, all at once: their searches share one pool of predictions (`measure.fit`), forked
+    # from the fork server the runtime tasks started (with their imports) where there were any
+    fits = [task for task in todo if task.measurement == "fit"]
+    if fits:
+        from tsfbench.measure.fit import answer_tasks
+
+        specs = [(task.config, task.settings, task.overrides) for task in fits]
+        for task, (status, record) in zip(fits, answer_tasks(specs), strict=True):
+            save(task, status, record | environment_summary(env))
     summary.statuses = dict(statuses)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -43,6 +43,7 @@ from tsfbench.config import (
 from tsfbench.data.datasets import read_dataset
 from tsfbench.data.subset import shard
 from tsfbench.data.synth import MOTIONS
+from tsfbench.fit import AXES, check_fixed, fit_settings
 from tsfbench.models.registry import ATTENTIONS, NOT_APPLICABLE, PRESETS
 from tsfbench.store import digest
 
@@ -60,6 +61,7 @@ MEASUREMENTS = {
     "accuracy": "accuracy",
     "motion": "motion",
     "profile": "profile",  # `tsfbench profile`: time and FLOPs by part (measure/profile.py)
+    "fit": "fit",  # the largest frames / crop / batch that fit a card, predicted (`tsfbench fit`)
 }
 SYNTHETIC = "synthetic"  # `data = "synthetic"`: a small generated video set next to the store
 SPLITS = ("train.csv", "val.csv")  # what a motion task's data folder holds
@@ -117,6 +119,12 @@ KEYS |= {"classes": ALL | MOTION, "train_per_class": MOTION, "val_per_class": MO
 PROFILE_KEYS = ("overrides", "mode", "dtype", "batch", "backend", "compile", "checkpointing")
 PROFILE_KEYS += ("warmup", "iterations", "device", "timeout")
 KEYS |= {key: KEYS[key] | PROFILE for key in PROFILE_KEYS}
+FIT = frozenset({"fit"})
+FIT_KEYS = ("gpu", "memory", "axis", "margin", "reserve", "bounds")
+SHARED_WITH_FIT = ("measure", "model", "attention", "frames", "size", "pos_embed", "classes",
+                   "views", "overrides", "mode", "dtype", "batch", "backend", "checkpointing",
+                   "device")  # fmt: skip
+KEYS |= {key: KEYS.get(key, frozenset()) | FIT for key in (*SHARED_WITH_FIT, *FIT_KEYS)}
 TOP_KEYS = ("name", "description", "grid")
 KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
@@ -146,6 +154,13 @@ class Task:
         config = self.config
         if self.measurement == "motion":
             return f"motion {config.attention} seed {self.settings['train']['seed']}"
+        if self.measurement == "fit":
+            run, fit = self.settings, self.settings["fit"]
+            where = fit["card"] or f"{fit['memory'] / 2**30:.3g} GiB"
+            return (
+                f"fit {config.attention} {','.join(fit['axes'])} on {where} ({config.frames}x"
+                f"{config.size} b{run['batch']} {run['mode']} {run['dtype']} {run['backend']})"
+            )
         scheme = f" {config.attention}" if config.attention not in ("", NOT_APPLICABLE) else ""
         text = f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
         if self.measurement in ("runtime", "profile"):
@@ -250,6 +265,8 @@ def _grid_tasks(table: Mapping[str, Any], where: str, store_dir: Path) -> list[T
     for measurement in measurements:
         if measurement == "flops":
             tasks += [Task("flops", config) for config in configs]
+        elif measurement == "fit":
+            tasks += _fit_tasks(grid, configs, overrides)
         elif measurement in ("runtime", "profile"):
             probes = _probe_settings(grid, configs)
             for key in ("iterations", "warmup"):  # a profile profiles as many steps as it times
@@ -317,6 +334,42 @@ def stopping_dropped(settings: dict[str, Any]) -> dict[str, Any]:
     unused = [] if settings["iterations"] == AUTO else ["target_ci", "max_time"]
     unused += [] if settings["warmup"] == AUTO else ["max_warmup"]
     return {key: value for key, value in settings.items() if key not in unused}
+
+
+def _fit_tasks(
+    grid: _Grid, configs: Sequence[RunConfig], overrides: Mapping[str, int]
+) -> list[Task]:
+    """A task per configuration, run, card (`gpu`, a name or a list; or `memory`) and axis
+    (`axis`, default all three), with `margin`, `reserve` and `bounds` as `tsfbench fit`'s."""
+    if ("gpu" in grid.table) == ("memory" in grid.table):
+        raise grid.fail("gpu", "give gpu (a card, or a list of them) or memory, one of them")
+    kind = "gpu" if "gpu" in grid.table else "memory"
+    cards = grid.get(kind, lambda value: value if isinstance(value, list) else [value])
+    margin = float(grid.typed("margin", float | int, 0.05))
+    runs = [
+        {key: run[key] for key in (*PROBE_AXES, "checkpointing", "device")}
+        for run in _probe_settings(grid, configs)
+    ]
+    tasks = []
+    for value in cards:
+        try:
+            fit = fit_settings(
+                **{kind: value}, margin=margin, reserve=grid.table.get("reserve"),
+                axes=option_text(grid.table.get("axis", ",".join(AXES))),
+                bounds=grid.table.get("bounds"), name=lambda key: key,
+            )  # fmt: skip
+            for config, run in ((config, run) for config in configs for run in runs):
+                check_fixed(config, run["batch"], fit, name=lambda key: key)
+        except ConfigError as err:  # it names the key
+            raise ConfigError(f"{grid.where}: {err}") from None
+        for axis in fit.axes:
+            one = {**fit.as_dict(), "axes": [axis]}
+            tasks += [
+                Task("fit", config, {**run, "fit": one}, overrides)
+                for run in runs
+                for config in configs
+            ]
+    return tasks
 
 
 def _checkpoint_sizes(

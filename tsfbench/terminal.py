@@ -529,3 +529,60 @@ def render_plan(rows: list[dict[str, Any]], title: str, store: object) -> None:
     todo = sum(row["state"] == "to run" for row in rows)
     caption = f"{todo} to run, {len(rows) - todo} stored in {store}"
     render(rows, {"task": "task", "state": "state"}, title, caption)
+
+
+def render_cards(rows: list[dict[str, Any]]) -> None:
+    """`tsfbench fit --gpu list`: the cards and the memory a fit plans with."""
+    columns = {"gpu": "--gpu", "product": "product", "datasheet": "datasheet"}
+    columns |= {"memory_gib": "Planned GiB", "ecc": "ECC (GDDR)"}
+    caption = "Datasheet GB read as GiB; 1/16 less where GDDR ECC is on by default (docs/fit.md)."
+    render(rows, columns, "GPUs", caption)
+
+
+def render_fit(result: dict[str, Any]) -> None:
+    """`tsfbench fit`: per scheme and axis the boundary pair with its peaks, then the budget."""
+    gib = 2**30
+
+    def shown(value: Any, peak: Any) -> str:
+        return "-" if value is None else f"{value} ({peak / gib:.2f} GiB)"
+
+    rows = []
+    for r in result["answers"]:
+        held = {"frames": f"{r['frames']} frames", "size": f"{r['size']} px"}
+        held["batch"] = f"batch {r['batch']}"
+        answer = r["answer"]
+        if answer == "all fit":
+            answer = f"all fit up to the bound {r['axis_high']}"
+        elif answer == "none fits":
+            answer = f"none fits (from {r['axis_low']})"
+        rows.append(
+            {
+                "attention": r["attention"],
+                "axis": r["axis"],
+                "held": ", ".join(text for axis, text in held.items() if axis != r["axis"]),
+                "run": f"{r['mode']} {r['dtype']} {r['backend']}"
+                + (" checkpointed" if r["checkpointing"] else ""),
+                "largest": shown(r["largest"], r["largest_peak_bytes"]),
+                "next": shown(r["next"], r["next_peak_bytes"]),
+                "answer": r["error"] or answer,
+                "range": f"{r['axis_low']}..{r['axis_high']} step {r['axis_step']}",
+            }
+        )
+    columns = {"attention": "attention", "axis": "axis", "held": "held", "run": "run"}
+    columns |= {"largest": "largest that fits (peak)", "next": "next, over (peak)"}
+    columns |= {"answer": "answer", "range": "searched"}
+    device = result["answers"][0]["device"] if result["answers"] else "cpu"
+    caption = (
+        f"Predicted peaks (FakeTensorMode, the step as it runs on {device}); "
+        "not counted: other processes, the data loader's pinned memory, fragmentation beyond "
+        "the margin."
+    )
+    render(rows, columns, "What fits", caption)
+    stdout.print(result["budget"]["line"], highlight=False, soft_wrap=True)
+    made = result["predictions"]
+    stderr.print(
+        f"{made['made']} predictions ({made['reused']} answers reused) in {made['seconds']:.1f} s"
+        f" on {made['workers']} worker(s); predicting every value searched: "
+        f"{made['brute_force']}",
+        highlight=False,
+    )

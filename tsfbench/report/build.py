@@ -24,6 +24,7 @@ from tsfbench.models.registry import (
     TIMESFORMER,
     default_pos_embed,
 )
+from tsfbench.report.fits import fits_table
 from tsfbench.report.motion import motion_table
 from tsfbench.report.profile import profile_table
 from tsfbench.report.reference import (
@@ -68,6 +69,7 @@ class Report:
     prediction: pd.DataFrame  # predicted peak memory vs the CPU heap measured over the same steps
     motion: pd.DataFrame  # the motion test (synthetic set): never compared with the paper
     profile: pd.DataFrame  # where the time goes: a row per profiled configuration and part
+    fits: pd.DataFrame  # what fits a card, predicted (`fit`), beside the paper's OOM points
     statuses: dict[str, int] = field(default_factory=dict)
     suites: list[str] = field(default_factory=list)
     created: str = ""  # when the report was built (UTC)
@@ -79,6 +81,7 @@ class Report:
         tables = {name: getattr(self, name) for name in names}
         tables |= {"backends": self.backends, "prediction": self.prediction, "motion": self.motion}
         tables["profile"] = self.profile
+        tables |= {"fits": self.fits}
         tables |= {"shrunken": self.shrunken, "failures": self.failures}
         if self.between is not None:
             tables["between"] = pd.DataFrame(self.between["pairs"] + self.between["unmatched"])
@@ -543,6 +546,7 @@ def build_report(frame: pd.DataFrame) -> Report:
         prediction=_prediction(configs),
         motion=_motion(frame, env_labels),
         profile=_profile(frame, env_labels),
+        fits=fits_table(_with_columns(full[full["measurement"] == "fit"], ["task"]), env_labels),
         statuses=frame["status"].value_counts().to_dict(),
         suites=sorted({str(s) for s in frame["suite"] if not missing(s) and s}),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -17,6 +17,7 @@ import pandas as pd
 from tsfbench.compare import markdown as compare_markdown
 from tsfbench.errors import ConfigError
 from tsfbench.models.registry import PRESETS
+from tsfbench.report import fits
 from tsfbench.report.build import Report
 from tsfbench.report.motion import NOISE_SE, PAPER_SET, TARGET, motion_findings
 from tsfbench.report.plots import FIGURES, figure_digest, is_current, render
@@ -382,6 +383,12 @@ def markdown(report: Report, name: str, images: Mapping[str, str]) -> str:
         lambda: "\n\n".join(
             [_table(header, _motion_rows(report.motion), keep=10), *motion_findings(report.motion)]
         ),
+    )
+    lines += _section(
+        "What fits",
+        report.fits,
+        fits.NOTE,
+        lambda: _table(fits.HEADER, fits.fits_rows(report.fits)),
     )
     if images:
         lines += ["## Figure 3: joint vs divided attention", ""]
