@@ -37,7 +37,8 @@ from tsfbench.config import (
     probe_settings,
     run_config,
 )
-from tsfbench.data.datasets import read_dataset
+from tsfbench.data.datasets import dataset_identity, read_dataset
+from tsfbench.data.sampling import dataset_sampling
 from tsfbench.data.subset import shard
 from tsfbench.data.synth import MOTIONS
 from tsfbench.models.registry import ATTENTIONS, NOT_APPLICABLE, PRESETS
@@ -105,6 +106,7 @@ KEYS: dict[str, frozenset[str]] = {
 }
 KEYS |= {key: KEYS.get(key, frozenset()) | MOTION for key in RECIPE}
 KEYS |= {"classes": ALL | MOTION, "train_per_class": MOTION, "val_per_class": MOTION}
+KEYS |= {"data_seed": MOTION}  # which synthetic videos: the published table's set is not tuned on
 TOP_KEYS = ("name", "description", "grid")
 KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
@@ -404,10 +406,13 @@ def _motion_set(grid: _Grid, store_dir: Path) -> tuple[Path, dict[str, int] | No
         }
         if not 2 <= options["classes"] <= len(MOTIONS):
             raise grid.fail("classes", f"{options['classes']}; expected 2..{len(MOTIONS)}")
+        data_seed = grid.count("data_seed", 0, least=0)
+        if data_seed:  # seed 0 left out: the set written before the key keeps its folder
+            options["seed"] = data_seed
         # one folder per way of writing it: a changed set is never mistaken for the stored one
         root = store_dir / f"{SYNTHETIC}-motion-{digest(options)[:8]}"
         return root, options, options["classes"]
-    for key in ("classes", "train_per_class", "val_per_class"):
+    for key in ("classes", "train_per_class", "val_per_class", "data_seed"):
         if key in grid.table:
             raise grid.fail(key, "describes the synthetic set; a data folder has its own")
     root = Path(data)
@@ -443,10 +448,14 @@ def _motion_tasks(grid: _Grid, store_dir: Path) -> list[Task]:
     except ConfigError as err:  # it names the recipe key
         raise ConfigError(f"{grid.where}: {err}") from None
     root, synthetic, classes = _motion_set(grid, store_dir)
+    dataset = SYNTHETIC if synthetic else dataset_identity(root / "val.csv", "kinetics")
     common = {
         "recipe": recipe_id(recipe),
         "data": str(root),
         "synthetic": synthetic,  # write_synthetic's options, or None: a folder of the user's
+        # how the clips are sampled: rows trained on the synthetic set's former dense sampling
+        # are other tasks (re-run), not stand-ins for these
+        "sampling": dataset_sampling("kinetics", dataset),
         "checkpoints": str(store_dir / "checkpoints"),
         "timeout": timeout,
     }

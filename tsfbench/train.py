@@ -10,6 +10,7 @@ with the full test protocol (3 crops), so `tsfbench accuracy --checkpoint` gives
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tsfbench.config import AccuracySettings, ConfigError, TrainSettings, run_config
-from tsfbench.data.datasets import read_dataset
+from tsfbench.data.datasets import dataset_identity, read_dataset
+from tsfbench.data.sampling import dataset_sampling
 from tsfbench.data.synth import direction_blind_ceiling, reversed_class
 from tsfbench.data.video import VideoError, ViewSpec, read_frames, resized_frames
 
@@ -37,7 +39,10 @@ def load_clips(csv: Path, settings: TrainSettings) -> tuple[Tensor, Tensor, tupl
     training takes a random square crop of it at each step.
     """
     videos = read_dataset(csv, "kinetics")
-    spec = ViewSpec(frames=settings.frames, size=settings.size, rate=settings.rate, clips=1)
+    sampling = dataset_sampling("kinetics", dataset_identity(csv, "kinetics"))
+    spec = ViewSpec(
+        frames=settings.frames, size=settings.size, rate=settings.rate, clips=1, sampling=sampling
+    )
     clips, labels = [], []
     for item in videos.items:
         try:
@@ -247,7 +252,7 @@ def motion_test(
     """Train on data/train.csv, save `checkpoint`, evaluate it on data/val.csv with
     `evaluate.accuracy` (the test protocol, `settings.views` crops); one flat record:
     the accuracy record, the settings, and {params, train_seconds, train_steps, final_loss,
-    checkpoint, ceiling, ...}. `progress(step, steps, loss)` after each step."""
+    checkpoint, ceiling, data_seed, ...}. `progress(step, steps, loss)` after each step."""
     from tsfbench.data.datasets import synthetic_marker
     from tsfbench.evaluate import accuracy
 
@@ -261,13 +266,15 @@ def motion_test(
         checkpoint=str(path),
     )  # fmt: skip
     record = accuracy(config, evaluation, distributed_eval=False, **settings.overrides())
-    synthetic = synthetic_marker(root / "val.csv") is not None
-    ceiling = direction_blind_ceiling(len(names)) if synthetic else None
+    marker = synthetic_marker(root / "val.csv")
+    ceiling = direction_blind_ceiling(len(names)) if marker is not None else None
     return {
         **record,
         **settings.as_dict(),
         **figures,
         "checkpoint": str(path),
         "ceiling": ceiling,
+        # which synthetic videos: tuning and published figures come from different sets
+        "data_seed": json.loads(marker.read_text()).get("seed") if marker is not None else None,
         "eval_seconds": record["wall_s"],
     }

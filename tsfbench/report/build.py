@@ -479,7 +479,7 @@ def _motion(frame: pd.DataFrame, env_labels: dict[str, str]) -> pd.DataFrame:
     """The motion test's finished rows, by scheme over seeds (`report.motion`). Its own
     measurement, so its synthetic top-1 never reaches the tables compared with the paper."""
     columns = ["recipe", "seed", "params", "patch", "train_steps", "top1", "evaluated", "ceiling"]
-    columns += ["train_seconds"]
+    columns += ["train_seconds", "data_seed"]
     rows = _with_columns(frame[frame["measurement"] == "motion"], columns)
     return motion_table(rows[rows["status"] == Status.OK], env_labels)
 
