@@ -267,12 +267,20 @@ def render_report(report: dict[str, Any]) -> None:
         "dataset": "on",
     }
     if rows:
+        rows = [_predicted_peak(row) for row in rows]
         render(rows, columns, "Report summary", f"Full report: {report['files'][0]}")
     if motion["rows"]:
         columns = {"scheme": "Motion test", "recipe": "recipe", "n": "seeds"}
         columns |= {"top1_mean": "Top-1 %", "top1_sd": "s.d.", "ceiling": "ceiling"}
         columns |= {"expected": "expected", "result": "result", "top1_paper_ssv2": "paper SSv2"}
         render(motion["rows"], columns, "Motion test (synthetic)", " ".join(motion["findings"]))
+
+
+def _predicted_peak(row: dict[str, Any]) -> dict[str, Any]:
+    """A predicted peak is marked as one: no step ran for it."""
+    if row.get("runtime_status") != Status.PREDICTED or row.get("peak_memory_gib") is None:
+        return row
+    return row | {"peak_memory_gib": f"{cell(row['peak_memory_gib'])} (predicted)"}
 
 
 def render_motion(record: dict[str, Any]) -> None:
