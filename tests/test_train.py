@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,13 @@ import torch
 from typer.testing import CliRunner
 
 from tsfbench.cli import app
-from tsfbench.config import ConfigError
+from tsfbench.config import (
+    DEFAULT_PATCH,
+    DEFAULT_STEPS,
+    PATCHES,
+    STEPS,
+    ConfigError,
+)
 from tsfbench.data.datasets import CLASS_INDEX, SYNTHETIC_MARKER
 from tsfbench.data.sampling import view_indices
 from tsfbench.data.synth import (
@@ -24,6 +31,7 @@ from tsfbench.data.synth import (
     write_synthetic,
     write_video,
 )
+from tsfbench.models.registry import ATTENTIONS
 from tsfbench.report.motion import expectation, noise_pt
 from tsfbench.train import (
     TrainSettings,
@@ -116,6 +124,31 @@ def test_axial_trains_longer_by_default_and_given_steps_stay() -> None:
     assert TrainSettings(attention="divided").steps == 300
     assert TrainSettings(attention="axial").steps == 1200  # its plateau lasts longer
     assert TrainSettings(attention="axial", steps=20).steps == 20
+
+
+def test_the_docs_and_suites_state_the_steps_and_patches_config_sets() -> None:
+    """One figure for each scheme's steps and patch, from the code: every "N steps (`axial` M)"
+    in docs/ and suites/, and the published table's patch and steps columns."""
+    root = Path(__file__).parents[1]
+    stated = []
+    for path in [*(root / "docs").glob("*.md"), *(root / "suites").glob("*.toml")]:
+        text = " ".join(path.read_text().split())
+        found = re.findall(r"(\d+) steps,? \(?`axial`,? (\d+)", text)
+        stated += [(path.name, int(steps), int(axial)) for steps, axial in found]
+    assert {name for name, _, _ in stated} >= {"motion-test.md", "suites.md"}, stated
+    assert all((s, a) == (DEFAULT_STEPS, STEPS["axial"]) for _, s, a in stated), stated
+    lines = (root / "docs" / "motion-test.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| scheme | params | patch | steps"))
+    cells = [cell.strip() for cell in header.strip("|").split("|")]
+    patch, steps = cells.index("patch"), cells.index("steps")
+    rows = {
+        row[0]: (int(row[patch]), int(row[steps]))
+        for line in lines
+        if (row := [cell.strip() for cell in line.strip("|").split("|")])[0] in ATTENTIONS
+    }
+    assert rows == {
+        a: (PATCHES.get(a, DEFAULT_PATCH), STEPS.get(a, DEFAULT_STEPS)) for a in ATTENTIONS
+    }
 
 
 def test_reversal_and_mirroring_swap_the_label_with_the_clip() -> None:

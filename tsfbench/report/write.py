@@ -523,13 +523,14 @@ def _oom_sentence(curves: pd.DataFrame, pred: pd.DataFrame) -> str | None:
     where = "; ".join(_where(figure, x) for figure, x, _, _ in points)
     needs = _both([f"{m:.2f}" for m in materialised], " GiB")
     fused_needs = _both([f"{f:.2f}" for f in fused], " GiB")
-    ratio = min(m / f for m, f in zip(materialised, fused, strict=True))
+    ratios = {f"{m / f:.1f}" for m, f in zip(materialised, fused, strict=True)}
+    less = ("" if len(ratios) == 1 else "at least ") + f"{min(ratios, key=float)}x less"
     return (
         f"Where the paper's joint attention first ran out of memory on a {PAPER_GPU} ({where}), "
         f"a step of `{pair}` is predicted to need {needs} with materialised attention (`math`, "
         f"the released code's softmax(QK^T)V: {_shares(materialised, limit)} of the {limit:g} "
         f"GiB limit) and {fused_needs} with fused attention (`sdpa`: {_shares(fused, limit)}), "
-        f"at least {ratio:.1f}x less. {_against_limit(materialised, fused, limit)}."
+        f"{less}. {_against_limit(materialised, fused, limit)}."
     )
 
 
