@@ -270,7 +270,8 @@ def render_report(report: dict[str, Any]) -> None:
         rows = [_predicted_peak(row) for row in rows]
         render(rows, columns, "Report summary", f"Full report: {report['files'][0]}")
     if motion["rows"]:
-        columns = {"scheme": "Motion test", "recipe": "recipe", "n": "seeds"}
+        columns = {"scheme": "Motion test", "recipe": "recipe", "data_seed": "data seed"}
+        columns |= {"n": "seeds"}
         columns |= {"top1_mean": "Top-1 %", "top1_sd": "s.d.", "ceiling": "ceiling"}
         columns |= {"expected": "expected", "result": "result", "top1_paper_ssv2": "paper SSv2"}
         render(motion["rows"], columns, "Motion test (synthetic)", " ".join(motion["findings"]))

@@ -159,7 +159,8 @@ def _finding(rows: list[Mapping[str, Any]]) -> str:
             )
     if reached:
         means = [row["top1_mean"] for row in reached]
-        span = _pct(means[0]) if len(means) == 1 else f"{_pct(min(means))}-{_pct(max(means))}"
+        low, high = _pct(min(means)), _pct(max(means))
+        span = low if low == high else f"{low}-{high}"
         parts.append(f"{_names(reached)} reached {span} (target >= {TARGET:.0f}%)")
     for row in missed:
         parts.append(f"`{row['attention']}` reached only {_pct(row['top1_mean'])}")
