@@ -298,7 +298,7 @@ def render_motion(record: dict[str, Any]) -> None:
         "ceiling": "Direction-blind %",
         "checkpoint": "checkpoint",
     }
-    caption = "Val top-1 with the test protocol; `space` cannot beat the direction-blind ceiling."
+    caption = "Val top-1, test protocol; `space` should reach the direction-blind ceiling, no more."
     render([record], columns, "Motion test", caption)
 
 

@@ -1,9 +1,10 @@
 """The motion test: a small TimeSformer trained from scratch on the synthetic set, then evaluated.
 
 The synthetic classes differ only in motion and a left video is a right one played backwards
-(`data/synth.py`), so a scheme that sees frame order can learn every class and `space`, which
-cannot, stops at the direction-blind ceiling: a mini Table 1 (paper: SSv2, space 36.6 vs
-divided 59.5) that runs on a CPU in minutes. Training reads `train.csv`, the checkpoint is
+(`data/synth.py`) and its clips are sampled symmetrically in time (`data/sampling.py`), so a
+scheme that sees frame order can learn every class and `space`, which cannot, stops at the
+direction-blind ceiling: a mini Table 1 (paper: SSv2, space 36.6 vs divided 59.5) that runs on
+a CPU in minutes. Training reads `train.csv`, the checkpoint is
 saved, and the reported top-1 is that checkpoint evaluated on `val.csv` by `evaluate.accuracy`
 with the full test protocol (3 crops), so `tsfbench accuracy --checkpoint` gives the same number.
 """
