@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tsfbench.config import ConfigError
+from tsfbench.config import PUBLISHED_DATA_SEED, PUBLISHED_SEEDS, TUNING_SEEDS, ConfigError
 from tsfbench.models.registry import ATTENTIONS
 from tsfbench.suite import load_suite, my_tasks, parse_shard
 
@@ -313,6 +313,7 @@ def test_a_motion_grid_is_a_task_per_scheme_and_seed_with_keys_that_survive_a_re
         ('data = "/nowhere"', ["data", "train.csv", "'synthetic'"]),
         ("classes = 9", ["classes", "2..8"]),
         ("train_per_class = 0", ["train_per_class", ">= 1"]),
+        ("data_seed = -1", ["data_seed", ">= 0"]),
     ],
 )
 def test_bad_motion_grids_are_one_line_naming_the_key(
@@ -343,6 +344,8 @@ def test_a_motion_grid_reads_a_folder_with_both_splits(tmp_path: Path) -> None:
     assert task.settings["data"] == str(data) and task.settings["synthetic"] is None
     with pytest.raises(ConfigError, match=r"val_per_class: describes the synthetic set"):
         load_suite(write(tmp_path, motion_grid(f'data = "{data}"\nval_per_class = 4')), tmp_path)
+    with pytest.raises(ConfigError, match=r"data_seed: describes the synthetic set"):
+        load_suite(write(tmp_path, motion_grid(f'data = "{data}"\ndata_seed = 4')), tmp_path)
 
 
 def test_each_way_of_writing_the_synthetic_motion_set_has_a_folder_of_its_own(
@@ -370,8 +373,25 @@ def test_the_quick_suite_runs_the_motion_test_for_space_and_divided_instead_of_r
     assert not [t for t in tasks if t.measurement == "accuracy"]  # chance-level top-1 is gone
     full = load_suite(SUITES / "motion.toml", tmp_path).tasks
     assert sorted((t.config.attention, t.settings["train"]["seed"]) for t in full) == sorted(
-        (a, s) for a in ATTENTIONS for s in range(3)
+        (a, s) for a in ATTENTIONS for s in PUBLISHED_SEEDS
     )
+    # the published figures: seeds and a set the recipe was not tuned on
+    assert not set(PUBLISHED_SEEDS) & set(TUNING_SEEDS) and PUBLISHED_DATA_SEED != 0
+    assert {t.settings["synthetic"]["seed"] for t in full} == {PUBLISHED_DATA_SEED}
+
+
+def test_a_data_seed_writes_another_synthetic_set_and_seed_0_keeps_the_stored_one(
+    tmp_path: Path,
+) -> None:
+    default, zero, fresh = (
+        load_suite(write(tmp_path, motion_grid(f'attention = "space"{body}')), tmp_path)
+        .tasks[0]
+        .settings
+        for body in ("", "\ndata_seed = 0", "\ndata_seed = 7")
+    )
+    assert "seed" not in default["synthetic"] and default == zero  # the stored set, same tasks
+    assert fresh["synthetic"]["seed"] == 7 and fresh["data"] != default["data"]
+    assert default["sampling"] == "symmetric"  # the synthetic set's clips (`dataset_sampling`)
 
 
 def test_schemes_with_their_own_default_steps_share_one_recipe(tmp_path: Path) -> None:

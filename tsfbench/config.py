@@ -537,6 +537,12 @@ STEPS = {"axial": 1200}
 DEFAULT_STEPS = 300
 PATCHES = {"axial": 16}
 DEFAULT_PATCH = 8
+# The recipe was chosen by the val top-1 of seeds 0-2 on the synthetic set of data seed 0; the
+# published table (docs/motion-test.md, suites/motion.toml) trains other seeds on another set,
+# so that its figures are not the ones the recipe was tuned to.
+TUNING_SEEDS = (0, 1, 2)
+PUBLISHED_SEEDS = (100, 101, 102)
+PUBLISHED_DATA_SEED = 1
 
 
 @dataclass(frozen=True)

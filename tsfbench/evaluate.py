@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from tsfbench.config import AccuracySettings, ConfigError, RunConfig
 from tsfbench.data.datasets import VideoSet, dataset_identity, read_dataset
 from tsfbench.data.decoders import DECODERS, PYAV, SKIP_REASONS
+from tsfbench.data.sampling import dataset_sampling
 from tsfbench.data.subset import parse_fraction, select_subset, shard
 from tsfbench.data.video import VideoViews, ViewSpec, device_views
 from tsfbench.models.build import build_model
@@ -331,20 +332,21 @@ def _sum_over_ranks(
     return [s for part in gathered for s in part[0]], [p for part in gathered for p in part[1]]
 
 
-def view_spec(config: RunConfig, format: str = "kinetics") -> ViewSpec:
+def view_spec(config: RunConfig, format: str = "kinetics", dataset: str = "other") -> ViewSpec:
     """The test views of a configuration: its F and crop, its preset's rate; `config.views` =
     clips x crops.
 
     The views are split as the preset does: a multiple of its spatial crops becomes
     views / crops temporal clips of that many crops, otherwise single centre crops.
-    Something-Something-V2 samples one frame per segment (released SSv2 loader), one clip.
+    Something-Something-V2 samples one frame per segment (released SSv2 loader), one clip;
+    the synthetic set symmetrically in time (`sampling.dataset_sampling`).
     """
     preset = get_preset(config.model)
     views = config.views
     crops = preset.spatial_crops if views % preset.spatial_crops == 0 else 1
     if crops not in (1, 3):
         crops = 1
-    sampling = "segment" if format == "ssv2" else "dense"
+    sampling = dataset_sampling(format, dataset)
     if sampling == "segment" and views != crops:
         raise ConfigError(f"views: {views}; ssv2 takes one clip, so views must be 1 or 3")
     normalise = {"mean": preset.mean, "std": preset.std} if preset.mean and preset.std else {}
@@ -398,7 +400,7 @@ def accuracy(
     videos = select_subset(
         videos, fraction=fraction, per_class=settings.per_class, seed=settings.seed
     )
-    spec = view_spec(config, settings.format)
+    spec = view_spec(config, settings.format, dataset)
     if settings.rate is not None:
         spec = replace(spec, rate=settings.rate)
     if model is None:

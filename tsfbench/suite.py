@@ -40,7 +40,8 @@ from tsfbench.config import (
     probe_settings,
     run_config,
 )
-from tsfbench.data.datasets import read_dataset
+from tsfbench.data.datasets import dataset_identity, read_dataset
+from tsfbench.data.sampling import dataset_sampling
 from tsfbench.data.subset import shard
 from tsfbench.data.synth import MOTIONS
 from tsfbench.fit import AXES, check_fixed, fit_settings
@@ -125,6 +126,7 @@ SHARED_WITH_FIT = ("measure", "model", "attention", "frames", "size", "pos_embed
                    "views", "overrides", "mode", "dtype", "batch", "backend", "checkpointing",
                    "device")  # fmt: skip
 KEYS |= {key: KEYS.get(key, frozenset()) | FIT for key in (*SHARED_WITH_FIT, *FIT_KEYS)}
+KEYS |= {"data_seed": MOTION}  # which synthetic videos: the published table's set is not tuned on
 TOP_KEYS = ("name", "description", "grid")
 KINDS = {int: "an integer", str: "a string", bool: "true or false", dict: "a table"}
 
@@ -490,10 +492,13 @@ def _motion_set(grid: _Grid, store_dir: Path) -> tuple[Path, dict[str, int] | No
         }
         if not 2 <= options["classes"] <= len(MOTIONS):
             raise grid.fail("classes", f"{options['classes']}; expected 2..{len(MOTIONS)}")
+        data_seed = grid.count("data_seed", 0, least=0)
+        if data_seed:  # seed 0 left out: the set written before the key keeps its folder
+            options["seed"] = data_seed
         # one folder per way of writing it: a changed set is never mistaken for the stored one
         root = store_dir / f"{SYNTHETIC}-motion-{digest(options)[:8]}"
         return root, options, options["classes"]
-    for key in ("classes", "train_per_class", "val_per_class"):
+    for key in ("classes", "train_per_class", "val_per_class", "data_seed"):
         if key in grid.table:
             raise grid.fail(key, "describes the synthetic set; a data folder has its own")
     root = Path(data)
@@ -529,10 +534,14 @@ def _motion_tasks(grid: _Grid, store_dir: Path) -> list[Task]:
     except ConfigError as err:  # it names the recipe key
         raise ConfigError(f"{grid.where}: {err}") from None
     root, synthetic, classes = _motion_set(grid, store_dir)
+    dataset = SYNTHETIC if synthetic else dataset_identity(root / "val.csv", "kinetics")
     common = {
         "recipe": recipe_id(recipe),
         "data": str(root),
         "synthetic": synthetic,  # write_synthetic's options, or None: a folder of the user's
+        # how the clips are sampled: rows trained on the synthetic set's former dense sampling
+        # are other tasks (re-run), not stand-ins for these
+        "sampling": dataset_sampling("kinetics", dataset),
         "checkpoints": str(store_dir / "checkpoints"),
         "timeout": timeout,
     }

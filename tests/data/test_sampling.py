@@ -7,8 +7,10 @@ import pytest
 from tsfbench.data.sampling import (
     clip_indices,
     crop_offsets,
+    dataset_sampling,
     segment_indices,
     short_side_size,
+    symmetric_indices,
     view_indices,
 )
 
@@ -37,6 +39,41 @@ def test_the_span_follows_the_file_frame_rate() -> None:
 def test_segment_sampling_takes_the_middle_of_each_segment() -> None:
     assert segment_indices(33, 8) == [2, 6, 10, 14, 18, 22, 26, 30]
     assert view_indices(33, 8, 32, 10, "segment") == [segment_indices(33, 8)]
+
+
+@pytest.mark.parametrize("frames", [2, 4, 8, 16])
+@pytest.mark.parametrize("clips", [1, 2, 3])
+@pytest.mark.parametrize("rate", [1, 2, 3, 5])
+def test_a_symmetric_clip_played_backwards_is_the_reversed_videos_clip(
+    frames: int, clips: int, rate: int
+) -> None:
+    """What the motion test's ceiling rests on: a left video is a right one reversed, so the
+    frames a left clip shows must be a right clip's, reversed; then no order-blind model can
+    tell the two apart by which frames were taken."""
+    for length in range(frames, 3 * rate * frames):
+        sampled = view_indices(length, frames, rate, clips, "symmetric")
+        # The reversed video has the same length, so the same indices; its frame i is the
+        # original's frame length - 1 - i. Its clip k, played backwards, in the original's frames:
+        for k, clip in enumerate(sampled):
+            backwards = [length - 1 - i for i in reversed(clip)]
+            assert backwards == sampled[clips - 1 - k], (length, k)
+            assert clip == sorted(clip) and clip[0] >= 0 and clip[-1] < length
+
+
+def test_the_released_dense_sampling_is_not_symmetric_and_stays_as_released() -> None:
+    """The issue's example: 8 frames at rate 3 of a 24-frame video (the synthetic set's)."""
+    dense = clip_indices(24, 8, 3)
+    assert dense == [0, 3, 6, 9, 13, 16, 19, 23]  # released truncation, unchanged
+    assert [23 - i for i in reversed(dense)] == [0, 4, 7, 10, 14, 17, 20, 23] != dense
+    assert symmetric_indices(24, 8, 3) == [0, 3, 7, 10, 13, 16, 20, 23]
+    assert view_indices(24, 8, 3, 1, "symmetric") == [[0, 3, 7, 10, 13, 16, 20, 23]]
+
+
+def test_only_the_synthetic_set_is_sampled_symmetrically() -> None:
+    assert dataset_sampling("kinetics", "synthetic") == "symmetric"
+    assert dataset_sampling("kinetics", "K400") == "dense"
+    assert dataset_sampling("kinetics", "other") == "dense"
+    assert dataset_sampling("ssv2", "SSv2") == "segment"
 
 
 def test_shorter_side_goes_to_the_crop_size() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-SAMPLINGS = ("dense", "segment")
+SAMPLINGS = ("dense", "segment", "symmetric")
 TARGET_FPS = 30.0  # released configs: DATA.TARGET_FPS
 
 
@@ -41,6 +41,47 @@ def clip_indices(
     return [min(max(int(start + step * i), 0), video_frames - 1) for i in range(frames)]
 
 
+def symmetric_indices(
+    video_frames: int,
+    frames: int,
+    rate: int,
+    clip: int = 0,
+    clips: int = 1,
+    *,
+    fps: float = TARGET_FPS,
+    target_fps: float = TARGET_FPS,
+) -> list[int]:
+    """Dense sampling made symmetric in time: clip `clip` of a video played backwards is clip
+    `clips - 1 - clip` of the video, played backwards (the synthetic set's sampling).
+
+    The motion test's ceiling rests on it: a left video is a right one reversed, so its clip
+    must be the right clip reversed, or an order-blind model can tell them apart by which
+    frames were taken. The released truncation breaks that: 8 frames at rate 3 of 24 are
+    {0,3,6,9,13,16,19,23}, the reversed video's {0,4,7,10,14,17,20,23}. Here the clips are
+    centred in the slack (start = delta (k + 1/2) / clips, delta = video - span; a video
+    shorter than the span has every clip centred on it, clamped at both ends), positions round
+    to the nearest frame, and the later half of a clip is the mirror image of the earlier half
+    of its mirror clip, so that the rounding is mirrored too ({0,3,7,10,13,16,20,23}). With an
+    odd F the middle frame is its own mirror, which a middle position on a half frame cannot
+    be (it rounds up): there the symmetry is off by one frame.
+    """
+    span = rate * frames * fps / target_fps
+    step = (span - 1) / (frames - 1) if frames > 1 else 0.0
+    last = video_frames - 1
+    slack = video_frames - span
+
+    def nearest(k: int, i: int) -> int:
+        """Frame nearest the i-th position of clip k, counted from the start."""
+        start = slack * (k + 0.5) / clips if slack >= 0 else slack / 2
+        position = start + step * i
+        return min(max(math.floor(position + 0.5), 0), last)
+
+    half = (frames + 1) // 2
+    early = [nearest(clip, i) for i in range(half)]
+    late = [last - nearest(clips - 1 - clip, i) for i in range(frames - half)]
+    return early + late[::-1]
+
+
 def segment_indices(video_frames: int, frames: int) -> list[int]:
     """The middle frame of each of F equal segments (released SSv2 test sampling, TSN-style).
 
@@ -66,7 +107,17 @@ def view_indices(
     """Frame indices of every temporal clip of a video (segment sampling has a single clip)."""
     if sampling == "segment":
         return [segment_indices(video_frames, frames)]
-    return [clip_indices(video_frames, frames, rate, c, clips, fps=fps) for c in range(clips)]
+    sample = symmetric_indices if sampling == "symmetric" else clip_indices
+    return [sample(video_frames, frames, rate, c, clips, fps=fps) for c in range(clips)]
+
+
+def dataset_sampling(format: str, dataset: str) -> str:
+    """How a dataset's clips are sampled: SSv2 by segments (released loader), the synthetic set
+    symmetrically in time (`symmetric_indices`, so the motion test's ceiling holds by
+    construction), every other set densely at a fixed rate (released Kinetics loader)."""
+    if format == "ssv2":
+        return "segment"
+    return "symmetric" if dataset == "synthetic" else "dense"
 
 
 def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:

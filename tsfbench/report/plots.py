@@ -72,8 +72,8 @@ def _label(points: pd.DataFrame, short: dict[str, str], backends: bool) -> str:
 
 def _limit_line(ax: Axes, data: pd.DataFrame) -> float:
     """The memory limits of the plotted runs (32 GiB: the paper's V100) as lines; the highest."""
-    measured = data[data["source"] == "measured"]
-    limits = sorted({float(v) for v in measured["limit_gib"].dropna()})
+    runs = data[data["source"] != "paper"]  # measured and predicted
+    limits = sorted({float(v) for v in runs["limit_gib"].dropna()})
     for limit in limits:
         card = f" (the paper's {PAPER_GPU})" if limit * GIB == PAPER_GPU_BYTES else ""
         ax.axhline(
@@ -128,7 +128,7 @@ def draw(curves: pd.DataFrame, figure: str) -> Figure:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     top = ax.get_xaxis_transform()  # x in data, y in axes units: the OOM row along the top
-    measured = data[data["source"] == "measured"]
+    measured = data[data["source"] != "paper"]  # this tool's points, measured or predicted
     order = {attention: i for i, attention in enumerate(ATTENTIONS)}
     series_names = sorted(
         measured["series"].unique(), key=lambda s: (order.get(s.split(",")[0].split()[0], 9), s)
