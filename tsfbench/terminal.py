@@ -414,14 +414,17 @@ def render_report(report: dict[str, Any]) -> None:
         "gflops_per_view": "GFLOPs/view",
         "gflops_per_view_paper": "paper",
         "tflops": "TFLOPs",
-        "latency_median_ms": "Median ms",
+        "latency": "Median ms [95% CI]",
         "peak_memory_gib": "Peak GiB",
         "top1": "Top-1 %",
         "dataset": "on",
     }
     if rows:
         rows = [_predicted_peak(row) for row in rows]
-        render(rows, columns, "Report summary", f"Full report: {report['files'][0]}")
+        caption = f"Full report: {report['files'][0]}"
+        if any(str(row.get("latency") or "").endswith("(c)") for row in rows):
+            caption += " | (c): measured while other work used the machine (its footnote says what)"
+        render(rows, columns, "Report summary", caption)
     if motion["rows"]:
         columns = {"scheme": "Motion test", "recipe": "recipe", "data_seed": "data seed"}
         columns |= {"n": "seeds"}

@@ -36,7 +36,7 @@ from tsfbench.report.reference import (
     off_protocol,
     reference,
 )
-from tsfbench.report.timing import idle_text, timing_columns
+from tsfbench.report.timing import idle_text, latency_cell, timing_columns
 from tsfbench.store import MEASURED, Status, Store, missing
 
 KEY = ["model", "attention", "frames", "size", "pos_embed"]
@@ -572,10 +572,13 @@ def summary(report: Report) -> list[dict[str, Any]]:
     """Table 1 and Table 2 rows, a few columns, rounded: for a terminal table or `--json`."""
     rows = []
     for table, frame in (("1", report.schemes), ("2", report.models)):
-        for row in frame[SUMMARY].to_dict("records"):
+        for full, row in zip(
+            frame.to_dict("records"), frame[SUMMARY].to_dict("records"), strict=True
+        ):
             clean = {
                 key: None if missing(v) else round(v, 3) if isinstance(v, float) else v
                 for key, v in row.items()
             }
-            rows.append({"table": table, **clean})
+            # the median with its interval and the contended mark, as the markdown shows it
+            rows.append({"table": table, **clean, "latency": latency_cell(full)})
     return rows

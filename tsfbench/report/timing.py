@@ -71,7 +71,7 @@ def timing_notes(configs: pd.DataFrame) -> list[str]:
     marked = [row for row in configs.to_dict("records") if contended(row)]
     if marked:
         rows = "; ".join(
-            f"{row['attention']} {row['frames']}x{row['size']} {row['run']}: {row['contention']}"
+            f"{_what(row)} {row['frames']}x{row['size']} {row['run']}: {row['contention']}"
             for row in marked
         )
         notes.append(
@@ -80,6 +80,12 @@ def timing_notes(configs: pd.DataFrame) -> list[str]:
             f"be slower than a quiet run's. {rows}."
         )
     return notes
+
+
+def _what(row: Mapping[str, Any]) -> str:
+    """The scheme of a TimeSformer row, the model of a 3D CNN's (which has no scheme)."""
+    attention = row.get("attention")
+    return row["model"] if missing(attention) or attention in ("", "-") else str(attention)
 
 
 def idle_text(group: pd.DataFrame) -> str | None:
