@@ -191,6 +191,21 @@ def test_the_table_names_its_units_and_checks_the_sum_against_latency() -> None:
     assert "backward FLOPs: 2x" in out  # the estimate is said where it is used
 
 
+def test_the_profiler_writes_nothing_on_the_terminal_but_the_commands_own_output(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """kineto writes its start and stop lines ("USDT: ... profiler_start") straight to fd 2;
+    they must not reach the terminal (a training step, its trace and its memory: every path)."""
+    tiny = ["--frames", "2", "--size", "32", "--depth", "1", "--dim", "32", "--heads", "2"]
+    options = ["--mode", "train", "--iterations", "1", "--warmup", "0", "--memory"]
+    trace = tmp_path / "step.json"
+    result = runner.invoke(app, ["profile", *tiny, *options, "--trace", str(trace)])
+    assert result.exit_code == 0, result.output
+    assert "where the time goes" in result.stdout and trace.exists()
+    written = capfd.readouterr()  # what reached file descriptors 1 and 2 behind the runner
+    assert written.err == "" and written.out == ""
+
+
 def test_the_datasheet_peak_is_by_exact_gpu_name_and_dtype() -> None:
     from tsfbench.measure.peaks import datasheet_peak
 

@@ -59,6 +59,7 @@ from tsfbench.measure.workload import build_workload
 from tsfbench.models.build import build_model, example_input
 from tsfbench.models.parts import BACKWARD, BLOCK, OTHER, PATCH_EMBED, step_part
 from tsfbench.models.timesformer import TimeSformer
+from tsfbench.quiet import native_stderr_silenced
 from tsfbench.stats import summarize
 
 STEP = "tsfbench.step"  # the range around each profiled step
@@ -396,7 +397,7 @@ def profile(
                 work.step()
         prof = torch_profile(activities=activities)
         profiled_window = ContentionTracker(gpu=gpu)
-        with profiled_window.track(), prof:
+        with profiled_window.track(), profiling(prof):
             for _ in range(settings.iterations):
                 with record_function(STEP):
                     work.step()
@@ -531,6 +532,20 @@ class Stopwatch:
 def tokens(config: RunConfig, settings: ProbeSettings) -> int:
     """Tokens of one step: patches of every frame and the class token, of every clip."""
     return settings.batch * (config.frames * (config.size // 16) ** 2 + 1)
+
+
+@contextlib.contextmanager
+def profiling(prof: torch_profile) -> Iterator[None]:
+    """`prof` running while inside, its start and stop kept off the terminal: kineto writes its
+    own lines on fd 2 there (`tsfbench.quiet`). Only those two calls are silenced, so an error
+    or warning of the profiled steps still shows."""
+    with native_stderr_silenced():
+        prof.start()
+    try:
+        yield
+    finally:
+        with native_stderr_silenced():
+            prof.stop()
 
 
 def write_trace(prof: Any, path: Path) -> None:
