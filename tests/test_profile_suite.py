@@ -113,3 +113,19 @@ def test_the_sentence_compares_the_largest_parts_time_share_with_its_flop_share(
     (sentence,) = sentences(table.reindex(columns=COLUMNS))
     assert sentence.startswith("divided 8x224 (infer fp32 b1 cpu): `mlp` takes the largest")
     assert said in sentence
+
+
+@pytest.mark.parametrize("attention", ["divided", "local_global", "axial"])
+def test_every_part_of_a_train_step_has_its_kinds_colour_in_the_figure(
+    attention: str, tiny: dict[str, object]
+) -> None:
+    from tsfbench.config import RunConfig
+    from tsfbench.measure.profile import part_order
+    from tsfbench.models.build import build_model
+    from tsfbench.models.parts import kind
+    from tsfbench.report.profile import COLOURS
+
+    model = build_model(RunConfig(attention=attention, frames=2, size=32), "meta", **tiny)
+    parts = part_order(model, train=True)
+    assert {kind(part) for part in parts} <= set(COLOURS)  # none drawn as an unnamed white bar
+    assert kind("time.grouping backward") == "grouping" and kind("time") == "step"

@@ -21,6 +21,7 @@ TORCH_FREE = (
     "tsfbench.environment",
     "tsfbench.errors",
     "tsfbench.fit",
+    "tsfbench.models.parts",
     "tsfbench.models.registry",
     "tsfbench.report.reference",
     "tsfbench.runner",

@@ -9,9 +9,13 @@ from dataclasses import replace
 import pytest
 
 from tsfbench.config import ProbeSettings, RunConfig
-from tsfbench.measure.peak_parts import CATEGORIES, part_names, peak_breakdown
-from tsfbench.measure.predict import predict_peak
+from tsfbench.measure.peak_parts import CATEGORIES, PeakParts, part_names, peak_breakdown
+from tsfbench.measure.predict import predict_peak, track_peak
+from tsfbench.measure.profile import part_macs, part_order
 from tsfbench.models.build import build_model
+from tsfbench.models.parts import OTHER, STEPS, kind
+from tsfbench.models.registry import ATTENTIONS
+from tsfbench.models.timesformer import SCHEMES
 
 
 def _by_category(rows: list[dict]) -> dict[str, int]:
@@ -106,7 +110,7 @@ def test_activations_are_attributed_to_the_schemes_own_parts(tiny: dict[str, obj
     parts = {row["part"] for row in rows if row["category"] == "activations"}
     steps = {f"{step}{sub}" for step in ("time", "space") for sub in ("", ".qkv", ".attend")}
     steps |= {f"{step}.{sub}" for step in ("time", "space") for sub in ("proj", "grouping")}
-    allowed = steps | {"time.fc", "patch_embed", "norm", "mlp", "head", "other"}
+    allowed = steps | {"time.fc", "patch_embed", "norm", "block", "mlp", "head", "other"}
     assert parts <= allowed
     assert {"time.qkv", "time.attend", "space.qkv", "space.attend", "mlp", "norm"} <= parts
 
@@ -121,3 +125,27 @@ def test_a_3d_cnn_breaks_down_by_stage() -> None:
     assert set(part_names(build_model(config, "meta")).values()) == {
         "stem", "res2", "res3", "res4", "res5", "head"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_the_memory_breakdown_and_the_profile_name_the_same_parts(
+    attention: str, tiny: dict[str, object]
+) -> None:
+    """One vocabulary (`models/parts.py`): a training step's storages are labelled with the
+    names of `tsfbench profile`'s rows, and every part that multiplies makes its output there."""
+    config = RunConfig(attention=attention, frames=4, size=32)
+    settings = ProbeSettings(mode="train", device="cpu")
+    tracker = track_peak(config, settings, overrides=tiny, tracker_type=PeakParts)
+    # every part that created a storage in the forward, at any moment of the step (a total,
+    # once opened, is kept at zero)
+    memory = {
+        part for category, part in tracker.totals if category in ("activations", "intermediates")
+    }
+    profile = set(part_order(build_model(config, "meta", **tiny), train=False))
+    assert memory <= profile
+    # the profile's parts the memory never sees are groupings made of views alone (a space
+    # step's groups are the frames as they lie): no data moved, no storage made
+    assert all(kind(part) == "grouping" for part in profile - memory), profile - memory
+    flops = {part for part, macs in part_macs(config, tiny)[1].items() if macs}
+    assert flops <= memory and OTHER in memory  # the loss
+    assert {step.name for step in SCHEMES[attention]} <= set(STEPS)

@@ -15,6 +15,7 @@ from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.measure.flops import count_flops
 from tsfbench.measure.profile import (
     OTHER,
+    hooked_ranges,
     module_ranges,
     parameter_parts,
     part_macs,
@@ -52,8 +53,8 @@ def test_shares_of_time_and_of_flops_each_sum_to_100_percent(profiled: Any) -> N
     assert shares(result, "time_share") == pytest.approx(1.0)
     assert shares(result, "flop_share") == pytest.approx(1.0)
     names = [row["part"] for row in result["parts"]]
-    assert names[0] == "embed" and names[-1] == OTHER
-    assert {"attn.time.fc", "attn.space.attend", "mlp", "norm", "head"} <= set(names)
+    assert names[0] == "patch_embed" and names[-1] == OTHER
+    assert {"time.fc", "space.attend", "time.grouping", "space", "mlp", "norm"} <= set(names)
     # every part's time is the median of one sample per profiled step
     assert result["profiled_step"]["iterations"] == 3
     assert result["parts_sum_ms"] == pytest.approx(sum(r["time_ms"] for r in result["parts"]))
@@ -119,14 +120,14 @@ def test_every_parameter_belongs_to_exactly_one_part(
     assert list(parts) == [name for name, _ in model.named_parameters()]
     known = set(part_order(model, train=False)) - {OTHER}
     assert set(parts.values()) <= known
-    assert parts["pos_embed"] == parts["patch_embed.proj.weight"] == "embed"
+    assert parts["pos_embed"] == parts["patch_embed.proj.weight"] == "patch_embed"
     assert parts["blocks.1.norm2.weight"] == "norm"
     assert parts["blocks.0.mlp.fc2.bias"] == "mlp"
-    last = model.blocks[0].steps[-1].part  # the ViT's own attention: the last step's
+    last = model.blocks[0].steps[-1].name  # the ViT's own attention: the last step's
     assert parts["blocks.1.attn.qkv.weight"] == f"{last}.qkv"
     assert parts["blocks.1.attn.proj.weight"] == f"{last}.proj"
     if attention == "axial":
-        assert parts["blocks.0.width_fc.weight"] == "attn.width.fc"
+        assert parts["blocks.0.width_fc.weight"] == "width.fc"
 
 
 def test_the_trace_names_every_part(profiled: Any) -> None:
@@ -138,17 +139,30 @@ def test_the_trace_names_every_part(profiled: Any) -> None:
     assert forward <= seen
 
 
+def hooked(model: Any) -> list[Any]:
+    """The modules carrying a hook, or a method wrapped on the instance (`run_step`, `embed`)."""
+    wrapped = ("run_step", "embed")
+    return [
+        m
+        for m in model.modules()
+        if m._forward_hooks or m._forward_pre_hooks or any(w in vars(m) for w in wrapped)
+    ]
+
+
 def test_ranges_are_named_only_while_profiling(tiny: dict[str, object]) -> None:
     model = build_model(TINY_CLIP, "meta", **tiny)
-    hooks = [m for m in model.modules() if m._forward_hooks or m._forward_pre_hooks]
-    assert hooks == []
-    assert module_ranges(model)["blocks.0.temporal_attn"] == "attn.time.attend"
+    steps = model.blocks[0].steps
+    assert hooked(model) == []
+    with hooked_ranges(model):
+        assert model in hooked(model) and model.blocks[0] in hooked(model)
+    assert hooked(model) == [] and model.blocks[0].steps is steps
+    assert module_ranges(model)["blocks.0.temporal_attn"] == "time.attend"
 
 
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["--per-block", "mlp,attn.depth"], "per_block: unknown part 'attn.depth'"),
+        (["--per-block", "mlp,depth.qkv"], "per_block: unknown part 'depth.qkv'"),
         (["--trace", "no-such-folder/trace.json"], "trace: no folder 'no-such-folder'"),
         (["--trace", "."], "trace: '.' is a folder"),
         (["--variant", "i3d_r50", "--mode", "train", "--checkpointing"], "3D CNN"),
@@ -172,9 +186,24 @@ def test_the_table_names_its_units_and_checks_the_sum_against_latency() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "where the time goes" in out and "multiply-adds" in out
-    assert "attn.space.qkv backward" in out and "optimizer" in out
+    assert "space.qkv backward" in out and "optimizer" in out
     assert "without the profiler" in out and "overhead" in out
     assert "backward FLOPs: 2x" in out  # the estimate is said where it is used
+
+
+def test_the_profiler_writes_nothing_on_the_terminal_but_the_commands_own_output(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """kineto writes its start and stop lines ("USDT: ... profiler_start") straight to fd 2;
+    they must not reach the terminal (a training step, its trace and its memory: every path)."""
+    tiny = ["--frames", "2", "--size", "32", "--depth", "1", "--dim", "32", "--heads", "2"]
+    options = ["--mode", "train", "--iterations", "1", "--warmup", "0", "--memory"]
+    trace = tmp_path / "step.json"
+    result = runner.invoke(app, ["profile", *tiny, *options, "--trace", str(trace)])
+    assert result.exit_code == 0, result.output
+    assert "where the time goes" in result.stdout and trace.exists()
+    written = capfd.readouterr()  # what reached file descriptors 1 and 2 behind the runner
+    assert written.err == "" and written.out == ""
 
 
 def test_the_datasheet_peak_is_by_exact_gpu_name_and_dtype() -> None:

@@ -18,17 +18,18 @@ redirected around each decord call, in this process only); PyAV's log is off unl
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import struct
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol, TypeVar
 
 import numpy as np
+
+from tsfbench.quiet import native_stderr_silenced
 
 T = TypeVar("T")
 CUT_SHORT = "an MP4 cut short (its data runs past the end of the file, or no moov index)"
@@ -83,25 +84,6 @@ def import_decord() -> ModuleType:
 
     decord.logging.set_level(decord.logging.QUIET)  # its FFmpeg's log; the skip has the reason
     return decord
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """File descriptor 2 on /dev/null for the duration: decord's C++ `LOG(ERROR)` lines
-    ("[12:00:00] .../video_reader.cc:83: ERROR opening ...") are written there directly, and no
-    Python setting turns them off. Per process: a loader worker's redirect leaves the terminal
-    of the main process alone."""
-    with contextlib.suppress(AttributeError, ValueError, OSError):
-        sys.stderr.flush()  # what Python buffered goes out before the redirect
-    saved = os.dup(2)
-    sink = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(sink, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(sink)
 
 
 def _first_line(error: BaseException) -> str:

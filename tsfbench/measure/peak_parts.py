@@ -20,13 +20,14 @@ Categories (the rule that puts a storage in one):
 - `activation_gradients`: created in the backward and not a parameter's gradient: the gradients
   flowing back through the activations (part: none; backward ops run outside the modules).
 
-Parts (for storages the forward creates; `part_names` maps modules to them): TimeSformer
+Parts (for storages the forward creates; `part_names` maps modules to them) are the vocabulary
+of `models/parts.py`, which `tsfbench profile` names its times by too: TimeSformer
 `patch_embed` (with the positional tables), per attention step `<step>.qkv`, `<step>.attend`
 (the kernel and the head split / merge around it), `<step>.proj`, `<step>.fc` (an extra step's
 Linear), `<step>.grouping` (forming and undoing the groups), `<step>` (the step's residual add
-and class-token average), `norm`, `mlp`, `head`; a 3D CNN's top-level stages (`stem`,
-`res2`..`res5`, `head`, else the module's name); anything else is `other` (the block's token
-join and MLP residual, the loss).
+and class-token average), `norm`, `block` (the block's token join and MLP residual), `mlp`,
+`head`; a 3D CNN's top-level stages (`stem`, `res2`..`res5`, `head`, else the module's name);
+anything else is `other` (the loss).
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ from torch.autograd.graph import saved_tensors_hooks
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.measure.predict import LiveBytes, _StorageRef, track_peak
 from tsfbench.measure.workload import Workload
+from tsfbench.models.parts import (
+    BLOCK,
+    HEAD,
+    MLP,
+    NORM,
+    OTHER,
+    PATCH_EMBED,
+    step_part,
+    timesformer_parts,
+)
 from tsfbench.models.timesformer import Block, TimeSformer
 
 CATEGORIES = (
@@ -58,7 +69,6 @@ CATEGORIES = (
     "intermediates",
     "activation_gradients",
 )
-OTHER = "other"
 _FORWARD, _BACKWARD = "forward", "backward"  # kinds of storages the step's ops create
 _CNN_HEADS = ("head", "fc", "avgpool", "classifier")
 
@@ -228,7 +238,7 @@ class PeakParts(LiveBytes):
                 module.register_forward_pre_hook(lambda *_, part=part: self.parts.append(part))
                 module.register_forward_hook(self._leave_part)  # a hook's return replaces output
         if isinstance(model, TimeSformer):
-            _label_timesformer_code(model, self.in_part)
+            label_timesformer_code(model, self.in_part)
         if self.at_peak is not None:  # the peak so far is the state set up: relabelled now
             assert self.peak == self.current and not self.freed_refs
             self.fresh, self.at_peak = [], self._snapshot()
@@ -311,19 +321,28 @@ def part_names(model: nn.Module) -> dict[str, str]:
     return _cnn_parts(model)
 
 
+def forward_parts(model: nn.Module) -> list[str]:
+    """Every part of `model`'s forward in the order it runs (`other` not included): the rows
+    `tsfbench profile` and the memory breakdown can have."""
+    if isinstance(model, TimeSformer):
+        steps = model.blocks[0].steps
+        return timesformer_parts([(step.name, bool(step.prefix)) for step in steps])
+    return list(dict.fromkeys(_cnn_parts(model).values()))
+
+
 def _timesformer_parts(model: TimeSformer) -> dict[str, str]:
-    parts = {"patch_embed": "patch_embed", "norm": "norm", "head": "head"}
+    parts = {"patch_embed": PATCH_EMBED, "norm": NORM, "head": HEAD}
     for index, block in enumerate(model.blocks):
         assert isinstance(block, Block)
         at = f"blocks.{index}."
-        parts |= {f"{at}norm2": "norm", f"{at}mlp": "mlp"}
+        parts |= {f"blocks.{index}": BLOCK, f"{at}norm2": NORM, f"{at}mlp": MLP}
         for step in block.steps:
             prefix = at + step.prefix
-            parts |= {f"{prefix}norm1": "norm", f"{prefix}attn": f"{step.name}.attend"}
-            parts |= {f"{prefix}attn.qkv": f"{step.name}.qkv"}
-            parts |= {f"{prefix}attn.proj": f"{step.name}.proj"}
+            parts |= {f"{prefix}norm1": NORM, f"{prefix}attn": step_part(step.name, "attend")}
+            parts |= {f"{prefix}attn.qkv": step_part(step.name, "qkv")}
+            parts |= {f"{prefix}attn.proj": step_part(step.name, "proj")}
             if step.prefix:
-                parts[f"{prefix}fc"] = f"{step.name}.fc"
+                parts[f"{prefix}fc"] = step_part(step.name, "fc")
     return parts
 
 
@@ -346,26 +365,40 @@ def _cnn_parts(model: nn.Module) -> dict[str, str]:
     return parts
 
 
-def _label_timesformer_code(
-    model: TimeSformer, in_part: Callable[[str], contextlib.AbstractContextManager[None]]
-) -> None:
+def label_timesformer_code(
+    model: TimeSformer, in_part: Callable[[str], contextlib.AbstractContextManager[Any]]
+) -> Callable[[], None]:
     """Parts for the code outside any submodule: the embedding's positional tables, each step
-    and its grouping. Instance attributes wrap the methods, so only this model is affected."""
-    model.embed = _within(in_part, "patch_embed", model.embed)  # type: ignore[method-assign]
+    and its grouping, each run inside `in_part(part)` (a memory label, or a profiler range).
+    Instance attributes wrap the methods, so only this model is affected, until the returned
+    function takes them off again."""
+    model.embed = _within(in_part, PATCH_EMBED, model.embed)  # type: ignore[method-assign]
+    steps = []
     for block in model.blocks:
         assert isinstance(block, Block)
         names = [step.name for step in block.steps]
         run_step = block.run_step
 
         def labelled(index: int, *args: Any, run_step: Any = run_step, names: Any = names) -> Any:
-            with in_part(names[index]):
+            with in_part(step_part(names[index])):
                 return run_step(index, *args)
 
         block.run_step = labelled  # type: ignore[method-assign]
+        steps.append(block.steps)
         block.steps = tuple(
-            replace(step, grouping=_Grouping(step.grouping, in_part, f"{step.name}.grouping"))
+            replace(
+                step, grouping=_Grouping(step.grouping, in_part, step_part(step.name, "grouping"))
+            )
             for step in block.steps
         )
+
+    def restore() -> None:
+        del model.embed
+        for block, original in zip(model.blocks, steps, strict=True):
+            del block.run_step
+            block.steps = original
+
+    return restore
 
 
 class _Grouping:

@@ -1,22 +1,25 @@
 """`tsfbench profile`: where a step's time goes, by the model's own parts, beside its FLOPs.
 
-A TimeSformer's parts: `embed` (patch embedding with the positional and time tables), for each
-attention step of its scheme (`attn.time`, `attn.space`, `attn.joint`, `attn.width`,
-`attn.height`, `attn.local`, `attn.global`) its projections `.qkv` and `.proj`, an extra step's
-`.fc`, the attention kernel `.attend` (heads split and merged around SDPA or softmax(QK^T)V),
-and `.group`, the step's own work outside those modules (the permutes, copies and index gathers
-that form and undo its groups, the class token's repeat and mean, the residual add); `norm` (every
-LayerNorm), `block` (each block's own work: class token and patches joined, a copy, and the MLP's
-residual add), `mlp`, `head`. A 3D CNN's parts are its top-level stages, named as the memory
-breakdown names them (`peak_parts.part_names`: `stem`, `res2`..`res5`, `head`, or the module's).
+Parts are named as the peak-memory breakdown names them (`models/parts.py`, one vocabulary): a
+TimeSformer's `patch_embed` (patch embedding with the positional and time tables), for each
+attention step of its scheme (`time`, `space`, `joint`, `width`, `height`, `local`, `global`)
+its projections `<step>.qkv` and `<step>.proj`, an extra step's `<step>.fc`, the attention
+kernel `<step>.attend` (heads split and merged around SDPA or softmax(QK^T)V), the data
+movement that forms and undoes its groups `<step>.grouping` (permutes, copies, index gathers),
+and `<step>` alone, the step's own code (the class token's repeat and mean, the residual add);
+`norm` (every LayerNorm), `block` (each block's own work: class token and patches joined, a
+copy, and the MLP's residual add), `mlp`, `head`. A 3D CNN's parts are its top-level stages
+(`peak_parts.part_names`: `stem`, `res2`..`res5`, `head`, or the module's name).
 Training adds `<part> backward` (the autograd nodes of the part's forward ops, matched by their
 sequence number) and `optimizer`; what no part claims is `other`, so shares sum to 100%.
 
 How: each part's module opens a `torch.profiler.record_function` range named after its part (a
-forward hook pair, registered only while profiling; the embedding and each attention step open
-theirs in the model, `timesformer.part_range`). Every profiler event gives its *self* time to the
-nearest enclosing part range, so nested ranges are never counted twice. On the CPU that is CPU
-self time, on CUDA the device (kernel) time of the ops, and a step's idle gaps are `other`.
+forward hook pair, registered only while profiling; the code outside modules, the embedding's
+tables, each step and its grouping, is wrapped as the memory breakdown wraps it,
+`peak_parts.label_timesformer_code`, and unwrapped after). Every profiler event gives its *self*
+time to the nearest enclosing part range, so nested ranges are never counted twice. On the CPU
+that is CPU self time, on CUDA the device (kernel) time of the ops, and a step's idle gaps are
+`other`.
 Each profiled step gives one sample per part; a part's time is the median of its samples with
 the order-statistic interval (`stats.summarize`). Before profiling, the same steps are timed
 without the profiler (`LatencyTracker`, as `latency` does) in the same process, so the profiler's
@@ -50,16 +53,16 @@ from tsfbench.measure.contention import ContentionTracker, nvml_gpu
 from tsfbench.measure.energy import gpu_uuid
 from tsfbench.measure.flops import analyze, cnn_macs
 from tsfbench.measure.latency import LatencyTracker
-from tsfbench.measure.peak_parts import part_names
+from tsfbench.measure.peak_parts import forward_parts, label_timesformer_code, part_names
 from tsfbench.measure.peaks import device_peak
 from tsfbench.measure.workload import build_workload
 from tsfbench.models.build import build_model, example_input
-from tsfbench.models.timesformer import TimeSformer, named_ranges
+from tsfbench.models.parts import BACKWARD, BLOCK, OTHER, PATCH_EMBED, step_part
+from tsfbench.models.timesformer import TimeSformer
+from tsfbench.quiet import native_stderr_silenced
 from tsfbench.stats import summarize
 
 STEP = "tsfbench.step"  # the range around each profiled step
-OTHER = "other"
-BACKWARD = " backward"
 EVALUATE = "autograd::engine::evaluate_function: "  # an autograd node running in backward
 OPTIMIZER = "Optimizer."  # torch's own ranges around `step` and `zero_grad`
 TOLERANCE = 0.05  # parts' times must sum to the latency within 5%
@@ -70,60 +73,36 @@ Progress = Callable[[str, int, int], None]  # (what runs, done, total)
 
 
 def module_ranges(model: nn.Module) -> dict[str, str]:
-    """The range each module's forward opens while profiling: its part's name, or `block <i>`.
+    """The range each module's forward opens while profiling: its part's name (the memory
+    breakdown's, `peak_parts.part_names`), a block's `block <i>` (for `--per-block`).
 
-    A TimeSformer's Attention module is its step's `.attend` part: its own work, once its qkv and
+    A TimeSformer's Attention module is its step's `attend` part: its own work, once its qkv and
     proj ranges are taken out, is the kernel and the head split and merge around it."""
-    if not isinstance(model, TimeSformer):  # the stages `--memory` names too: stem, res2.., head
-        return part_names(model)
-    ranges = {"patch_embed": "embed", "norm": "norm", "head": "head"}
-    for index, block in enumerate(model.blocks):
-        ranges[f"blocks.{index}"] = f"block {index}"
-        for step in block.steps:
-            prefix = f"blocks.{index}.{step.prefix}"
-            ranges[f"{prefix}norm1"] = "norm"
-            ranges[f"{prefix}attn"] = f"{step.part}.attend"
-            ranges[f"{prefix}attn.qkv"] = f"{step.part}.qkv"
-            ranges[f"{prefix}attn.proj"] = f"{step.part}.proj"
-            if step.prefix:
-                ranges[f"{prefix}fc"] = f"{step.part}.fc"
-        ranges[f"blocks.{index}.norm2"] = "norm"
-        ranges[f"blocks.{index}.mlp"] = "mlp"
+    ranges = part_names(model)
+    if isinstance(model, TimeSformer):
+        ranges |= {f"blocks.{index}": f"{BLOCK} {index}" for index in range(len(model.blocks))}
     return ranges
 
 
 def range_part(name: str) -> str:
-    """The part a range's own time belongs to: an attention step's range (`attn.time`) is its
-    `.group` part, a block's (`block 3`) the `block` part, any other range its own name."""
-    if name.startswith("attn.") and name.count(".") == 1:
-        return f"{name}.group"
-    if name.startswith("block "):
-        return "block"
-    return name
+    """The part a range's own time belongs to: a block's (`block 3`) the `block` part, any other
+    range its own name."""
+    return BLOCK if name.startswith(f"{BLOCK} ") else name
 
 
 def range_names(model: nn.Module) -> set[str]:
-    """Every range a profiled step of `model` opens: the hooks' and the model's own."""
+    """Every range a profiled step of `model` opens: the hooks' and the wrapped code's."""
     names = set(module_ranges(model).values())
-    if isinstance(model, TimeSformer):  # `timesformer.part_range`: the embedding, each step
-        names |= {"embed", *(step.part for step in model.blocks[0].steps)}
+    if isinstance(model, TimeSformer):  # `peak_parts.label_timesformer_code`
+        for step in model.blocks[0].steps:
+            names |= {step_part(step.name), step_part(step.name, "grouping")}
+        names.add(PATCH_EMBED)
     return names
 
 
 def part_order(model: nn.Module, train: bool) -> list[str]:
     """Every part of `model`, in the order of the forward pass (then backward, optimizer, other)."""
-    if isinstance(model, TimeSformer):
-        forward = ["embed"]
-        for step in model.blocks[0].steps:
-            kinds = (
-                ("qkv", "attend", "proj", "fc", "group")
-                if step.prefix
-                else ("qkv", "attend", "proj", "group")
-            )
-            forward += [f"{step.part}.{kind}" for kind in kinds]
-        forward += ["norm", "block", "mlp", "head"]
-    else:
-        forward = list(dict.fromkeys(module_ranges(model).values()))
+    forward = forward_parts(model)
     if not train:
         return [*forward, OTHER]
     return [*forward, *(part + BACKWARD for part in forward), "optimizer", OTHER]
@@ -140,7 +119,7 @@ def nearest_owner(name: str, owners: Mapping[str, str]) -> str | None:
 
 def parameter_parts(model: nn.Module) -> dict[str, str]:
     """Each parameter's part: that of the deepest mapped module holding it (a TimeSformer's own
-    class token and positional tables are `embed`'s)."""
+    class token and positional tables are `patch_embed`'s)."""
     ranges = module_ranges(model)
     parts = {}
     for name, _ in model.named_parameters():
@@ -148,7 +127,7 @@ def parameter_parts(model: nn.Module) -> dict[str, str]:
         if owner is not None:
             parts[name] = range_part(ranges[owner])
         else:
-            parts[name] = "embed" if isinstance(model, TimeSformer) else OTHER
+            parts[name] = PATCH_EMBED if isinstance(model, TimeSformer) else OTHER
     return parts
 
 
@@ -179,12 +158,16 @@ def hooked_ranges(model: nn.Module) -> Iterator[None]:
         if name in ranges:
             handles.append(module.register_forward_pre_hook(enter(ranges[name])))
             handles.append(module.register_forward_hook(leave))
+    restore = (
+        label_timesformer_code(model, record_function) if isinstance(model, TimeSformer) else None
+    )
     try:
-        with named_ranges():
-            yield
+        yield
     finally:
         for handle in handles:
             handle.remove()
+        if restore is not None:
+            restore()
 
 
 # --- Attribution of profiler events to parts -----------------------------------------------------
@@ -313,7 +296,7 @@ def check_trace(trace: str | Path | None) -> None:
 def block_index(event: Any) -> int | None:
     """The block an event runs in (its nearest `block <i>` range), None outside the blocks."""
     while event is not None:
-        if event.name.startswith("block "):
+        if event.name.startswith(f"{BLOCK} "):
             return int(event.name.split()[1])
         event = event.cpu_parent
     return None
@@ -414,7 +397,7 @@ def profile(
                 work.step()
         prof = torch_profile(activities=activities)
         profiled_window = ContentionTracker(gpu=gpu)
-        with profiled_window.track(), prof:
+        with profiled_window.track(), profiling(prof):
             for _ in range(settings.iterations):
                 with record_function(STEP):
                     work.step()
@@ -549,6 +532,20 @@ class Stopwatch:
 def tokens(config: RunConfig, settings: ProbeSettings) -> int:
     """Tokens of one step: patches of every frame and the class token, of every clip."""
     return settings.batch * (config.frames * (config.size // 16) ** 2 + 1)
+
+
+@contextlib.contextmanager
+def profiling(prof: torch_profile) -> Iterator[None]:
+    """`prof` running while inside, its start and stop kept off the terminal: kineto writes its
+    own lines on fd 2 there (`tsfbench.quiet`). Only those two calls are silenced, so an error
+    or warning of the profiled steps still shows."""
+    with native_stderr_silenced():
+        prof.start()
+    try:
+        yield
+    finally:
+        with native_stderr_silenced():
+            prof.stop()
 
 
 def write_trace(prof: Any, path: Path) -> None:

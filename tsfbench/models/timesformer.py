@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -59,30 +59,6 @@ BACKENDS = ("sdpa", "math")
 # Fused SDPA kernels (flash, memory-efficient) put the batch on a CUDA grid axis capped at 65,535
 # blocks; time attention's batch is B x H' x W' groups (B >= 84 at 448 px), so it is split.
 MAX_SDPA_BATCH = 65_535
-
-
-# --- Named ranges for `tsfbench profile` (`measure/profile.py`) -----------------------------------
-# The profiler names each module's range by a hook; the two pieces of work that are not modules
-# (the embedding with its positional tables, and an attention step's own work: forming and undoing
-# its groups) open a range here. Off by default: one attribute read per block when not profiling.
-
-
-class _Ranges:
-    on = False
-
-
-@contextlib.contextmanager
-def named_ranges() -> Iterator[None]:
-    """Within it, `part_range` opens a `torch.profiler.record_function` range."""
-    before, _Ranges.on = _Ranges.on, True
-    try:
-        yield
-    finally:
-        _Ranges.on = before
-
-
-def part_range(name: str) -> contextlib.AbstractContextManager[object]:
-    return torch.profiler.record_function(name) if _Ranges.on else contextlib.nullcontext()
 
 
 class Attention(nn.Module):
@@ -249,11 +225,6 @@ class Step:
     prefix: str  # "" is the ViT's own norm1 / attn, which the class token joins
     grouping: AxesGrouping | LatticeGrouping
 
-    @property
-    def part(self) -> str:
-        """Its name in `tsfbench profile`: `attn.time`, `attn.space`, ..."""
-        return f"attn.{self.name}"
-
 
 TIME, HEIGHT, WIDTH = 1, 2, 3
 SCHEMES: dict[str, tuple[Step, ...]] = {
@@ -326,9 +297,8 @@ class Block(nn.Module):
     def forward(self, tokens: Tensor, grid: Sequence[int]) -> Tensor:
         """`tokens` (B, 1 + F*H'*W', D), class token first, patches in (F, H', W') order."""
         cls, x = split_tokens(tokens, grid)
-        for index, step in enumerate(self.steps):
-            with part_range(step.part):
-                x, cls = self.run_step(index, x, cls)
+        for index in range(len(self.steps)):
+            x, cls = self.run_step(index, x, cls)
         tokens = join_tokens(cls, x)
         return tokens + self.drop_path(self.mlp(self.norm2(tokens)))
 
@@ -478,8 +448,7 @@ class TimeSformer(nn.Module):
 
     def forward_features(self, video: Tensor) -> Tensor:
         """(B, C, F, H, W) -> the normalised class token (B, D)."""
-        with part_range("embed"):
-            x, cls = self.embed(video)
+        x, cls = self.embed(video)
         batch, frames = x.shape[:2]
         if self.attention == "space":  # every frame is an image with its own class token
             x = x.reshape(batch * frames, 1, *x.shape[2:])

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tsfbench.models.parts import kind
 from tsfbench.models.registry import ATTENTIONS
 from tsfbench.report.plots import data_digest, is_current, stamp
 from tsfbench.store import atomic_write
@@ -22,19 +23,14 @@ if TYPE_CHECKING:
 
 COLUMNS = ["model", "attention", "frames", "size", "run", "part", "params", "time_ms"]
 COLUMNS += ["time_share", "macs", "flop_share", "gflops_per_s", "peak_share", "time_per_flop"]
-# A part's colour is its kind's (an attention step's qkv has qkv's colour whatever the step)
+# A part's colour is its kind's (`models.parts.kind`: an attention step's qkv has qkv's colour
+# whatever the step; `step` is a step's own code)
 COLOURS = {
-    "embed": "C0", "qkv": "C1", "attend": "C2", "proj": "C3", "fc": "C4", "group": "C5",
-    "norm": "C6", "block": "C7", "mlp": "C8", "head": "C9", "optimizer": "black",
-    "other": "lightgrey",
+    "patch_embed": "C0", "qkv": "C1", "attend": "C2", "proj": "C3", "fc": "C4",
+    "grouping": "C5", "step": "tan", "norm": "C6", "block": "C7", "mlp": "C8", "head": "C9",
+    "optimizer": "black", "other": "lightgrey",
 }  # fmt: skip
 KINDS = tuple(COLOURS)
-
-
-def kind(part: str) -> str:
-    """`attn.time.qkv backward` -> `qkv`: what the bar's colour says."""
-    base = part.removesuffix(" backward")
-    return base.rsplit(".", 1)[-1] if base.startswith("attn.") else base
 
 
 def profile_table(records: list[dict[str, Any]], runs: list[str]) -> pd.DataFrame:
@@ -115,7 +111,7 @@ def draw(points: pd.DataFrame) -> Figure:
                 )  # fmt: skip
                 seen.add(name)
                 if height >= 6:  # room for the part's own name
-                    ax.text(index + offset, bottom + height / 2, part["part"].replace("attn.", ""),
+                    ax.text(index + offset, bottom + height / 2, part["part"],
                             ha="center", va="center", fontsize=6)  # fmt: skip
                 bottom += height
     ax.set_xticks(
