@@ -51,7 +51,8 @@ def fits_table(rows: pd.DataFrame, env_labels: Mapping[str, str]) -> pd.DataFram
     rows = rows.sort_values("created", kind="stable").drop_duplicates(["task"], keep="last")
     table = []
     for r in rows.to_dict("records"):
-        held = {"frames": r["frames"], "size": r["size"], "batch": r["batch"]}
+        # integers: in a store of mixed measurements pandas reads these columns as floats
+        held = {key: int(r[key]) for key in ("frames", "size", "batch")}
         del held[r["axis"]]
         answer = r["answer"]
         if answer == "all fit":
@@ -61,7 +62,7 @@ def fits_table(rows: pd.DataFrame, env_labels: Mapping[str, str]) -> pd.DataFram
                 "model": r["model"],
                 "attention": r["attention"],
                 "backend": r["backend"],
-                "run": f"{r['mode']} {r['dtype']} b{r['batch']} predicted on {r['device']}"
+                "run": f"{r['mode']} {r['dtype']} b{int(r['batch'])} predicted on {r['device']}"
                 + (" checkpointed" if r.get("checkpointing") is True else ""),
                 "card": r["card"] if not missing(r.get("card")) else None,
                 "budget_gib": r["budget_bytes"] / GIB,
