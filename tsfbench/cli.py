@@ -401,7 +401,7 @@ def profile(
     backend: Backend = "sdpa",
     compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
     checkpointing: Checkpointing = False,
-    device: Annotated[str, typer.Option(help="auto (the GPU if any), cpu or cuda.")] = "auto",
+    device: Device = "auto",
     warmup: Annotated[int, typer.Option(help="Untimed steps first.")] = 3,
     iterations: Annotated[int, typer.Option(help="Steps timed, then as many profiled.")] = 10,
     per_block: Annotated[
