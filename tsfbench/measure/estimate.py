@@ -34,7 +34,7 @@ FIRST_OVERHEAD = 3.0  # s per configuration before one has run (2-core CPU: 2-4 
 AUTO_ITERATIONS = 10  # planned iterations where the count is not fixed (`iterations = "auto"`)
 AUTO_WARMUP = 3  # planned warm-up steps for `warmup = "auto"`: the fewest that can settle
 LONG = 180.0  # a sweep estimated beyond this says so before it starts
-CALIBRATION_SHAPE = (1568, 768, 3072)  # a ViT-B MLP at 8 x 224: 1568 tokens, 768 -> 3072
+CALIBRATION_TOKENS = 1568  # a ViT-B clip at 8 x 224: 8 x 196 patch tokens
 
 
 def clock_text(seconds: float) -> str:
@@ -125,18 +125,12 @@ def forward_macs(config: RunConfig, overrides: Mapping[str, object] | None = Non
     return counter.get_total_flops() / 2  # the counter counts 2 per multiply-add
 
 
-def cpu_rate(seconds: float = 0.2) -> float:
-    """MAC/s of an fp32 matrix product of a ViT-B MLP's shape, in this process."""
-    import torch
+def cpu_rate() -> float:
+    """MAC/s of a ViT-B's own GEMM shapes at 8 x 224 on this CPU: `peaks.gemm_peak`, the one
+    matrix-product benchmark of the package, timed once per shape (about 0.2 s)."""
+    from tsfbench.measure.peaks import gemm_peak
 
-    rows, inner, cols = CALIBRATION_SHAPE
-    a, b = torch.randn(rows, inner), torch.randn(inner, cols)
-    a @ b  # the thread pool and the kernel's first call
-    count, began = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - began) < seconds or count == 0:
-        a @ b
-        count += 1
-    return count * rows * inner * cols / elapsed
+    return gemm_peak(CALIBRATION_TOKENS, repeats=1) / 2  # FLOP/s -> multiply-adds
 
 
 def sweep_clock(
