@@ -19,7 +19,9 @@ from tsfbench.cli import app
 from tsfbench.compare import (
     CompareSettings,
     Verdict,
+    caption,
     compare_stores,
+    markdown,
     parse_fraction,
     verdict,
 )
@@ -276,6 +278,7 @@ def test_exit_1_on_slower_unless_fail_on_none_and_json_and_markdown(tmp_path: Pa
         (["{base}", "{new}", "--threshold", "5"], "--threshold"),
         (["{base}", "{new}", "--memory-threshold", "lots"], "--memory-threshold"),
         (["{base}", "{new}", "--fail-on", "faster"], "--fail-on"),
+        (["{base}", "{new}", "--machine-speed", "fast"], "--machine-speed"),
         (["{base}"], "needs --base and --new"),
         (["{base}", "--base", "E1", "--new", "E1"], "same rows"),
     ],
@@ -297,3 +300,84 @@ def test_thresholds_read_as_fractions_or_percentages() -> None:
     assert parse_fraction("5%", "--threshold") == pytest.approx(0.05)
     assert parse_fraction("0.05", "--threshold") == pytest.approx(0.05)
     assert parse_fraction("0", "--threshold") == 0
+
+
+# --- The machine-speed canary -------------------------------------------------------------------
+
+KIND = "float32 784x768x3072 matmul, 2 threads"
+
+
+def canaried(times: list[float], readings: list[float], **extra: Any) -> dict[str, Any]:
+    """A runtime record with the canary's readings beside its steps, as `probe` stores them."""
+    return runtime(times, canary_samples_ms=readings, canary_ms=float(np.median(readings)),
+                   canary_kind=KIND, **extra)  # fmt: skip
+
+
+def test_a_machine_that_ran_slower_is_divided_out_when_both_rows_read_its_canary(
+    tmp_path: Path,
+) -> None:
+    """The drift seen on this project's VM: every workload 1.3x slower, the canary too."""
+    base = canaried(samples(100.0), samples(20.0, n=8, seed=1))
+    new = canaried(samples(130.0, seed=2), samples(26.0, n=8, seed=3))
+    stores = two_stores(tmp_path, base, new)
+    pair = compare_stores(*stores)["pairs"][0]
+    assert pair["adjusted"] is True and pair["verdict"] == Verdict.SAME
+    assert pair["machine_ratio"] == pytest.approx(1.3, rel=0.03)
+    assert pair["raw_ratio"] == pytest.approx(1.3, rel=0.03)
+    assert pair["ratio"] == pytest.approx(1.0, abs=0.03)
+    raw = compare_stores(*stores, settings=CompareSettings(machine_speed="ignore"))["pairs"][0]
+    assert raw["adjusted"] is False and raw["verdict"] == Verdict.SLOWER
+    assert raw["ratio"] == pair["raw_ratio"]
+
+
+def test_a_slower_step_on_a_machine_of_the_same_speed_stays_slower(tmp_path: Path) -> None:
+    """One thread instead of two: the step 1.8x slower, the canary (all CPUs) unchanged."""
+    base = canaried(samples(100.0), samples(20.0, n=8, seed=1))
+    new = canaried(samples(180.0, seed=2), samples(20.0, n=8, seed=3))
+    pair = compare_stores(*two_stores(tmp_path, base, new))["pairs"][0]
+    assert pair["adjusted"] is True and pair["verdict"] == Verdict.SLOWER
+    assert pair["machine_ratio"] == pytest.approx(1.0, abs=0.02)
+    assert pair["ratio"] == pytest.approx(1.8, rel=0.03)
+
+
+def test_the_canarys_own_noise_widens_the_adjusted_interval(tmp_path: Path) -> None:
+    base = canaried(samples(100.0), samples(20.0, n=8, spread=0.05, seed=1))
+    new = canaried(samples(100.0, seed=2), samples(20.0, n=8, spread=0.05, seed=3))
+    stores = two_stores(tmp_path, base, new)
+    adjusted = compare_stores(*stores)["pairs"][0]
+    raw = compare_stores(*stores, settings=CompareSettings(machine_speed="ignore"))["pairs"][0]
+    assert adjusted["ratio_high"] - adjusted["ratio_low"] > raw["ratio_high"] - raw["ratio_low"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [({"torch": "2.5.0"}, "torch"), ({"host": "other"}, "host"), ({"cpu": "Xeon"}, "cpu")],
+)
+def test_canaries_of_another_machine_or_software_are_not_divided_out(
+    tmp_path: Path, change: dict[str, Any], named: str
+) -> None:
+    """Another torch has another matmul: its canary's speed is not the machine's."""
+    base = put(tmp_path / "base.sqlite", canaried(samples(100.0), samples(20.0, n=8, seed=1)))
+    new_record = canaried(samples(130.0, seed=2), samples(26.0, n=8, seed=3))
+    new = put(tmp_path / "new.sqlite", new_record, env=CPU_ENV | change)
+    result = compare_stores(base, new)
+    pair = result["pairs"][0]
+    assert pair["adjusted"] is False and pair["verdict"] == Verdict.SLOWER
+    assert named in pair["adjustment"] and pair["adjustment"] in caption(result)
+
+
+def test_rows_without_canary_readings_are_compared_raw_and_say_so(tmp_path: Path) -> None:
+    base = runtime(samples(100.0))
+    new = canaried(samples(100.0, seed=2), samples(26.0, n=8, seed=3))
+    pair = compare_stores(*two_stores(tmp_path, base, new))["pairs"][0]
+    assert pair["adjusted"] is False and pair["machine_ratio"] is None
+    assert "no canary readings" in pair["adjustment"]
+
+
+def test_the_table_shows_the_machines_ratio_beside_the_adjusted_one(tmp_path: Path) -> None:
+    base = canaried(samples(100.0), samples(20.0, n=8, seed=1))
+    new = canaried(samples(130.0, seed=2), samples(26.0, n=8, seed=3))
+    result = compare_stores(*two_stores(tmp_path, base, new))
+    text = markdown(result)
+    assert "| machine |" in text and f"| {result['pairs'][0]['machine_ratio']:.3f} |" in text
+    assert "divided by it" in text

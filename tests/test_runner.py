@@ -546,3 +546,26 @@ def test_a_contended_row_is_stored_with_its_note_and_named_in_the_summary(
         f"contended: runtime base joint 2x32 infer fp32 b1 (depth=1, dim=32, heads=2): {busy}"
         in (captured.get())
     )
+
+
+def test_a_run_whose_rows_saw_the_machine_at_other_speeds_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The canary's medians of the run's rows, gathered in the summary; a spread beyond 10% is
+    one line under the run's (no row is wrong; they are not comparable to each other)."""
+    import tsfbench.runner as runner_module
+
+    speeds = {"space": 38.0, "joint": 39.0, "divided": 50.0, "axial": 40.0}
+
+    def measured(task: object, env: object) -> tuple[str, dict[str, object]]:
+        attention = task.config.attention  # type: ignore[attr-defined]
+        return "ok", {"attention": attention, "canary_ms": speeds[attention]}
+
+    monkeypatch.setattr(runner_module, "_runtime_record", measured)
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(TINY_RUNTIME)
+    summary = run_suite(load_suite(suite_path, tmp_path), Store(tmp_path / "r.sqlite"))
+    assert sorted(summary.canary_ms) == sorted(speeds.values())
+    with stdout.capture() as captured:
+        render_run(asdict(summary))
+    assert "note: the machine's speed varied 1.32x between these rows" in captured.get()

@@ -81,3 +81,19 @@ def test_half_width_is_relative_to_the_median() -> None:
     summary = {"ci_low_ms": 90.0, "ci_high_ms": 104.0, "median_ms": 100.0}
     assert stats.half_width(summary) == pytest.approx(0.10)
     assert stats.half_width({**summary, "ci_low_ms": None}) is None
+
+
+def test_a_ratio_scaled_by_constant_readings_is_the_plain_ratio_divided_by_theirs() -> None:
+    """The canary's readings resampled beside the steps: constant ones move nothing but the
+    scale (the steps' resamples are drawn first, the same as without a scale)."""
+    base, new = SAMPLES[:30], SAMPLES[30:]
+    plain = stats.ratio_ci(base, new)
+    scaled = stats.ratio_ci(base, new, scales=([20.0] * 5, [26.0] * 5))
+    assert scaled == pytest.approx(tuple(value / 1.3 for value in plain), rel=1e-12)
+
+
+def test_a_drift_note_only_beyond_ten_percent_between_rows() -> None:
+    assert stats.drift_note([38.0, 40.0, 41.5]) is None
+    assert stats.drift_note([40.0]) is None and stats.drift_note([]) is None
+    note = stats.drift_note([38.0, float("nan"), 50.0, 44.0])
+    assert note is not None and "1.32x" in note and "38.0-50.0 ms" in note

@@ -683,6 +683,13 @@ def compare(
     fail_on: Annotated[
         str, typer.Option(help="slower: exit 1 on a slower row or a new failure; none: never.")
     ] = "slower",
+    machine_speed: Annotated[
+        str,
+        typer.Option(
+            help="adjust: divide each ratio by the machine-speed canary's (same host and "
+            "software); ignore: raw ratios."
+        ),
+    ] = "adjust",
     out: Annotated[Path | None, typer.Option(help="Also write a markdown section here.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -694,6 +701,7 @@ def compare(
         threshold=parse_fraction(threshold, "--threshold"),
         memory_threshold=parse_fraction(memory_threshold, "--memory-threshold"),
         fail_on=fail_on,
+        machine_speed=machine_speed,
     )
     result = compare_stores(base_store, new_store, base=base, new=new, settings=settings)
     if out is not None:

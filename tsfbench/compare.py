@@ -23,6 +23,7 @@ Torch- and pandas-free: it answers in a fraction of a second.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,6 +37,11 @@ from tsfbench.store import MEASURED, Row, Status, Store, missing
 THRESHOLD = 0.05
 MEMORY_THRESHOLD = 0.02
 FAIL_ON = ("slower", "none")
+MACHINE_SPEED = ("adjust", "ignore")
+# What must agree for two rows' canaries to measure the same machine's speed: another host, CPU,
+# torch (its matmul), GPU or canary product makes their ratio another quantity.
+SAME_MACHINE = ("env_host", "env_cpu", "env_cpu_count", "env_torch", "env_gpus", "canary_kind")
+CANARY = "canary_samples_ms"
 # The percentile bootstrap of a median from fewer samples than this cannot be trusted: the
 # resampled medians take a handful of values, and even the exact order-statistic interval of
 # one median needs 6 samples at 95% (`stats.median_ci`).
@@ -76,6 +82,7 @@ class CompareSettings:
     threshold: float = THRESHOLD  # a latency change smaller than this is `same`
     memory_threshold: float = MEMORY_THRESHOLD  # a peak-memory change beyond this is flagged
     fail_on: str = "slower"  # `slower`: the gate fails on a slower row or a new failure
+    machine_speed: str = "adjust"  # adjust: divide the ratio by the machine-speed canary's
 
     def __post_init__(self) -> None:
         for name in ("threshold", "memory_threshold"):
@@ -85,10 +92,12 @@ class CompareSettings:
                 raise ConfigError(
                     f"{option}: {value!r}; give a fraction in [0, 1) or a percentage, e.g. 5%"
                 )
-        if self.fail_on not in FAIL_ON:
-            raise ConfigError(
-                f"--fail-on: unknown {self.fail_on!r}; accepted: {', '.join(FAIL_ON)}"
-            )
+        for option, value, accepted in (
+            ("--fail-on", self.fail_on, FAIL_ON),
+            ("--machine-speed", self.machine_speed, MACHINE_SPEED),
+        ):
+            if value not in accepted:
+                raise ConfigError(f"{option}: unknown {value!r}; accepted: {', '.join(accepted)}")
 
 
 def parse_fraction(text: str, option: str) -> float:
@@ -293,8 +302,8 @@ def describe(row: Row) -> str:
     return text
 
 
-def _samples(row: Row) -> list[float]:
-    samples = row.record.get(SAMPLES)
+def _samples(row: Row, key: str = SAMPLES) -> list[float]:
+    samples = row.record.get(key)
     return [float(x) for x in samples] if isinstance(samples, list) else []
 
 
@@ -319,10 +328,30 @@ def _changes(
     return changes
 
 
-def _latency(base: Row, new: Row, threshold: float) -> dict[str, Any]:
-    """The ratio of medians, its interval where both sides kept enough samples, the verdict."""
+def _machine(
+    base: Row, new: Row, settings: CompareSettings
+) -> tuple[list[float], list[float]] | str:
+    """Both rows' canary readings where their ratio is the machine's change of speed; else why
+    not (in words, for the table's note)."""
+    if settings.machine_speed == "ignore":
+        return "not adjusted (--machine-speed ignore)"
+    readings = _samples(base, CANARY), _samples(new, CANARY)
+    if not all(readings):
+        return "not adjusted: a side has no canary readings (measured before they were kept)"
+    differ = [key for key in SAME_MACHINE if base.record.get(key) != new.record.get(key)]
+    if differ:
+        names = ", ".join(key.removeprefix("env_").replace("_", " ") for key in differ)
+        return f"not adjusted: another machine or software ({names} differ)"
+    return readings
+
+
+def _latency(base: Row, new: Row, settings: CompareSettings) -> dict[str, Any]:
+    """The ratio of medians, its interval where both sides kept enough samples, the verdict;
+    divided by the machine-speed canary's ratio where both rows ran it on the same machine."""
     before, after = _samples(base), _samples(new)
     medians = _median(base), _median(new)
+    machine = _machine(base, new, settings)
+    canaries = (None, None) if isinstance(machine, str) else machine
     figures: dict[str, Any] = {
         "base_median_ms": medians[0],
         "new_median_ms": medians[1],
@@ -331,19 +360,28 @@ def _latency(base: Row, new: Row, threshold: float) -> dict[str, Any]:
         "ratio": None,
         "ratio_low": None,
         "ratio_high": None,
+        "raw_ratio": None,
+        "machine_ratio": (
+            statistics.median(canaries[1]) / statistics.median(canaries[0])
+            if canaries[0] and canaries[1]
+            else None
+        ),
+        "adjusted": False,
+        "adjustment": machine if isinstance(machine, str) else None,
     }
     if medians[0] and medians[1] is not None:
-        figures["ratio"] = medians[1] / medians[0]
+        figures["ratio"] = figures["raw_ratio"] = medians[1] / medians[0]
     if not before or not after:
         return figures | {"verdict": Verdict.NO_SAMPLES}
     if min(len(before), len(after)) < MIN_SAMPLES:
         return figures | {"verdict": Verdict.FEW_SAMPLES}
-    ratio, low, high = ratio_ci(before, after)
+    raw, low, high = ratio_ci(before, after)
+    figures |= {"raw_ratio": raw, "ratio": raw, "ratio_low": low, "ratio_high": high}
+    if canaries[0] and canaries[1]:
+        ratio, low, high = ratio_ci(before, after, scales=(canaries[0], canaries[1]))
+        figures |= {"ratio": ratio, "ratio_low": low, "ratio_high": high, "adjusted": True}
     return figures | {
-        "ratio": ratio,
-        "ratio_low": low,
-        "ratio_high": high,
-        "verdict": verdict(low, high, threshold),
+        "verdict": verdict(figures["ratio_low"], figures["ratio_high"], settings.threshold)
     }
 
 
@@ -382,7 +420,7 @@ def judge(base: Row, new: Row, settings: CompareSettings) -> dict[str, Any]:
     if base.measurement != "runtime" or base.status not in MEASURED:
         return pair
     if base.status == Status.OK:
-        pair |= _latency(base, new, settings.threshold)
+        pair |= _latency(base, new, settings)
     else:  # predicted: nothing was timed
         pair["verdict"] = Verdict.UNCHANGED
     if devices[0] == devices[1]:  # another device's memory is another quantity
@@ -455,6 +493,7 @@ def compare_sides(base: Side, new: Side, settings: CompareSettings) -> dict[str,
             "threshold": settings.threshold,
             "memory_threshold": settings.memory_threshold,
             "fail_on": settings.fail_on,
+            "machine_speed": settings.machine_speed,
             "confidence": CONFIDENCE,
             "interval": f"{RATIO_CI_METHOD}, {RESAMPLES} resamples, seed {SEED}",
             "min_samples": MIN_SAMPLES,
@@ -543,6 +582,15 @@ def ratio_text(pair: Mapping[str, Any]) -> str:
     return text
 
 
+def machine_text(pair: Mapping[str, Any]) -> str:
+    """The canary's new / base (1.25: the machine ran 1.25x slower for new), and whether the
+    ratio was divided by it."""
+    machine = pair.get("machine_ratio")
+    if missing(machine):
+        return "-"
+    return f"{machine:.3f}" + ("" if pair.get("adjusted") else " (not used)")
+
+
 def verdict_text(pair: Mapping[str, Any]) -> str:
     """The verdict with what qualifies it: the status change, a contended side."""
     text = str(pair["verdict"])
@@ -597,6 +645,23 @@ def caption(result: Mapping[str, Any]) -> str:
         f"samples a side. Peak memory flagged beyond {settings['memory_threshold']:.1%}; FLOPs "
         "and params compared exactly."
     )
+    if any(pair.get("adjusted") for pair in result["pairs"]):
+        text += (
+            " Machine = the machine-speed canary's new / base (a fixed matmul timed beside each "
+            "row, docs/timing.md); where both rows ran it on the same host, CPU and software, the "
+            "ratio is divided by it (`--machine-speed ignore`: raw; `--json` has both)."
+        )
+    judged = (Verdict.SAME, Verdict.SLOWER, Verdict.FASTER)
+    reasons = sorted(
+        {
+            str(p["adjustment"])
+            for p in result["pairs"]
+            if p.get("adjustment") and p["verdict"] in judged
+        }
+        - {"not adjusted (--machine-speed ignore)"}
+    )
+    if reasons:
+        text += " Ratios " + "; ".join(reasons) + "."
     if result["between_devices"]:
         text = (
             "Between devices: latency and memory compare different hardware, not a change of "
@@ -616,9 +681,9 @@ def markdown(result: Mapping[str, Any], title: str = "Comparison") -> str:
         "",
         caption(result),
         "",
-        "| task | device | base median (ms) | new median (ms) | new / base [95% CI] | verdict "
-        "| memory | model |",
-        "|---|---|---|---|---|---|---|---|",
+        "| task | device | base median (ms) | new median (ms) | new / base [95% CI] | machine "
+        "| verdict | memory | model |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for pair in result["pairs"]:
         cells = [
@@ -627,6 +692,7 @@ def markdown(result: Mapping[str, Any], title: str = "Comparison") -> str:
             _ms(pair.get("base_median_ms")),
             _ms(pair.get("new_median_ms")),
             ratio_text(pair),
+            machine_text(pair),
             verdict_text(pair),
             changes_text(pair["memory"], pair["memory_flags"]),
             changes_text(pair["model"], None),

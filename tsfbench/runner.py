@@ -50,6 +50,7 @@ class RunSummary:
     statuses: dict[str, int] = field(default_factory=dict)  # of the tasks measured now
     failures: list[dict[str, str]] = field(default_factory=list)  # task, status, error
     contended: list[dict[str, str]] = field(default_factory=list)  # task, contention
+    canary_ms: list[float] = field(default_factory=list)  # the timed rows' machine-speed canary
     seconds: float = 0.0
 
 
@@ -350,6 +351,8 @@ def run_suite(
             summary.failures.append({"task": task.describe(), "status": status, "error": error})
         if record.get("contended"):  # stored with its note: the figure is not a quiet one
             summary.contended.append({"task": task.describe(), "contention": record["contention"]})
+        if record.get("canary_ms"):
+            summary.canary_ms.append(record["canary_ms"])
         if progress is not None:
             progress(sum(statuses.values()), len(todo), task, status)
 

@@ -69,24 +69,37 @@ def ratio_ci(
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    scales: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> tuple[float, float, float]:
-    """median(new) / median(base) and its percentile-bootstrap interval (fixed seed)."""
+    """median(new) / median(base) and its percentile-bootstrap interval (fixed seed).
+
+    With `scales` (base's and new's readings of a fixed reference workload, the machine-speed
+    canary), the ratio is divided by median(new scale) / median(base scale), and those readings
+    are resampled too, so the interval carries the canary's own noise."""
     if not base or not new:
         raise ValueError("ratio_ci needs samples on both sides")
     rng = np.random.default_rng(seed)
-    base_a, new_a = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
+    sides = [np.asarray(values, dtype=float) for values in (new, base)]
+    if scales is not None:
+        sides += [np.asarray(values, dtype=float) for values in (scales[1], scales[0])]
+        if not all(side.size for side in sides[2:]):
+            raise ValueError("ratio_ci needs readings on both sides of the scale")
     # Resampled in blocks, so a row of a few thousand samples holds ~8 MB, not resamples x n.
-    block = max(1, BLOCK_VALUES // max(base_a.size, new_a.size))
-    ratios = np.concatenate(
-        [
-            np.median(rng.choice(new_a, (size, new_a.size)), axis=1)
-            / np.median(rng.choice(base_a, (size, base_a.size)), axis=1)
-            for size in (min(block, resamples - start) for start in range(0, resamples, block))
-        ]
-    )
+    block = max(1, BLOCK_VALUES // max(side.size for side in sides))
+
+    def medians(size: int) -> list[np.ndarray]:
+        return [np.median(rng.choice(side, (size, side.size)), axis=1) for side in sides]
+
+    def ratio(values: Sequence[np.ndarray]) -> np.ndarray:
+        quotient = values[0] / values[1]
+        return quotient / (values[2] / values[3]) if len(values) == 4 else quotient
+
+    sizes = (min(block, resamples - start) for start in range(0, resamples, block))
+    ratios = np.concatenate([ratio(medians(size)) for size in sizes])
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(np.median(new_a) / np.median(base_a)), float(low), float(high)
+    point = ratio([np.asarray(np.median(side)) for side in sides])
+    return float(point), float(low), float(high)
 
 
 def summarize(samples: Sequence[float]) -> dict[str, float | int | str | None]:
@@ -134,3 +147,22 @@ def median_text(
     if low is None or high is None or low != low or high != high:
         return text
     return f"{text} [{low:,.{digits}f}, {high:,.{digits}f}]"
+
+
+# The machine-speed canary's spread across rows beyond which a run says its machine's speed
+# varied (a quiet machine's canary medians agree within a few percent)
+DRIFT = 1.10
+
+
+def drift_note(canary_ms: Sequence[float]) -> str | None:
+    """One sentence where the canary's medians of a run's rows (one machine, one product) span
+    more than DRIFT: those rows were measured at different machine speeds. None otherwise."""
+    values = [float(v) for v in canary_ms if v is not None and v == v and v > 0]
+    if len(values) < 2 or max(values) <= min(values) * DRIFT:
+        return None
+    return (
+        f"the machine's speed varied {max(values) / min(values):.2f}x between these rows (the "
+        f"canary, a fixed matmul timed beside each row: {min(values):,.1f}-{max(values):,.1f} "
+        "ms): rows measured at different times differ by that much for no reason of their own; "
+        "`tsfbench compare` divides it out"
+    )

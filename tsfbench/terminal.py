@@ -237,6 +237,11 @@ def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
         " the runtime; Predicted counts tensor bytes (allocator peak)."
     )
     render(records, shown, "Runtime", caption)
+    from tsfbench.stats import drift_note
+
+    drift = drift_note([r["canary_ms"] for r in records if r.get("canary_ms") is not None])
+    if drift:
+        stdout.print(f"note: {drift}.", highlight=False, soft_wrap=True)
     for record in records:
         if record.get("error"):
             stderr.print(
@@ -445,6 +450,7 @@ def render_comparison(result: dict[str, Any]) -> None:
     from tsfbench.compare import (
         caption,
         changes_text,
+        machine_text,
         ratio_text,
         side_text,
         summary_text,
@@ -455,6 +461,7 @@ def render_comparison(result: dict[str, Any]) -> None:
         pair
         | {
             "ratio_text": ratio_text(pair),
+            "machine_text": machine_text(pair),
             "verdict_text": verdict_text(pair),
             "memory_text": changes_text(pair["memory"], pair["memory_flags"]),
             "model_text": changes_text(pair["model"], None),
@@ -463,6 +470,7 @@ def render_comparison(result: dict[str, Any]) -> None:
     ]
     columns = {"what": "task", "device": "device", "base_median_ms": "Base ms"}
     columns |= {"new_median_ms": "New ms", "ratio_text": "new / base [95% CI]"}
+    columns |= {"machine_text": "machine"}
     columns |= {"verdict_text": "verdict", "memory_text": "memory", "model_text": "model"}
     title = "Comparison" + (" between devices" if result["between_devices"] else "")
     stdout.print(f"base: {side_text(result['base'])}", highlight=False, soft_wrap=True)
@@ -533,6 +541,11 @@ def render_run(summary: dict[str, Any]) -> None:
         stdout.print(f"  {failure['status']}: {failure['task']}: {failure['error']}")
     for row in summary.get("contended", []):
         stdout.print(f"  contended: {row['task']}: {row['contention']}", highlight=False)
+    from tsfbench.stats import drift_note
+
+    drift = drift_note(summary.get("canary_ms", []))
+    if drift:
+        stdout.print(f"  note: {drift}.", highlight=False, soft_wrap=True)
 
 
 def render_plan(rows: list[dict[str, Any]], title: str, store: object) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.measure import canary as canary_module
 from tsfbench.measure import contention as contention_module
 from tsfbench.measure import sweep as sweep_module
 from tsfbench.measure.contention import (
@@ -178,14 +179,17 @@ def busy_then_quiet(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def test_auto_times_a_contended_window_again_and_stores_the_quiet_one(
-    busy_then_quiet: list[float], tiny: dict[str, object]
+    busy_then_quiet: list[float], tiny: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(canary_module, "EVERY", 1e9)  # the canary at each end of a window only
     config = RunConfig(attention="divided", frames=2, size=32)
     settings = ProbeSettings(iterations="auto", warmup=1, max_time=0.5, device="cpu")
     record = sweep_module.probe(config, settings, tiny)
     assert busy_then_quiet == [1.0, 0.0]
     assert record["remeasured"] == 1 and record["contended"] is False
     assert record["contention"] is None and record["iterations"] >= 6
+    # the stored window's own canary readings, not the thrown-away window's too
+    assert len(record["canary_samples_ms"]) == 2 and record["canary_kind"]
 
 
 def test_a_fixed_count_keeps_a_contended_window_and_marks_it(

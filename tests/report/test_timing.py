@@ -71,3 +71,23 @@ def test_rows_stored_before_samples_were_kept_still_report(results: Results) -> 
     assert report.schemes["latency_median_ms"].tolist() == [100.0]
     text = markdown(report, "r", {})
     assert "| 100.0 |" in text and "(c)" not in text  # the median alone, never marked
+
+
+def canaried(latency_ms: float, attention: str, canary_ms: float) -> dict:
+    record = runtime_record(latency_ms=latency_ms, attention=attention)
+    kind = "float32 784x768x3072 matmul, 2 threads"
+    return record | {"canary_ms": canary_ms, "canary_samples_ms": [canary_ms] * 4,
+                     "canary_kind": kind}  # fmt: skip
+
+
+def test_rows_measured_at_machine_speeds_apart_get_a_note_and_close_ones_none(
+    results: Results,
+) -> None:
+    results.add("runtime", canaried(100.0, "divided", 38.0))
+    results.add("runtime", canaried(300.0, "joint", 40.0))
+    text = markdown(build_report(load_results(results.store.path)), "r", {})
+    assert "speed varied" not in text
+    results.add("runtime", canaried(120.0, "space", 50.0))
+    text = markdown(build_report(load_results(results.store.path)), "r", {})
+    assert "E1: the machine's speed varied 1.32x between these rows" in text
+    assert "38.0-50.0 ms" in text

@@ -8,6 +8,7 @@ are read, so queued work is never mistaken for finished work.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from tsfbench import stats
+from tsfbench.measure import canary as canaries
 
 AUTO = "auto"  # `iterations` / `warmup`: until the figure (or the step time) is stable
 MIN_AUTO_ITERATIONS = 6  # the fewest samples with a 95% order-statistic interval of the median
@@ -28,13 +30,17 @@ class Latency:
     """The kept step times (ms, in measurement order) and the warm-up's, apart; every statistic
     is derived from them (`tsfbench.stats`), so a new one never needs a re-run. `stop_reason`:
     why timing stopped (`iterations`: a fixed count, `target_ci`, `max_time`, `max_samples`);
-    `notes`: what the timed step includes beyond the model's work (a host-device sync)."""
+    `notes`: what the timed step includes beyond the model's work (a host-device sync);
+    `canary_ms`: the machine-speed canary's readings beside the timed steps (`canary.Canary`,
+    named by `canary_kind`), so two rows measured at different times can be set side by side."""
 
     samples_ms: tuple[float, ...]
     warmup_ms: tuple[float, ...] = ()
     batch: int = 1
     stop_reason: str = "iterations"
     notes: str | None = None
+    canary_ms: tuple[float, ...] = ()
+    canary_kind: str | None = None
 
     @property
     def summary(self) -> dict[str, float | int | str | None]:
@@ -73,6 +79,9 @@ class Latency:
             "stop_reason": self.stop_reason if self.samples_ms else None,
             "ci_half_width": stats.half_width(summary) if self.samples_ms else None,  # type: ignore[arg-type]
             "notes": self.notes,
+            "canary_ms": statistics.median(self.canary_ms) if self.canary_ms else None,
+            "canary_samples_ms": list(self.canary_ms) if self.canary_ms else None,
+            "canary_kind": self.canary_kind if self.canary_ms else None,
         }
 
 
@@ -149,32 +158,58 @@ def timed(
     target_ci: float = 0.02,
     max_time: float = 10.0,
     clock: Callable[[], float] | None = None,
+    canary: canaries.Canary | None = None,
 ) -> tuple[list[float], str]:
     """Time `step`: a fixed count, or `auto`: at least MIN_AUTO_ITERATIONS steps, then until the
     median's interval half-width is within `target_ci` (a fraction of the median) or `max_time`
-    seconds have passed. Returns the times (ms) and why it stopped."""
+    seconds have passed. Returns the times (ms) and why it stopped. With a `canary`, it is read
+    before the first step, between steps every `canary.EVERY` seconds, and after the last (its
+    products are never inside a timed step)."""
     tracker = LatencyTracker(device)
-    if iterations != AUTO:
-        for _ in range(int(iterations)):
+    beside = _Beside(canary)
+    try:
+        if iterations != AUTO:
+            for _ in range(int(iterations)):
+                beside.read_if_due()
+                with tracker.track():
+                    step()
+            return tracker.times_ms(), "iterations"
+        clock = clock or time.perf_counter
+        begin, count = clock(), 0
+        while True:
+            beside.read_if_due()
             with tracker.track():
                 step()
-        return tracker.times_ms(), "iterations"
-    clock = clock or time.perf_counter
-    begin, count = clock(), 0
-    while True:
-        with tracker.track():
-            step()
-        count += 1
-        if not due(count) and count < MAX_SAMPLES:
-            continue
-        times = tracker.times_ms()
-        width = stats.half_width(stats.summarize(times))
-        if width is not None and width <= target_ci:
-            return times, "target_ci"
-        if clock() - begin >= max_time:
-            return times, "max_time"
-        if count >= MAX_SAMPLES:
-            return times, "max_samples"
+            count += 1
+            if not due(count) and count < MAX_SAMPLES:
+                continue
+            times = tracker.times_ms()
+            width = stats.half_width(stats.summarize(times))
+            if width is not None and width <= target_ci:
+                return times, "target_ci"
+            if clock() - begin >= max_time:
+                return times, "max_time"
+            if count >= MAX_SAMPLES:
+                return times, "max_samples"
+    finally:
+        beside.read()  # the window's last reading, after its last step
+
+
+class _Beside:
+    """When a window's canary is read: at its start, then once `canary.EVERY` seconds of steps
+    have passed since the last reading (wall clock, whatever clock the stopping rule runs on)."""
+
+    def __init__(self, canary: canaries.Canary | None) -> None:
+        self.canary, self.last = canary, -math.inf
+
+    def read(self) -> None:
+        if self.canary is not None:
+            self.canary.read()
+            self.last = time.perf_counter()
+
+    def read_if_due(self) -> None:
+        if time.perf_counter() - self.last >= canaries.EVERY:
+            self.read()
 
 
 def time_step(

@@ -15,6 +15,7 @@ import torch
 
 from tsfbench.config import ProbeSettings, RunConfig
 from tsfbench.environment import environment, environment_summary
+from tsfbench.measure.canary import Canary
 from tsfbench.measure.contention import (
     RETRIES,
     Contention,
@@ -60,22 +61,26 @@ def probe(
     work = build_workload(config, settings, device, overrides)
     memory = MemoryTracker(device, settings.interval)
     auto = settings.iterations == AUTO
+    canary = Canary(device)
     with memory.track():
         warmed = warm_up(work.step, settings.warmup, device, settings.max_warmup)
         gpu = nvml_gpu(gpu_uuid(device))
         for attempt in range(RETRIES + 1 if auto else 1):
             if attempt:
                 wait_for_quiet(settings.max_time)
+            canary.reset()
             contention, energy = ContentionTracker(gpu=gpu), EnergyTracker(device)
             with energy.track(clips=0), contention.track():
                 times, reason = timed(
                     work.step, settings.iterations, device,
-                    target_ci=settings.target_ci, max_time=settings.max_time,
+                    target_ci=settings.target_ci, max_time=settings.max_time, canary=canary,
                 )  # fmt: skip
             if not contention.contention.contended:
                 break
+    notes = "; ".join(work.notes) or None
+    readings = tuple(canary.readings_ms())
     latency = Latency(
-        tuple(times), tuple(warmed), settings.batch, reason, "; ".join(work.notes) or None
+        tuple(times), tuple(warmed), settings.batch, reason, notes, readings, canary.kind
     )
     clips = settings.batch * len(times)
     joules = energy.energy.joules

@@ -12,19 +12,20 @@ from typing import Any
 
 import pandas as pd
 
-from tsfbench.stats import MEDIAN_CI_METHOD, median_text
+from tsfbench.stats import MEDIAN_CI_METHOD, drift_note, median_text
 from tsfbench.store import missing
 
 # Numbers a runtime row carries beside its median, p90, throughput (build.py's figures)
 FLOATS = [
     "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_min_ms",
     "latency_ci_low_ms", "latency_ci_high_ms", "ci_half_width", "other_cpu_cores", "load_avg",
+    "canary_ms",
 ]  # fmt: skip
 # Kept as stored: the samples (lists), counts, texts
 KEPT = [
     "latency_samples_ms", "latency_warmup_ms", "latency_ci_method", "iterations",
     "warmup_steps", "stop_reason", "remeasured", "contended", "contention",
-    "other_gpu_processes", "gpu_throttle_reasons",
+    "other_gpu_processes", "gpu_throttle_reasons", "canary_samples_ms", "canary_kind",
 ]  # fmt: skip
 COLUMNS = [*FLOATS, *KEPT]
 MARK = "(c)"  # beside a contended figure; the footnote says what else ran
@@ -79,6 +80,20 @@ def timing_notes(configs: pd.DataFrame) -> list[str]:
             f"0.1 core on average, another GPU process, or GPU clocks limited); the figure may "
             f"be slower than a quiet run's. {rows}."
         )
+    return notes + drift_notes(configs)
+
+
+def drift_notes(configs: pd.DataFrame) -> list[str]:
+    """Per environment (one machine, one canary product), where its rows' machine-speed canary
+    spread beyond `stats.DRIFT`: a note that their figures were taken at different speeds."""
+    if "canary_ms" not in configs or configs["canary_ms"].isna().all():
+        return []
+    notes = []
+    timed = configs.dropna(subset=["canary_ms"])
+    for (env, _), group in timed.groupby(["env", "canary_kind"], sort=True):
+        drift = drift_note(group["canary_ms"].astype(float).tolist())
+        if drift:
+            notes.append(f"- {env}: {drift}.")
     return notes
 
 

@@ -1,0 +1,91 @@
+"""The machine-speed canary: what it runs, when a window reads it, and what a row keeps."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+
+import pytest
+import torch
+
+from tsfbench.measure import canary as canaries
+from tsfbench.measure.canary import Canary
+from tsfbench.measure.latency import Latency, timed
+
+
+def test_the_canary_runs_on_every_usable_cpu_whatever_threads_the_step_uses(monkeypatch):
+    """A one-thread run must not slow its own canary, or compare would divide the slowdown
+    away: the product runs with the CPUs the process may use, and the step's count comes back."""
+    monkeypatch.setattr(canaries, "usable_cpus", lambda: 3)
+    seen = []
+    real_mm = torch.mm
+    monkeypatch.setattr(
+        torch, "mm", lambda a, b: (seen.append(torch.get_num_threads()), real_mm(a, b))[1]
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        probe = Canary("cpu")
+        probe.read()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [3] * canaries.REPEATS
+    assert "3 threads" in probe.kind and "784x768x3072" in probe.kind
+
+
+def test_a_reading_is_the_median_product_time_and_reset_starts_a_new_window():
+    probe = Canary("cpu")
+    probe.read()
+    probe.read()
+    readings = probe.readings_ms()
+    assert len(readings) == 2 and all(0 < ms < 60_000 for ms in readings)
+    probe.reset()
+    assert probe.readings_ms() == []
+
+
+class Log:
+    """A fake canary and step writing one shared log, to check the order of events."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def read(self) -> None:
+        self.events.append("canary")
+
+    def step(self) -> None:
+        self.events.append("step")
+
+
+EVERY_STEP = ["canary", "step"] * 3 + ["canary"]
+AT_THE_ENDS = ["canary", "step", "step", "step", "canary"]
+
+
+@pytest.mark.parametrize("every, expected", [(0.0, EVERY_STEP), (1e9, AT_THE_ENDS)])
+def test_a_window_reads_the_canary_at_its_ends_and_between_steps_never_inside_one(
+    monkeypatch, every, expected
+):
+    monkeypatch.setattr(canaries, "EVERY", every)
+    log = Log()
+    times, reason = timed(log.step, 3, canary=log)  # type: ignore[arg-type]
+    assert log.events == expected and len(times) == 3 and reason == "iterations"
+
+
+def test_an_auto_window_reads_the_canary_once_more_after_its_last_step(monkeypatch):
+    monkeypatch.setattr(canaries, "EVERY", 1e9)
+    log = Log()
+    ticks = itertools.count(0, 100)  # every look at the clock: 100 s later, so max_time ends it
+    times, reason = timed(log.step, "auto", max_time=1, clock=lambda: next(ticks), canary=log)  # type: ignore[arg-type]
+    assert reason in ("max_time", "target_ci")
+    assert log.events == ["canary", *["step"] * len(times), "canary"]
+
+
+def test_a_row_keeps_its_canary_readings_their_median_and_which_product():
+    kind = "float32 784x768x3072 matmul, 2 threads"
+    record = Latency((5.0,) * 6, canary_ms=(20.0, 24.0, 21.0), canary_kind=kind).as_record()
+    assert record["canary_samples_ms"] == [20.0, 24.0, 21.0]
+    assert record["canary_ms"] == statistics.median([20.0, 24.0, 21.0])
+    assert record["canary_kind"] == kind
+    bare = Latency((5.0,) * 6).as_record()
+    assert bare["canary_ms"] is None and bare["canary_samples_ms"] is None
+    assert bare["canary_kind"] is None
