@@ -110,9 +110,10 @@ def measure(suite: Path, store: Path, threads: int | None = None) -> float:
     return time.perf_counter() - began
 
 
-def compare(base: Path, new: Path) -> tuple[int, dict[str, Any]]:
-    """`tsfbench compare BASE NEW --json`: (exit code, its JSON)."""
+def compare(base: Path, new: Path, *options: str) -> tuple[int, dict[str, Any]]:
+    """`tsfbench compare BASE NEW --json [options]`: (exit code, its JSON)."""
     command = [sys.executable, "-m", "tsfbench", "compare", str(base), str(new), "--json"]
+    command += list(options)
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         raise SystemExit(f"tsfbench compare failed: {done.stderr.strip()}")
@@ -137,6 +138,17 @@ def interval_widths(result: dict[str, Any]) -> list[float]:
         for pair in runtime_pairs(result)
         if pair.get("ratio_low") is not None
     ]
+
+
+def machine_ratios(result: dict[str, Any]) -> list[float]:
+    """The machine-speed canary's new / base of each runtime pair (where both rows ran it)."""
+    return [p["machine_ratio"] for p in runtime_pairs(result) if p.get("machine_ratio")]
+
+
+def raw_line(base: Path, new: Path) -> str:
+    """The same comparison without the canary's adjustment, for the record."""
+    code, result = compare(base, new, "--machine-speed", "ignore")
+    return f"raw ratios (--machine-speed ignore): {verdicts(result)}, exit {code}"
 
 
 def median_half_widths(store: Path) -> list[float]:
@@ -227,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             halves = median_half_widths(stores[0]) + median_half_widths(stores[1])
             print(f"repeat {repeat + 1}: measured in {seconds[0]:.0f} s and {seconds[1]:.0f} s; "
                   f"ratio interval width {spread(widths)}; row median interval half-width "
-                  f"{spread(halves)}", flush=True)  # fmt: skip
+                  f"{spread(halves)}; machine (canary) new / base "
+                  f"{spread(machine_ratios(result), percent=False)}; "
+                  f"{raw_line(*stores)}", flush=True)  # fmt: skip
             results.append(
                 report(f"(a) no false alarm, repeat {repeat + 1}", no_false_alarm(code, result))
             )
@@ -237,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds = measure(suite, slow, args.slow_threads)
         print(f"slowdown run ({slow_threads} thread(s)) measured in {seconds:.0f} s", flush=True)
         code, result = compare(first, slow)
+        print(f"machine (canary) slow / base {spread(machine_ratios(result), percent=False)}; "
+              f"{raw_line(first, slow)}", flush=True)  # fmt: skip
         results.append(report("(b) fewer threads caught: every row slower, exit 1",
                               every_row(code, result, "slower", 1)))  # fmt: skip
         code, result = compare(slow, first)

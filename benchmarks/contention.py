@@ -9,6 +9,12 @@ contended window again once the machine is quiet), its median against the quiet 
 and a verdict: a row measured during the busy process must be marked or re-measured to within
 10% of the quiet median; a quiet row must not be marked. Exit code 1 if any row fails.
 
+The two runs are minutes apart, and some machines change speed over minutes with nothing in
+the guest to see (docs/timing.md): each row also prints the machine-speed canary's ratio (busy
+run's / quiet run's, a fixed matmul timed beside each row) and the median ratio divided by it.
+A re-measured row (its last window read quiet) is judged on that adjusted ratio; any other row
+on the raw one, since a busy process slows the canary beside it too.
+
     python benchmarks/contention.py [--suite suites/quick.toml] [--iterations auto]
         [--max-time 10] [--busy-after 20] [--busy-for 30] [--out DIR]
     python benchmarks/contention.py --quick   # tiny models, seconds of busy time: a smoke run
@@ -111,9 +117,18 @@ class BusyProcess:
         self._thread.join()
 
 
-def verdict(during: bool, record: Mapping[str, Any], quiet_median: float | None) -> str:
+def machine_ratio(record: Mapping[str, Any], base: Mapping[str, Any]) -> float | None:
+    """The canary's busy-run / quiet-run median: how much slower the machine itself ran."""
+    now, before = record.get("canary_ms"), base.get("canary_ms")
+    return now / before if now and before else None
+
+
+def verdict(
+    during: bool, record: Mapping[str, Any], quiet_median: float | None, machine: float | None
+) -> str:
     """`ok` or why not: a row measured during the busy process is marked, or re-measured to
-    within TOLERANCE of the quiet median; a row measured outside it is not marked."""
+    within TOLERANCE of the quiet median (divided by the machine's change of speed); a row
+    measured outside it is not marked."""
     median = record.get("latency_median_ms")
     contended = bool(record.get("contended"))
     if not during:
@@ -123,6 +138,8 @@ def verdict(during: bool, record: Mapping[str, Any], quiet_median: float | None)
     if median is None or quiet_median is None:
         return "FAIL: no median"
     ratio = median / quiet_median
+    if record.get("remeasured") and machine:
+        ratio /= machine
     if abs(ratio - 1) <= TOLERANCE:
         return "ok (re-measured)" if record.get("remeasured") else "ok (within 10%)"
     return f"FAIL: unmarked, {ratio:.2f}x the quiet median"
@@ -142,6 +159,8 @@ def rows(
         record, base = busy_by.get(task.key, {}), quiet_by.get(task.key, {})
         during = windows[task.key].overlaps(busy_window) if task.key in windows else False
         quiet_median, median = base.get("latency_median_ms"), record.get("latency_median_ms")
+        machine = machine_ratio(record, base)
+        ratio = None if not (median and quiet_median) else median / quiet_median
         table.append(
             {
                 "task": task.describe(),
@@ -150,9 +169,11 @@ def rows(
                 "remeasured": record.get("remeasured") or 0,
                 "quiet ms": quiet_median,
                 "ms": median,
-                "ratio": None if not (median and quiet_median) else median / quiet_median,
+                "ratio": ratio,
+                "machine": machine,
+                "adjusted": None if ratio is None or not machine else ratio / machine,
                 "quiet row marked": bool(base.get("contended")),
-                "verdict": verdict(during, record, quiet_median),
+                "verdict": verdict(during, record, quiet_median, machine),
             }
         )
     return table
@@ -186,13 +207,17 @@ def main() -> None:
         tasks, Store(out / "quiet.sqlite"), Store(out / "busy.sqlite"), windows, busy.window
     )
     for row in table:
-        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+        ratio, machine, adjusted = (
+            "-" if row[key] is None else f"{row[key]:.2f}x"
+            for key in ("ratio", "machine", "adjusted")
+        )
         quiet_ms = "-" if row["quiet ms"] is None else f"{row['quiet ms']:.1f}"
         ms = "-" if row["ms"] is None else f"{row['ms']:.1f}"
         print(
             f"{row['task']}: during busy {row['during busy']}, contended {row['contended']}, "
-            f"re-measured {row['remeasured']}, median {ms} ms vs quiet {quiet_ms} ms ({ratio}), "
-            f"quiet row marked {row['quiet row marked']}: {row['verdict']}"
+            f"re-measured {row['remeasured']}, median {ms} ms vs quiet {quiet_ms} ms ({ratio}; "
+            f"machine {machine}, adjusted {adjusted}), quiet row marked "
+            f"{row['quiet row marked']}: {row['verdict']}"
         )
     sys.exit(1 if any(row["verdict"].startswith("FAIL") for row in table) else 0)
 

@@ -181,13 +181,28 @@ def test_contention_verdicts_on_both_sides(load_benchmark: Callable[[str], Modul
     """A row measured during the busy process passes only marked or close to the quiet median;
     a quiet row fails if it is marked."""
     verdict = load_benchmark("contention").verdict
-    assert verdict(False, {"contended": False, "latency_median_ms": 300.0}, 100.0) == "ok"
-    assert verdict(False, {"contended": True}, 100.0).startswith("FAIL: quiet row marked")
-    assert verdict(True, {"contended": True, "latency_median_ms": 300.0}, 100.0) == "ok (marked)"
+    assert verdict(False, {"contended": False, "latency_median_ms": 300.0}, 100.0, None) == "ok"
+    assert verdict(False, {"contended": True}, 100.0, None).startswith("FAIL: quiet row marked")
+    marked = {"contended": True, "latency_median_ms": 300.0}
+    assert verdict(True, marked, 100.0, None) == "ok (marked)"
     remeasured = {"contended": False, "latency_median_ms": 108.0, "remeasured": 1}
-    assert verdict(True, remeasured, 100.0) == "ok (re-measured)"
+    assert verdict(True, remeasured, 100.0, None) == "ok (re-measured)"
     slow = {"contended": False, "latency_median_ms": 250.0, "remeasured": 0}
-    assert verdict(True, slow, 100.0) == "FAIL: unmarked, 2.50x the quiet median"
+    assert verdict(True, slow, 100.0, None) == "FAIL: unmarked, 2.50x the quiet median"
+
+
+def test_contention_divides_a_remeasured_rows_ratio_by_the_machines_and_no_other_rows(
+    load_benchmark: Callable[[str], ModuleType],
+) -> None:
+    """The machine 1.3x slower in the busy run (its canary too): a re-measured row 1.35x the
+    quiet median is 1.04x on the machine's scale; an unmarked row measured beside the busy
+    process is not excused by a canary the busy process slowed as well."""
+    verdict = load_benchmark("contention").verdict
+    remeasured = {"contended": False, "latency_median_ms": 135.0, "remeasured": 1}
+    assert verdict(True, remeasured, 100.0, 1.3) == "ok (re-measured)"
+    assert verdict(True, remeasured, 100.0, None).startswith("FAIL: unmarked, 1.35x")
+    unmarked = {"contended": False, "latency_median_ms": 135.0, "remeasured": 0}
+    assert verdict(True, unmarked, 100.0, 1.3).startswith("FAIL: unmarked, 1.35x")
 
 
 def test_contention_takes_the_quick_suites_latency_tasks_and_shrinks_them(
