@@ -247,3 +247,13 @@ def test_peak_parts_words_joints_faster_growth_from_its_own_figures(
     ratio = joint[1]["peak_bytes"] / joint[0]["peak_bytes"]
     assert first.startswith("math: from 4 to 8 frames") and f"grows {ratio:.1f}x" in first
     assert "(F*N)^2" in why and "4x from 4 to 8" in why
+
+
+def test_canary_drift_prints_both_series_and_their_quotient(
+    load_benchmark: Callable[[str], ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load_benchmark("canary_drift")
+    assert bench.main(["--quick", "--seconds", "0.5"]) == 0
+    out = capsys.readouterr().out
+    for line in ("step ms: median", "canary ms: median", "step / canary: cv"):
+        assert line in out
