@@ -87,11 +87,13 @@ estimates, H100 / H200):
   takes 1-3 s a step; a stopped series predicts its longer clips (1-3, under 1 s each):
   85-110 s.
 - quick (110 s): 44 FLOPs counts spread over the cores (10-15 s), 36 predictions (15-25 s), 6
-  runtime configurations of 4 steps at 8x224 (5-7 s each: 30-40 s), the motion test's two
+  runtime configurations at 8x224, `iterations = "auto"` (a warm-up step, then at least 6 timed
+  ones until the median's interval is within 2%, at most 5 s: some 20-100 steps of 10-20 ms,
+  under 2 s; 5-9 s each with the child's start and the canary: 30-50 s), the motion test's two
   small models trained and evaluated on the GPU in a child each (writing the synthetic set
   ~5 s, 300 steps of a 2-block width-64 model at ~10 ms, 3-crop evaluation: 10-15 s each),
   the 16 `fit` answers (about 30 shared predictions on 6 worker processes; 37 s on this 2-core
-  CPU, so 5-10 s there), the report (~10 s): 90-120 s, over its budget at the top of the range.
+  CPU, so 5-10 s there), the report (~10 s): 90-130 s, over its budget at the top of the range.
 Total 315-430 s of phases, 475-600 s with the install. quick, pytest and figure3 are the tight
 ones; where a phase overruns, its summary line says so, what it measured before is kept, and
 `--budget-scale 1.5` gives every phase half as much again (past the 10-minute plan).
