@@ -130,3 +130,46 @@ def test_the_reserve_is_given_measured_on_a_gpu_in_a_child_or_the_stated_default
     monkeypatch.setattr(isolate, "run_isolated", lambda *a, **k: Outcome(Status.ERROR, "boom"))
     reserve, source = fit_module.context_reserve(gpu, settings)
     assert reserve == DEFAULT_RESERVE and source.endswith("measuring failed: boom")
+
+
+def _peak_of_frames(config: RunConfig, settings: ProbeSettings, overrides: dict) -> tuple:
+    """A stand-in prediction (1 MB a frame); the worker that makes the 5-frame one dies first
+    (a file marks the death), or always when the overrides say so: the OOM killer."""
+    import os
+    from pathlib import Path
+
+    if config.frames == 5:
+        marker = Path(str(overrides["marker"]))
+        if overrides.get("always") or not marker.exists():
+            marker.touch()
+            os._exit(1)
+    return config.frames * 2**20, ""
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_a_prediction_worker_that_dies_costs_its_own_answer_at_most_never_the_command(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, always: bool
+) -> None:
+    """A dead worker breaks the whole pool under every prediction in flight: each is asked once
+    more in a fresh pool; one that kills its worker twice is its search's error, and the other
+    searches still answer."""
+    import tsfbench.measure.fit as fit_module
+    import tsfbench.measure.isolate as isolate_module
+
+    monkeypatch.setattr(isolate_module, "start_method", lambda: "fork")  # workers see the fake
+    monkeypatch.setattr(fit_module, "_predict", _peak_of_frames)
+    overrides = {"marker": str(tmp_path / "died"), "always": always}
+    settings = ProbeSettings(mode="train", device="cpu")
+    wanted = [
+        Request(RunConfig(attention="divided", frames=frames, size=32), settings, overrides,
+                "frames", Span("frames", frames, frames, 1), budget_of(64 * 2**20))
+        for frames in (4, 5, 6)
+    ]  # fmt: skip
+    with Predictor(workers=2) as predictor:
+        records = answer(wanted, predictor)
+    assert (tmp_path / "died").exists()
+    assert [r["largest"] for r in records[::2]] == [4, 6]  # neighbours answered
+    if always:
+        assert "prediction worker: a prediction worker died twice" in records[1]["error"]
+    else:
+        assert records[1]["largest"] == 5 and not records[1].get("error")

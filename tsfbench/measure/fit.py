@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,6 +36,9 @@ from tsfbench.store import Status
 Job = tuple[RunConfig, ProbeSettings, tuple[tuple[str, object], ...]]
 Progress = Callable[[int, int, str], None]  # (predictions done, at most this many, what)
 WORKERS = 6  # at most; a bisection asks one value at a time, so searches bound the parallelism
+# A worker that dies (the OOM killer) breaks the whole pool: every prediction in flight fails
+# with it, the culprit's and its neighbours'. Each is asked again in a fresh pool, once.
+ATTEMPTS = 2
 
 
 def _predict(config: RunConfig, settings: ProbeSettings, overrides: dict) -> tuple[int | None, str]:
@@ -55,6 +59,7 @@ class Predictor:
         self.workers = min(WORKERS, os.cpu_count() or 1) if workers is None else workers
         self.cache: dict[Job, tuple[int | None, str]] = {}
         self.made = 0
+        self.attempts: dict[Job, int] = {}
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Predictor:
@@ -67,12 +72,16 @@ class Predictor:
 
     def submit(self, job: Job) -> Future:
         config, settings, overrides = job
+        self.attempts[job] = self.attempts.get(job, 0) + 1
         if self.workers <= 0:
             future: Future = Future()
             future.set_result(_predict(config, settings, dict(overrides)))
             return future
         from tsfbench.measure.isolate import bare_main, sigint_ignored, start_method, start_server
 
+        if self._pool is not None and getattr(self._pool, "_broken", False):
+            self._pool.shutdown(wait=False, cancel_futures=True)  # a worker died: start afresh
+            self._pool = None
         if self._pool is None:
             import multiprocessing
 
@@ -85,6 +94,11 @@ class Predictor:
         # ignoring Ctrl-C, which this process handles
         with sigint_ignored(), bare_main(None):
             return self._pool.submit(_predict, config, settings, dict(overrides))
+
+    def again(self, job: Job, error: BaseException) -> bool:
+        """Whether a prediction that failed with `error` is asked once more: when its pool broke
+        under it (a worker died, not necessarily its own) and it has attempts left."""
+        return isinstance(error, BrokenProcessPool) and self.attempts.get(job, 0) < ATTEMPTS
 
 
 @dataclass
@@ -182,8 +196,13 @@ def answer(
             job = running.pop(future)
             try:
                 predictor.cache[job] = future.result()
-            except Exception as exc:  # a worker that died (the OOM killer): that search's error
-                predictor.cache[job] = (None, f"prediction worker: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a worker died (the OOM killer): once more, then an error
+                if predictor.again(job, exc):
+                    running[predictor.submit(job)] = job
+                    continue
+                died = "a prediction worker died twice (out of memory?)"
+                why = died if isinstance(exc, BrokenProcessPool) else f"{type(exc).__name__}: {exc}"
+                predictor.cache[job] = (None, f"prediction worker: {why}")
             predictor.made += 1
             peak, error = predictor.cache[job]
             for index in waiting.pop(job):
