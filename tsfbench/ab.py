@@ -3,9 +3,10 @@ difference is judged against the same machine at the same moment.
 
 Why: on a VM whose speed drifts 10-40% over minutes with nothing visible in the guest, two
 stores of the same code measured minutes apart disagree (`compare` flagged 1-3 of 6 rows
-`slower`). Timed in ABBA rounds (base, new, new, base; one step a turn, one side computing at a
-time), each round gives a paired ratio (B1 + B2) / (A1 + A2) in which a drift that is linear
-over the round cancels exactly: both sides' steps sit at the same mean position in time.
+`slower`). Timed in ABBA rounds (base, new, new, base, then new, base, base, new; one step a
+turn, one side computing at a time), each round gives a paired ratio (B1 + B2) / (A1 + A2) in
+which a drift that is linear over the round cancels exactly: both sides' steps sit at the same
+mean position in time.
 
 The verdict is the median paired ratio with its order-statistic 95% interval
 (`stats.median_ci`), judged by `compare.verdict` (the same rule as `tsfbench compare`). Each side
@@ -33,7 +34,7 @@ from tsfbench import stats
 from tsfbench.compare import FAIL_ON, THRESHOLD, Verdict, ratio_text, verdict
 from tsfbench.config import DTYPES, SDPA_BACKENDS, ProbeSettings, RunConfig
 from tsfbench.errors import ConfigError
-from tsfbench.store import atomic_write, digest
+from tsfbench.store import Status, atomic_write, digest
 
 MIN_ROUNDS = 6  # the fewest paired ratios with a 95% order-statistic interval of their median
 MAX_ROUNDS = 2500  # 10,000 steps: the kept samples stay a few thousand floats a side
@@ -102,6 +103,11 @@ def parse_side(items: Sequence[str], option: str) -> SideSettings:
     for item in items:
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
+        if key == "mode":
+            raise ConfigError(
+                f"{option}: mode is shared, not a side's: infer and train are different tasks; "
+                "run `tsfbench latency` for each"
+            )
         if not sep or key not in KEYS:
             raise ConfigError(
                 f"{option}: {item!r}; give KEY=VALUE with KEY one of {', '.join(KEYS)}"
@@ -193,7 +199,7 @@ def ratio_figures(ratios: Sequence[float], threshold: float) -> dict[str, Any]:
     if not ratios:
         return {"ratio": None, "ratio_low": None, "ratio_high": None, "ratio_half_width": None,
                 "verdict": Verdict.FEW_SAMPLES.value}  # fmt: skip
-    summary = stats.summarize(ratios)
+    summary = stats.summarize(ratios)  # its keys say ms; here the values are ratios
     low, high = summary["ci_low_ms"], summary["ci_high_ms"]
     judged = Verdict.FEW_SAMPLES if low is None else verdict(low, high, threshold)  # type: ignore[arg-type]
     return {
@@ -227,7 +233,7 @@ def alternate(
     settings: AbSettings,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[dict[str, list[float]], list[float], str]:
-    """ABBA rounds of `steps['base']` and `steps['new']` (each returns its step's ms) until
+    """Rounds of `steps['base']` and `steps['new']` (each returns its step's ms; `ORDERS`) until
     `stop_reason` says; returns each side's times in order, the paired ratios and the reason."""
     times: dict[str, list[float]] = {"base": [], "new": []}
     ratios: list[float] = []
@@ -348,6 +354,18 @@ def task_key(
     )
 
 
+def setup(
+    config: RunConfig, probe: ProbeSettings, overrides: Mapping[str, Any], side: SideSettings
+) -> dict[str, Any]:
+    """A worker's first line: what it builds and how (only fields every checkout knows)."""
+    side_probe = side.probe(probe)
+    step = {k: getattr(side_probe, k) for k in STEP_FIELDS} | {"device": probe.target}
+    return {"config": config.as_dict(), "probe": step, "overrides": dict(overrides)} | {
+        "threads": side.threads,
+        "device": probe.target,
+    }
+
+
 def measure(
     config: RunConfig,
     probe: ProbeSettings,
@@ -364,11 +382,7 @@ def measure(
     try:
         with workers(sides) as running:
             for role, worker in running.items():
-                side_probe = sides[role].probe(probe)
-                step = {k: getattr(side_probe, k) for k in STEP_FIELDS}
-                setup = {"config": config.as_dict(), "probe": step | {"device": probe.target}}
-                setup |= {"overrides": dict(overrides), "threads": sides[role].threads}
-                worker.send(json.dumps(setup | {"device": probe.target}))
+                worker.send(json.dumps(setup(config, probe, overrides, sides[role])))
             for role, worker in running.items():
                 ready = worker.receive()
                 record |= {
@@ -384,9 +398,9 @@ def measure(
             with tracker.track():
                 times, ratios, reason = alternate(steps, settings)
     except WorkerError as error:
-        return record | {"status": "error", "error": str(error), "verdict": "error",
-                         "seconds": time.perf_counter() - began}  # fmt: skip
-    record |= {"status": "ok", "error": None, "rounds": len(ratios), "stop_reason": reason}
+        record |= {"status": Status.ERROR, "error": str(error), "verdict": None}
+        return record | {"seconds": time.perf_counter() - began}
+    record |= {"status": Status.OK, "error": None, "rounds": len(ratios), "stop_reason": reason}
     record |= ratio_figures(ratios, settings.threshold)
     for role in ("base", "new"):
         summary = stats.summarize(times[role])
@@ -406,7 +420,7 @@ def load_saved(path: Path | None) -> dict[str, dict[str, Any]]:
         return {}
     try:
         document = json.loads(path.read_text())
-        return {r["key"]: r for r in document["results"] if r.get("status") == "ok"}
+        return {r["key"]: r for r in document["results"] if r.get("status") == Status.OK}
     except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError(
             f"--save: {path} is not an ab results file; give a new file or remove it"
@@ -437,16 +451,18 @@ def run_ab(
         else:
             record = measure(config, probe, overrides, sides, settings) | {"key": key}
         results.append(record)
-        if save is not None:
-            atomic_write(save, json.dumps({"results": results}, indent=1))
+        if save is not None:  # this run's results, and any others the file held, kept
+            done_keys = {r["key"] for r in results}
+            kept = [r for k, r in saved.items() if k not in done_keys]
+            atomic_write(save, json.dumps({"results": results + kept}, indent=1))
         if progress is not None:
             progress(done + 1, len(configs), config, record)
     failed = settings.fail_on == "slower" and any(
-        r["verdict"] in (Verdict.SLOWER.value, "error") for r in results
+        r["verdict"] == Verdict.SLOWER or r["status"] == Status.ERROR for r in results
     )
     plan = {f.name: getattr(settings, f.name) for f in fields(settings)}
-    return {"results": results, "settings": plan, "wait_policy": os.environ.get(
-        "OMP_WAIT_POLICY", WAIT_POLICY["OMP_WAIT_POLICY"]), "failed": failed}  # fmt: skip
+    policy = os.environ.get("OMP_WAIT_POLICY", WAIT_POLICY["OMP_WAIT_POLICY"])
+    return {"results": results, "settings": plan, "wait_policy": policy, "failed": failed}
 
 
 # --- Text ---------------------------------------------------------------------------------------
@@ -463,14 +479,14 @@ def rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The table's cells, one row a configuration (an error in the verdict's place)."""
     shown = []
     for r in result["results"]:
-        contention = r.get("contention") or ("-" if r["status"] == "error" else "quiet")
+        contention = r.get("contention") or ("-" if r["status"] == Status.ERROR else "quiet")
         shown.append(
             {
                 "configuration": r["what"],
                 "base_ms": side_ms(r, "base"),
                 "new_ms": side_ms(r, "new"),
-                "ratio": ratio_text(r) if r["status"] == "ok" else "-",
-                "verdict": r["error"] if r["status"] == "error" else r["verdict"],
+                "ratio": ratio_text(r) if r["status"] == Status.OK else "-",
+                "verdict": r["error"] if r["status"] == Status.ERROR else r["verdict"],
                 "rounds": r.get("rounds"),
                 "stop": r.get("stop_reason") or "-",
                 "contention": contention,
