@@ -261,7 +261,6 @@ class Worker:
         self.role = role
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in close()
         env = {**WAIT_POLICY, **os.environ}  # the user's own policy wins
-        env.pop("PYTHONSTARTUP", None)
         self.process = subprocess.Popen(
             [sys.executable, "-c", BOOT, str(WORKER), str(side.root)],
             stdin=subprocess.PIPE,
@@ -270,7 +269,6 @@ class Worker:
             text=True,
             bufsize=1,
             env=env,
-            cwd=str(side.root),
         )
 
     def send(self, message: str) -> None:
@@ -286,7 +284,12 @@ class Worker:
         line = self.process.stdout.readline()
         if not line:
             raise self._died()
-        answer = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            raise WorkerError(
+                f"{self.role} side: not a protocol line: {line.strip()[:80]}"
+            ) from None
         if "error" in answer:
             raise WorkerError(f"{self.role} side: {answer['error']}")
         return answer
@@ -511,9 +514,10 @@ def caption(result: Mapping[str, Any]) -> str:
     first = result["results"][0] if result["results"] else {}
     plan = result["settings"]
     return (
-        f"base: {first.get('base', '-')}; new: {first.get('new', '-')}. ABBA rounds, ratio = "
-        f"median of (B1 + B2) / (A1 + A2), order-statistic 95% CI; threshold "
-        f"{plan['threshold']:.0%}; OMP_WAIT_POLICY={result['wait_policy']}."
+        f"base: {first.get('base', '-')}; new: {first.get('new', '-')}. ABBA / BAAB rounds, "
+        f"ratio = median of (B1 + B2) / (A1 + A2), order-statistic 95% CI; threshold "
+        f"{plan['threshold']:.0%}; contention: other work, seen by both sides; "
+        f"OMP_WAIT_POLICY={result['wait_policy']}."
     )
 
 

@@ -732,7 +732,10 @@ def ab(
     ] = None,
     new: Annotated[list[str] | None, typer.Option(help="KEY=VALUE the new side changes.")] = None,
     rounds: Annotated[
-        str, typer.Option(help="ABBA rounds, or auto: until the ratio's CI is within --target-ci.")
+        str,
+        typer.Option(
+            help="ABBA / BAAB rounds, or auto: until the ratio's CI is within --target-ci."
+        ),
     ] = "auto",
     target_ci: Annotated[
         float, typer.Option(help="Auto: the ratio's 95% CI half-width to reach (fraction).")
@@ -753,7 +756,7 @@ def ab(
     heads: Override = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Two sides of each configuration timed alternately (ABBA) in one run: ratio, CI, verdict."""
+    """Two sides of each configuration timed alternately in one run: ratio, 95% CI, verdict."""
     from tsfbench.ab import AbSettings, parse_rounds, parse_side, run_ab
     from tsfbench.ab import markdown as ab_markdown
     from tsfbench.compare import parse_fraction
