@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsfbench"
 # Modules a command needs before it measures anything: importing them must not load torch
 # (2.5 s), fvcore or matplotlib.
 TORCH_FREE = (
+    "tsfbench.ab",
     "tsfbench.cards",
     "tsfbench.cli",
     "tsfbench.compare",

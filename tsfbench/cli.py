@@ -32,6 +32,7 @@ from tsfbench.terminal import (
     bar_at_first_update,
     config_progress,
     print_sweep_time,
+    render_ab,
     render_accuracy,
     render_breakdown,
     render_cards,
@@ -712,6 +713,82 @@ def compare(
     show(result, as_json, render_comparison)
     if out is not None and not as_json:
         stderr.print(f"wrote {out}")
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ab(
+    variant: Variants = "base",
+    attention: Attentions = None,
+    frames: FrameRange = None,
+    size: SizeRange = None,
+    mode: Mode = "infer",
+    dtype: Dtype = "fp32",
+    batch: Batch = 1,
+    backend: Backend = "sdpa",
+    compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
+    checkpointing: Checkpointing = False,
+    device: Device = "auto",
+    warmup: Annotated[int, typer.Option(help="Untimed steps a side first (alternating).")] = 3,
+    base: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY=VALUE the base side changes: dtype, backend, compile, "
+            "checkpointing, threads, tree (another checkout). Repeatable."
+        ),
+    ] = None,
+    new: Annotated[list[str] | None, typer.Option(help="KEY=VALUE the new side changes.")] = None,
+    rounds: Annotated[
+        str,
+        typer.Option(
+            help="ABBA / BAAB rounds, or auto: until the ratio's CI is within --target-ci."
+        ),
+    ] = "auto",
+    target_ci: Annotated[
+        float, typer.Option(help="Auto: the ratio's 95% CI half-width to reach (fraction).")
+    ] = 0.01,
+    max_time: Annotated[
+        float, typer.Option(help="Auto: seconds of rounds per configuration.")
+    ] = 60.0,
+    threshold: Annotated[str, typer.Option(help="Ratio change that counts, e.g. 5%.")] = "5%",
+    fail_on: Annotated[
+        str, typer.Option(help="slower: exit 1 on a slower row; none: never.")
+    ] = "slower",
+    save: Annotated[
+        Path | None, typer.Option(help="Results JSON, written after each configuration; resumed.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write a markdown section here.")] = None,
+    depth: Override = None,
+    dim: Override = None,
+    heads: Override = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Two sides of each configuration timed alternately in one run: ratio, 95% CI, verdict."""
+    from tsfbench.ab import AbSettings, parse_rounds, parse_side, run_ab
+    from tsfbench.ab import markdown as ab_markdown
+    from tsfbench.compare import parse_fraction
+    from tsfbench.store import atomic_write
+
+    settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
+    settings |= {"compile": compile, "checkpointing": checkpointing, "device": device}
+    sizes = {"depth": depth, "dim": dim, "heads": heads}
+    configs, overrides, probe = _probe_inputs(
+        variant, attention, frames, size, settings | {"warmup": warmup}, sizes, None
+    )
+    sides = {"base": parse_side(base or [], "--base"), "new": parse_side(new or [], "--new")}
+    plan = AbSettings(
+        rounds=parse_rounds(rounds), target_ci=target_ci, max_time=max_time,
+        threshold=parse_fraction(threshold, "--threshold"), fail_on=fail_on,
+    )  # fmt: skip
+    with config_progress(configs) as advance:
+        result = run_ab(configs, probe, overrides, sides, plan, save=save, progress=advance)
+    if out is not None:
+        try:
+            atomic_write(out, ab_markdown(result))
+        except OSError as error:
+            raise ConfigError(f"--out: cannot write {out} ({error.strerror})") from None
+    show(result, as_json, render_ab)
     if result["failed"]:
         raise typer.Exit(1)
 

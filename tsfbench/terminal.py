@@ -482,6 +482,13 @@ def render_comparison(result: dict[str, Any]) -> None:
     stdout.print(summary_text(result), highlight=False)
 
 
+def render_ab(result: dict[str, Any]) -> None:
+    """`tsfbench ab`: one row per configuration, its ratio, verdict, rounds and stop reason."""
+    from tsfbench.ab import COLUMNS, caption, rows
+
+    render(rows(result), COLUMNS, "A/B: new / base, timed alternately", caption(result))
+
+
 def render_motion(record: dict[str, Any]) -> None:
     """`tsfbench train`: the trained model's settings, loss, time and val top-1."""
     columns = {
