@@ -696,7 +696,6 @@ def compare(
 ) -> None:
     """Rows of two runs matched by task: latency ratio with its 95% CI, verdict, memory, FLOPs."""
     from tsfbench.compare import CompareSettings, compare_stores, markdown, parse_fraction
-    from tsfbench.store import atomic_write
 
     settings = CompareSettings(
         threshold=parse_fraction(threshold, "--threshold"),
@@ -706,10 +705,7 @@ def compare(
     )
     result = compare_stores(base_store, new_store, base=base, new=new, settings=settings)
     if out is not None:
-        try:
-            atomic_write(out, markdown(result))
-        except OSError as error:
-            raise ConfigError(f"--out: cannot write {out} ({error.strerror})") from None
+        write_out(out, markdown(result))
     show(result, as_json, render_comparison)
     if out is not None and not as_json:
         stderr.print(f"wrote {out}")
@@ -768,7 +764,6 @@ def ab(
     from tsfbench.ab import AbSettings, parse_rounds, parse_side, run_ab
     from tsfbench.ab import markdown as ab_markdown
     from tsfbench.compare import parse_fraction
-    from tsfbench.store import atomic_write
 
     settings = {"mode": mode, "dtype": dtype, "batch": batch, "backend": backend}
     settings |= {"compile": compile, "checkpointing": checkpointing, "device": device}
@@ -784,13 +779,20 @@ def ab(
     with config_progress(configs) as advance:
         result = run_ab(configs, probe, overrides, sides, plan, save=save, progress=advance)
     if out is not None:
-        try:
-            atomic_write(out, ab_markdown(result))
-        except OSError as error:
-            raise ConfigError(f"--out: cannot write {out} ({error.strerror})") from None
+        write_out(out, ab_markdown(result))
     show(result, as_json, render_ab)
     if result["failed"]:
         raise typer.Exit(1)
+
+
+def write_out(path: Path, text: str) -> None:
+    """`--out FILE.md`: written atomically; a path that cannot be written is bad input."""
+    from tsfbench.store import atomic_write
+
+    try:
+        atomic_write(path, text)
+    except OSError as error:
+        raise ConfigError(f"--out: cannot write {path} ({error.strerror})") from None
 
 
 def main() -> None:
