@@ -4,7 +4,8 @@ Times one step of a model (ViT-B divided 8x224 inference by default) and one can
 (`tsfbench.measure.canary.Canary`, the product every timed row reads) alternately for
 `--seconds`, then prints: the step's and the canary's spread (coefficient of variation, max /
 min), their correlation, and the spread of the step divided by the canary (what `compare`'s
-adjustment leaves). A canary that follows the drift leaves a smaller spread than the raw steps.
+adjustment leaves), per pair and per block of `--block` pairs (medians of each, as a row of that
+many steps keeps them). A canary that follows the drift leaves a smaller spread than the steps.
 
     python benchmarks/canary_drift.py [--seconds 300] [--attention divided] [--quick]
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--attention", default="divided")
     parser.add_argument("--quick", action="store_true", help="a one-block model at 4 x 32")
+    parser.add_argument("--block", type=int, default=6, help="pairs a row: 6, auto's fewest")
     parser.add_argument("--log", help="write every (time, step, canary) here as JSON lines")
     args = parser.parse_args(argv)
     config = RunConfig(model="base", attention=args.attention)
@@ -69,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     if len(steps) > 2:
         print(f"correlation step / canary: {np.corrcoef(step_ms, canary_ms)[0, 1]:.2f}")
     print(f"step / canary: {spread(step_ms / canary_ms)}")
+    blocks = len(steps) // args.block
+    if blocks > 2:
+        rows = [slice(i * args.block, (i + 1) * args.block) for i in range(blocks)]
+        step_rows = np.asarray([np.median(step_ms[r]) for r in rows])
+        canary_rows = np.asarray([np.median(canary_ms[r]) for r in rows])
+        print(f"as {blocks} rows of {args.block} steps (medians): step {spread(step_rows)}; "
+              f"step / canary {spread(step_rows / canary_rows)}; correlation "
+              f"{np.corrcoef(step_rows, canary_rows)[0, 1]:.2f}")  # fmt: skip
     return 0
 
 
