@@ -308,9 +308,11 @@ KIND = "float32 784x768x3072 matmul, 2 threads"
 
 
 def canaried(times: list[float], readings: list[float], **extra: Any) -> dict[str, Any]:
-    """A runtime record with the canary's readings beside its steps, as `probe` stores them."""
+    """A runtime record with the canary's readings spread over its steps from the first to
+    after the last, as `probe` stores them."""
+    positions = np.linspace(0, len(times), len(readings)).round().astype(int).tolist()
     return runtime(times, canary_samples_ms=readings, canary_ms=float(np.median(readings)),
-                   canary_kind=KIND, **extra)  # fmt: skip
+                   canary_kind=KIND, canary_steps=positions, **extra)  # fmt: skip
 
 
 def test_a_machine_that_ran_slower_is_divided_out_when_both_rows_read_its_canary(
@@ -340,6 +342,24 @@ def test_a_slower_step_on_a_machine_of_the_same_speed_stays_slower(tmp_path: Pat
     assert pair["ratio"] == pytest.approx(1.8, rel=0.03)
 
 
+def test_a_drift_within_each_window_is_divided_out_step_by_step(tmp_path: Path) -> None:
+    """The machine slowing down 1.5x over each row's window (its canary with it): the rows'
+    steps spread widely, their steps in canary units do not."""
+    drift = np.linspace(1.0, 1.5, 13)
+    base_times = (100.0 * drift[:12]).tolist()
+    new_times = (103.0 * drift[:12]).tolist()
+    base = runtime(base_times, canary_samples_ms=(20.0 * drift).tolist(), canary_kind=KIND,
+                   canary_steps=list(range(13)))  # fmt: skip
+    new = runtime(new_times, canary_samples_ms=(20.0 * drift).tolist(), canary_kind=KIND,
+                  canary_steps=list(range(13)))  # fmt: skip
+    stores = two_stores(tmp_path, base, new)
+    adjusted = compare_stores(*stores)["pairs"][0]
+    raw = compare_stores(*stores, settings=CompareSettings(machine_speed="ignore"))["pairs"][0]
+    assert adjusted["ratio"] == pytest.approx(1.03, rel=0.005)
+    assert adjusted["ratio_high"] - adjusted["ratio_low"] < 0.02
+    assert raw["ratio_high"] - raw["ratio_low"] > 0.1
+
+
 def test_the_canarys_own_noise_widens_the_adjusted_interval(tmp_path: Path) -> None:
     base = canaried(samples(100.0), samples(20.0, n=8, spread=0.05, seed=1))
     new = canaried(samples(100.0, seed=2), samples(20.0, n=8, spread=0.05, seed=3))
@@ -366,8 +386,12 @@ def test_canaries_of_another_machine_or_software_are_not_divided_out(
     assert named in pair["adjustment"] and pair["adjustment"] in caption(result)
 
 
-def test_rows_without_canary_readings_are_compared_raw_and_say_so(tmp_path: Path) -> None:
-    base = runtime(samples(100.0))
+@pytest.mark.parametrize("kept", ["nothing", "readings without their steps"])
+def test_rows_without_canary_readings_are_compared_raw_and_say_so(
+    tmp_path: Path, kept: str
+) -> None:
+    readings = {"canary_samples_ms": [20.0, 21.0], "canary_kind": KIND}
+    base = runtime(samples(100.0), **(readings if kept != "nothing" else {}))
     new = canaried(samples(100.0, seed=2), samples(26.0, n=8, seed=3))
     pair = compare_stores(*two_stores(tmp_path, base, new))["pairs"][0]
     assert pair["adjusted"] is False and pair["machine_ratio"] is None

@@ -83,13 +83,15 @@ def test_half_width_is_relative_to_the_median() -> None:
     assert stats.half_width({**summary, "ci_low_ms": None}) is None
 
 
-def test_a_ratio_scaled_by_constant_readings_is_the_plain_ratio_divided_by_theirs() -> None:
-    """The canary's readings resampled beside the steps: constant ones move nothing but the
-    scale (the steps' resamples are drawn first, the same as without a scale)."""
-    base, new = SAMPLES[:30], SAMPLES[30:]
-    plain = stats.ratio_ci(base, new)
-    scaled = stats.ratio_ci(base, new, scales=([20.0] * 5, [26.0] * 5))
-    assert scaled == pytest.approx(tuple(value / 1.3 for value in plain), rel=1e-12)
+def test_each_step_is_divided_by_the_canary_readings_just_before_and_after_it() -> None:
+    """Readings between every step: each step gets the mean of its two neighbours; readings
+    only at the window's ends: every step gets their mean; one reading: itself."""
+    assert stats.step_speeds(3, [10.0, 20.0, 30.0, 40.0], [0, 1, 2, 3]) == [15.0, 25.0, 35.0]
+    assert stats.step_speeds(3, [10.0, 40.0], [0, 3]) == [25.0, 25.0, 25.0]
+    assert stats.step_speeds(4, [10.0, 20.0, 40.0], [0, 2, 4]) == [15.0, 15.0, 30.0, 30.0]
+    assert stats.step_speeds(2, [12.0], [0]) == [12.0, 12.0]
+    with pytest.raises(ValueError):
+        stats.step_speeds(2, [12.0, 13.0], [0])
 
 
 def test_a_drift_note_only_beyond_ten_percent_between_rows() -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tsfbench.errors import ConfigError
-from tsfbench.stats import CONFIDENCE, RATIO_CI_METHOD, RESAMPLES, SEED, ratio_ci
+from tsfbench.stats import CONFIDENCE, RATIO_CI_METHOD, RESAMPLES, SEED, ratio_ci, step_speeds
 from tsfbench.store import MEASURED, Row, Status, Store, missing
 
 THRESHOLD = 0.05
@@ -328,30 +328,44 @@ def _changes(
     return changes
 
 
+def _in_canary_units(row: Row) -> list[float] | None:
+    """The row's step times divided by the machine-speed canary beside each (`stats.step_speeds`);
+    None where the row kept no readings with their positions."""
+    readings, positions = _samples(row, CANARY), row.record.get("canary_steps")
+    steps = _samples(row)
+    if not readings or not steps or not isinstance(positions, list):
+        return None
+    if len(positions) != len(readings):
+        return None
+    speeds = step_speeds(len(steps), readings, [int(p) for p in positions])
+    return [ms / speed for ms, speed in zip(steps, speeds, strict=True)]
+
+
 def _machine(
     base: Row, new: Row, settings: CompareSettings
 ) -> tuple[list[float], list[float]] | str:
-    """Both rows' canary readings where their ratio is the machine's change of speed; else why
-    not (in words, for the table's note)."""
+    """Both rows' steps in canary units where the canary measured one machine's change of
+    speed; else why not (in words, for the table's note)."""
     if settings.machine_speed == "ignore":
         return "not adjusted (--machine-speed ignore)"
-    readings = _samples(base, CANARY), _samples(new, CANARY)
-    if not all(readings):
+    scaled = _in_canary_units(base), _in_canary_units(new)
+    if scaled[0] is None or scaled[1] is None:
         return "not adjusted: a side has no canary readings (measured before they were kept)"
     differ = [key for key in SAME_MACHINE if base.record.get(key) != new.record.get(key)]
     if differ:
         names = ", ".join(key.removeprefix("env_").replace("_", " ") for key in differ)
         return f"not adjusted: another machine or software ({names} differ)"
-    return readings
+    return scaled[0], scaled[1]
 
 
 def _latency(base: Row, new: Row, settings: CompareSettings) -> dict[str, Any]:
     """The ratio of medians, its interval where both sides kept enough samples, the verdict;
-    divided by the machine-speed canary's ratio where both rows ran it on the same machine."""
+    where both rows read the machine-speed canary on one machine, the ratio of their steps in
+    canary units (each step divided by the canary beside it: the machine's drift divided out)."""
     before, after = _samples(base), _samples(new)
     medians = _median(base), _median(new)
     machine = _machine(base, new, settings)
-    canaries = (None, None) if isinstance(machine, str) else machine
+    readings = _samples(base, CANARY), _samples(new, CANARY)
     figures: dict[str, Any] = {
         "base_median_ms": medians[0],
         "new_median_ms": medians[1],
@@ -362,8 +376,8 @@ def _latency(base: Row, new: Row, settings: CompareSettings) -> dict[str, Any]:
         "ratio_high": None,
         "raw_ratio": None,
         "machine_ratio": (
-            statistics.median(canaries[1]) / statistics.median(canaries[0])
-            if canaries[0] and canaries[1]
+            statistics.median(readings[1]) / statistics.median(readings[0])
+            if all(readings) and not isinstance(machine, str)
             else None
         ),
         "adjusted": False,
@@ -377,8 +391,8 @@ def _latency(base: Row, new: Row, settings: CompareSettings) -> dict[str, Any]:
         return figures | {"verdict": Verdict.FEW_SAMPLES}
     raw, low, high = ratio_ci(before, after)
     figures |= {"raw_ratio": raw, "ratio": raw, "ratio_low": low, "ratio_high": high}
-    if canaries[0] and canaries[1]:
-        ratio, low, high = ratio_ci(before, after, scales=(canaries[0], canaries[1]))
+    if not isinstance(machine, str):
+        ratio, low, high = ratio_ci(machine[0], machine[1])
         figures |= {"ratio": ratio, "ratio_low": low, "ratio_high": high, "adjusted": True}
     return figures | {
         "verdict": verdict(figures["ratio_low"], figures["ratio_high"], settings.threshold)

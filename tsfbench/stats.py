@@ -69,37 +69,41 @@ def ratio_ci(
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = SEED,
-    scales: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> tuple[float, float, float]:
-    """median(new) / median(base) and its percentile-bootstrap interval (fixed seed).
-
-    With `scales` (base's and new's readings of a fixed reference workload, the machine-speed
-    canary), the ratio is divided by median(new scale) / median(base scale), and those readings
-    are resampled too, so the interval carries the canary's own noise."""
+    """median(new) / median(base) and its percentile-bootstrap interval (fixed seed)."""
     if not base or not new:
         raise ValueError("ratio_ci needs samples on both sides")
     rng = np.random.default_rng(seed)
-    sides = [np.asarray(values, dtype=float) for values in (new, base)]
-    if scales is not None:
-        sides += [np.asarray(values, dtype=float) for values in (scales[1], scales[0])]
-        if not all(side.size for side in sides[2:]):
-            raise ValueError("ratio_ci needs readings on both sides of the scale")
+    base_a, new_a = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
     # Resampled in blocks, so a row of a few thousand samples holds ~8 MB, not resamples x n.
-    block = max(1, BLOCK_VALUES // max(side.size for side in sides))
-
-    def medians(size: int) -> list[np.ndarray]:
-        return [np.median(rng.choice(side, (size, side.size)), axis=1) for side in sides]
-
-    def ratio(values: Sequence[np.ndarray]) -> np.ndarray:
-        quotient = values[0] / values[1]
-        return quotient / (values[2] / values[3]) if len(values) == 4 else quotient
-
-    sizes = (min(block, resamples - start) for start in range(0, resamples, block))
-    ratios = np.concatenate([ratio(medians(size)) for size in sizes])
+    block = max(1, BLOCK_VALUES // max(base_a.size, new_a.size))
+    ratios = np.concatenate(
+        [
+            np.median(rng.choice(new_a, (size, new_a.size)), axis=1)
+            / np.median(rng.choice(base_a, (size, base_a.size)), axis=1)
+            for size in (min(block, resamples - start) for start in range(0, resamples, block))
+        ]
+    )
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    point = ratio([np.asarray(np.median(side)) for side in sides])
-    return float(point), float(low), float(high)
+    return float(np.median(new_a) / np.median(base_a)), float(low), float(high)
+
+
+def step_speeds(steps: int, readings: Sequence[float], positions: Sequence[int]) -> list[float]:
+    """The machine-speed canary at each of `steps` timed steps: the mean of the reading just
+    before the step and the one just after it (`positions[j]`: the steps done when reading j was
+    taken), or the one of them there is. A step's time divided by its speed is in canary units:
+    the machine's drift over the window, and between windows, divided out."""
+    if not readings or len(readings) != len(positions):
+        raise ValueError("step_speeds needs one position per reading")
+    pairs = sorted(zip(positions, readings, strict=True), key=lambda pair: pair[0])
+    speeds = []
+    for step in range(steps):
+        before = [ms for done, ms in pairs if done <= step]
+        after = [ms for done, ms in pairs if done > step]
+        near = before[-1:] + after[:1]
+        speeds.append(sum(near) / len(near))
+    return speeds
 
 
 def summarize(samples: Sequence[float]) -> dict[str, float | int | str | None]:

@@ -36,12 +36,13 @@ def test_the_canary_runs_on_every_usable_cpu_whatever_threads_the_step_uses(monk
 
 def test_a_reading_is_the_median_product_time_and_reset_starts_a_new_window():
     probe = Canary("cpu")
-    probe.read()
-    probe.read()
+    probe.read(0)
+    probe.read(4)
     readings = probe.readings_ms()
     assert len(readings) == 2 and all(0 < ms < 60_000 for ms in readings)
+    assert probe.positions() == [0, 4]
     probe.reset()
-    assert probe.readings_ms() == []
+    assert probe.readings_ms() == [] and probe.positions() == []
 
 
 class Log:
@@ -49,9 +50,11 @@ class Log:
 
     def __init__(self) -> None:
         self.events: list[str] = []
+        self.positions: list[int] = []
 
-    def read(self) -> None:
+    def read(self, after_steps: int = 0) -> None:
         self.events.append("canary")
+        self.positions.append(after_steps)
 
     def step(self) -> None:
         self.events.append("step")
@@ -61,14 +64,18 @@ EVERY_STEP = ["canary", "step"] * 3 + ["canary"]
 AT_THE_ENDS = ["canary", "step", "step", "step", "canary"]
 
 
-@pytest.mark.parametrize("every, expected", [(0.0, EVERY_STEP), (1e9, AT_THE_ENDS)])
+@pytest.mark.parametrize(
+    "every, expected, positions", [(0.0, EVERY_STEP, [0, 1, 2, 3]), (1e9, AT_THE_ENDS, [0, 3])]
+)
 def test_a_window_reads_the_canary_at_its_ends_and_between_steps_never_inside_one(
-    monkeypatch, every, expected
+    monkeypatch, every, expected, positions
 ):
+    """Each reading keeps the number of steps done before it: which steps it brackets."""
     monkeypatch.setattr(canaries, "EVERY", every)
     log = Log()
     times, reason = timed(log.step, 3, canary=log)  # type: ignore[arg-type]
     assert log.events == expected and len(times) == 3 and reason == "iterations"
+    assert log.positions == positions
 
 
 def test_an_auto_window_reads_the_canary_once_more_after_its_last_step(monkeypatch):
@@ -82,10 +89,13 @@ def test_an_auto_window_reads_the_canary_once_more_after_its_last_step(monkeypat
 
 def test_a_row_keeps_its_canary_readings_their_median_and_which_product():
     kind = "float32 784x768x3072 matmul, 2 threads"
-    record = Latency((5.0,) * 6, canary_ms=(20.0, 24.0, 21.0), canary_kind=kind).as_record()
+    readings = Latency((5.0,) * 6, canary_ms=(20.0, 24.0, 21.0), canary_kind=kind,
+                       canary_steps=(0, 3, 6))  # fmt: skip
+    record = readings.as_record()
     assert record["canary_samples_ms"] == [20.0, 24.0, 21.0]
+    assert record["canary_steps"] == [0, 3, 6]
     assert record["canary_ms"] == statistics.median([20.0, 24.0, 21.0])
     assert record["canary_kind"] == kind
     bare = Latency((5.0,) * 6).as_record()
     assert bare["canary_ms"] is None and bare["canary_samples_ms"] is None
-    assert bare["canary_kind"] is None
+    assert bare["canary_kind"] is None and bare["canary_steps"] is None

@@ -41,8 +41,9 @@ def usable_cpus() -> int:
 
 
 class Canary:
-    """`read()` times one reading (REPEATS products) and keeps it; `readings_ms()` returns the
-    window's readings in order; `reset()` starts a new window. `kind` names the product, so two
+    """`read(after_steps)` times one reading (REPEATS products) and keeps it with the number of
+    timed steps done before it; `readings_ms()` and `positions()` return the window's readings
+    and those counts in order; `reset()` starts a new window. `kind` names the product, so two
     rows' canaries are compared only when they ran the same one."""
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
@@ -55,6 +56,7 @@ class Canary:
         where = f"{GPU_PRODUCTS} on the GPU" if self.cuda else f"{self.threads} threads"
         self.kind = f"{str(self.dtype).removeprefix('torch.')} {m}x{k}x{n} matmul, {where}"
         self._ms: list[float] = []
+        self._positions: list[int] = []
         self._events: list[list[tuple[torch.cuda.Event, torch.cuda.Event]]] = []
 
     def _operands(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,7 +65,8 @@ class Canary:
         like = {"dtype": self.dtype, "device": self.device}
         return torch.full((m, k), 0.5, **like), torch.full((k, n), 0.25, **like)
 
-    def read(self) -> None:
+    def read(self, after_steps: int = 0) -> None:
+        self._positions.append(after_steps)
         a, b = self._operands()
         if self.cuda:
             events = []
@@ -98,5 +101,8 @@ class Canary:
             ]
         return list(self._ms)
 
+    def positions(self) -> list[int]:
+        return list(self._positions)
+
     def reset(self) -> None:
-        self._ms, self._events = [], []
+        self._ms, self._events, self._positions = [], [], []

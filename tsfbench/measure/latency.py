@@ -32,7 +32,8 @@ class Latency:
     why timing stopped (`iterations`: a fixed count, `target_ci`, `max_time`, `max_samples`);
     `notes`: what the timed step includes beyond the model's work (a host-device sync);
     `canary_ms`: the machine-speed canary's readings beside the timed steps (`canary.Canary`,
-    named by `canary_kind`), so two rows measured at different times can be set side by side."""
+    named by `canary_kind`), `canary_steps` the steps done before each, so two rows measured at
+    different times can be set side by side (`stats.step_speeds`)."""
 
     samples_ms: tuple[float, ...]
     warmup_ms: tuple[float, ...] = ()
@@ -41,6 +42,7 @@ class Latency:
     notes: str | None = None
     canary_ms: tuple[float, ...] = ()
     canary_kind: str | None = None
+    canary_steps: tuple[int, ...] = ()
 
     @property
     def summary(self) -> dict[str, float | int | str | None]:
@@ -82,6 +84,7 @@ class Latency:
             "canary_ms": statistics.median(self.canary_ms) if self.canary_ms else None,
             "canary_samples_ms": list(self.canary_ms) if self.canary_ms else None,
             "canary_kind": self.canary_kind if self.canary_ms else None,
+            "canary_steps": list(self.canary_steps) if self.canary_ms else None,
         }
 
 
@@ -105,6 +108,11 @@ class LatencyTracker:
             begin = time.perf_counter_ns()
             yield
             self._ns.append(time.perf_counter_ns() - begin)
+
+    @property
+    def count(self) -> int:
+        """Steps timed so far."""
+        return len(self._events) if self.cuda else len(self._ns)
 
     def times_ms(self) -> list[float]:
         if self.cuda:
@@ -170,14 +178,14 @@ def timed(
     try:
         if iterations != AUTO:
             for _ in range(int(iterations)):
-                beside.read_if_due()
+                beside.read_if_due(tracker.count)
                 with tracker.track():
                     step()
             return tracker.times_ms(), "iterations"
         clock = clock or time.perf_counter
         begin, count = clock(), 0
         while True:
-            beside.read_if_due()
+            beside.read_if_due(tracker.count)
             with tracker.track():
                 step()
             count += 1
@@ -192,7 +200,7 @@ def timed(
             if count >= MAX_SAMPLES:
                 return times, "max_samples"
     finally:
-        beside.read()  # the window's last reading, after its last step
+        beside.read(tracker.count)  # the window's last reading, after its last step
 
 
 class _Beside:
@@ -202,14 +210,14 @@ class _Beside:
     def __init__(self, canary: canaries.Canary | None) -> None:
         self.canary, self.last = canary, -math.inf
 
-    def read(self) -> None:
+    def read(self, steps_done: int) -> None:
         if self.canary is not None:
-            self.canary.read()
+            self.canary.read(steps_done)
             self.last = time.perf_counter()
 
-    def read_if_due(self) -> None:
+    def read_if_due(self, steps_done: int) -> None:
         if time.perf_counter() - self.last >= canaries.EVERY:
-            self.read()
+            self.read(steps_done)
 
 
 def time_step(

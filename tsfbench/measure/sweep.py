@@ -78,10 +78,11 @@ def probe(
             if not contention.contention.contended:
                 break
     notes = "; ".join(work.notes) or None
-    readings = tuple(canary.readings_ms())
     latency = Latency(
-        tuple(times), tuple(warmed), settings.batch, reason, notes, readings, canary.kind
-    )
+        tuple(times), tuple(warmed), settings.batch, reason, notes,
+        canary_ms=tuple(canary.readings_ms()), canary_kind=canary.kind,
+        canary_steps=tuple(canary.positions()),
+    )  # fmt: skip
     clips = settings.batch * len(times)
     joules = energy.energy.joules
     return {
