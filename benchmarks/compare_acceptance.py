@@ -13,7 +13,8 @@ the commands a user runs. Ratios come from rows measured minutes apart on one ma
 a quiet one. `--iterations auto` where the suite accepts it (the stats change), else a fixed
 count; `--quick` shrinks the models (one block, 32 px) to check the script's logic in a minute.
 
-    python benchmarks/compare_acceptance.py [--repeats 3] [--iterations auto|N] [--quick]
+    python benchmarks/compare_acceptance.py [--repeats 3] [--iterations auto|N] [--max-time S]
+        [--quick]
 """
 
 from __future__ import annotations
@@ -63,9 +64,12 @@ def toml_value(value: Any) -> str:
     return json.dumps(value)  # a JSON string, number or boolean is TOML's too
 
 
-def write_suite(folder: Path, iterations: str | int, quick: bool) -> tuple[Path, str | int]:
-    """The latency suite with `iterations`, in `folder`; falls back to a fixed count where the
-    suite loader refuses "auto". Returns the file and the iterations it has."""
+def write_suite(
+    folder: Path, iterations: str | int, quick: bool, max_time: float | None = None
+) -> tuple[Path, str | int]:
+    """The latency suite with `iterations` (and `max_time` where auto), in `folder`; falls back
+    to a fixed count where the suite loader refuses "auto". Returns the file and the iterations
+    it has."""
     document = tomllib.loads(SUITE.read_text())
     grids = [dict(QUICK_GRID)] if quick else document["grid"]
     path = folder / "latency.toml"
@@ -73,9 +77,10 @@ def write_suite(folder: Path, iterations: str | int, quick: bool) -> tuple[Path,
         lines = [f"name = {toml_value('latency-acceptance')}"]
         for grid in grids:
             lines += ["", "[[grid]]"]
-            lines += [
-                f"{key} = {toml_value(v)}" for key, v in {**grid, "iterations": tried}.items()
-            ]
+            grid = {**grid, "iterations": tried}
+            if tried == "auto" and max_time is not None:
+                grid["max_time"] = max_time
+            lines += [f"{key} = {toml_value(v)}" for key, v in grid.items()]
         path.write_text("\n".join(lines) + "\n")
         try:
             load_suite(path, folder)
@@ -215,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="pairs of back-to-back stores")
     parser.add_argument("--iterations", default="auto", help="auto (where supported) or a count")
+    parser.add_argument("--max-time", type=float, default=None, help="auto: seconds a row")
     parser.add_argument("--threads", type=int, default=None, help="pin the base runs' threads")
     parser.add_argument("--slow-threads", type=int, default=1, help="the injected slowdown's")
     parser.add_argument("--out", type=Path, default=None, help="keep the stores here")
@@ -224,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="compare-acceptance-") as scratch:
         folder = args.out or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        suite, iterations = write_suite(folder, iterations, args.quick)
+        suite, iterations = write_suite(folder, iterations, args.quick, args.max_time)
         base_threads, slow_threads = torch_threads(args.threads), torch_threads(args.slow_threads)
         print(f"suite {suite} (iterations = {iterations!r}); torch threads: {base_threads} in "
               f"the base runs, {slow_threads} in the slowdown run", flush=True)  # fmt: skip

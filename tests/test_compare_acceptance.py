@@ -39,6 +39,8 @@ def test_the_suite_it_writes_loads_with_auto_or_a_fixed_count(
     loaded = load_suite(path, tmp_path).tasks
     assert len(loaded) == tasks and all(t.measurement == "runtime" for t in loaded)
     assert {t.settings["iterations"] for t in loaded} == {iterations}
+    longer, _ = script.write_suite(tmp_path, "auto", quick, max_time=20.0)
+    assert {t.settings["max_time"] for t in load_suite(longer, tmp_path).tasks} == {20.0}
 
 
 def test_no_false_alarm_needs_a_verdict_on_every_row_and_no_slower(script: ModuleType) -> None:
