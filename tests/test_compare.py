@@ -404,4 +404,4 @@ def test_the_table_shows_the_machines_ratio_beside_the_adjusted_one(tmp_path: Pa
     result = compare_stores(*two_stores(tmp_path, base, new))
     text = markdown(result)
     assert "| machine |" in text and f"| {result['pairs'][0]['machine_ratio']:.3f} |" in text
-    assert "divided by it" in text
+    assert "divided by the canary beside it" in text

@@ -598,7 +598,7 @@ def ratio_text(pair: Mapping[str, Any]) -> str:
 
 def machine_text(pair: Mapping[str, Any]) -> str:
     """The canary's new / base (1.25: the machine ran 1.25x slower for new), and whether the
-    ratio was divided by it."""
+    steps were divided by it."""
     machine = pair.get("machine_ratio")
     if missing(machine):
         return "-"
@@ -662,8 +662,9 @@ def caption(result: Mapping[str, Any]) -> str:
     if any(pair.get("adjusted") for pair in result["pairs"]):
         text += (
             " Machine = the machine-speed canary's new / base (a fixed matmul timed beside each "
-            "row, docs/timing.md); where both rows ran it on the same host, CPU and software, the "
-            "ratio is divided by it (`--machine-speed ignore`: raw; `--json` has both)."
+            "row, docs/timing.md); where both rows ran it on the same host, CPU and software, each "
+            "step is divided by the canary beside it and the ratio is that of the steps in canary "
+            "units (`--machine-speed ignore`: raw; `--json` has both)."
         )
     judged = (Verdict.SAME, Verdict.SLOWER, Verdict.FASTER)
     reasons = sorted(
