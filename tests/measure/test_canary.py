@@ -99,3 +99,16 @@ def test_a_row_keeps_its_canary_readings_their_median_and_which_product():
     bare = Latency((5.0,) * 6).as_record()
     assert bare["canary_ms"] is None and bare["canary_samples_ms"] is None
     assert bare["canary_kind"] is None and bare["canary_steps"] is None
+
+
+def test_a_step_that_raises_is_not_followed_by_a_canary_reading():
+    """An out-of-memory step is the row's answer: no reading after it could raise in its place."""
+    log = Log()
+
+    def failing() -> None:
+        log.step()
+        raise MemoryError("out of memory")
+
+    with pytest.raises(MemoryError):
+        timed(failing, 3, canary=log)  # type: ignore[arg-type]
+    assert log.events == ["canary", "step"]

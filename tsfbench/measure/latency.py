@@ -175,32 +175,46 @@ def timed(
     products are never inside a timed step)."""
     tracker = LatencyTracker(device)
     beside = _Beside(canary)
-    try:
-        if iterations != AUTO:
-            for _ in range(int(iterations)):
-                beside.read_if_due(tracker.count)
-                with tracker.track():
-                    step()
-            return tracker.times_ms(), "iterations"
-        clock = clock or time.perf_counter
-        begin, count = clock(), 0
-        while True:
+    times, reason = _time_steps(step, iterations, tracker, beside, target_ci, max_time, clock)
+    # the window's last reading, after its last step; none after a step that raised (an
+    # out-of-memory step is the row's answer, and the canary must not raise in its place)
+    beside.read(tracker.count)
+    return times, reason
+
+
+def _time_steps(
+    step: Callable[[], object],
+    iterations: int | str,
+    tracker: LatencyTracker,
+    beside: _Beside,
+    target_ci: float,
+    max_time: float,
+    clock: Callable[[], float] | None,
+) -> tuple[list[float], str]:
+    """`timed`'s loop: the steps, with the canary read between them where due."""
+    if iterations != AUTO:
+        for _ in range(int(iterations)):
             beside.read_if_due(tracker.count)
             with tracker.track():
                 step()
-            count += 1
-            if not due(count) and count < MAX_SAMPLES:
-                continue
-            times = tracker.times_ms()
-            width = stats.half_width(stats.summarize(times))
-            if width is not None and width <= target_ci:
-                return times, "target_ci"
-            if clock() - begin >= max_time:
-                return times, "max_time"
-            if count >= MAX_SAMPLES:
-                return times, "max_samples"
-    finally:
-        beside.read(tracker.count)  # the window's last reading, after its last step
+        return tracker.times_ms(), "iterations"
+    clock = clock or time.perf_counter
+    begin, count = clock(), 0
+    while True:
+        beside.read_if_due(tracker.count)
+        with tracker.track():
+            step()
+        count += 1
+        if not due(count) and count < MAX_SAMPLES:
+            continue
+        times = tracker.times_ms()
+        width = stats.half_width(stats.summarize(times))
+        if width is not None and width <= target_ci:
+            return times, "target_ci"
+        if clock() - begin >= max_time:
+            return times, "max_time"
+        if count >= MAX_SAMPLES:
+            return times, "max_samples"
 
 
 class _Beside:
