@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tsfbench.config import GIB
 from tsfbench.errors import ConfigError
-
-GIB = 2**30
 
 
 @dataclass(frozen=True)

@@ -327,6 +327,7 @@ MEMORY_UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }  # fmt: skip
 MEMORY_FORMS = "a size such as 32GiB, 512MiB, 2GB or 1073741824 (bytes)"
+GIB = MEMORY_UNITS["gib"]  # bytes; the one GiB every table and plot divides by
 
 
 def parse_memory(text: str | int, name: str = "memory_limit") -> int:

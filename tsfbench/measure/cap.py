@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-GIB = 2**30
+from tsfbench.config import GIB
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from tsfbench.config import GIB
 from tsfbench.errors import ConfigError
 from tsfbench.models.registry import (
     ATTENTIONS,
@@ -41,7 +42,6 @@ from tsfbench.store import MEASURED, Status, Store, missing
 
 KEY = ["model", "attention", "frames", "size", "pos_embed"]
 SETTINGS = ["mode", "dtype", "batch", "backend", "compile", "memory_limit", "device"]
-GIB = 2**30
 # Peak memory on a GPU, best first: the allocator's (every CUDA run has it, NVML or not), then
 # NVML's, for rows that lack it. The tables show the allocator's and NVML's in columns of their own.
 ALLOCATOR = (("max_reserved_bytes", "torch reserved"), ("max_allocated_bytes", "torch allocated"))

@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from tsfbench.config import GIB
 from tsfbench.models.registry import TIMESFORMER
 from tsfbench.report.reference import FIGURE3_FRAMES, FIGURE3_SIZES, PAPER_GPU, PAPER_OOM
 from tsfbench.store import Status, missing
 
-GIB = 2**30
 COLUMNS = [
     "model", "attention", "backend", "run", "card", "budget_gib", "axis", "held", "largest",
     "largest_peak_gib", "next", "next_peak_gib", "answer", "paper", "env",

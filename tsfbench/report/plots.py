@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from tsfbench.config import GIB
 from tsfbench.models.registry import ATTENTIONS
 from tsfbench.report.reference import PAPER_GPU, PAPER_GPU_BYTES
 from tsfbench.store import Status
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # matplotlib (1 s to import) only where a figure is drawn
 LINES = ("-", "-.", ":", "--")
 PREDICTED_LINES = {"sdpa": "--", "math": ":"}  # other backends: "-."
 LOG_SPAN = 20  # max / min of a memory plot above which its y axis is logarithmic
-GIB = 2**30
 GFLOPS, MEMORY, FRAMES, SIZE = "GFLOPs of one view (MACs)", "peak memory (GiB)", "frames", "px"
 FIGURES = {  # name: (title, x label, y label)
     "gflops_vs_frames": ("Cost vs clip length (224 px)", FRAMES, GFLOPS),
