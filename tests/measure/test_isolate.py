@@ -373,3 +373,39 @@ def test_a_child_past_its_timeout_is_a_timeout_row() -> None:
     outcome = run_isolated(time.sleep, 60.0, timeout=1.0)
     assert outcome.status == "timeout", outcome.error
     assert "timed out after 1 s" in (outcome.error or "")
+
+
+def test_a_ctrl_c_while_a_child_starts_is_raised_and_the_child_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fork server's child can run its target before `start()` returns here; a Ctrl-C in that
+    window used to be ignored and lost, and a child waiting for input hung the run."""
+    import multiprocessing.process
+
+    import psutil
+
+    real_start = multiprocessing.process.BaseProcess.start
+
+    def start_then_ctrl_c(self: multiprocessing.process.BaseProcess) -> None:
+        real_start(self)
+        os.kill(os.getpid(), signal.SIGINT)  # lands while run_isolated is still starting it
+        time.sleep(0.2)
+
+    def descendants() -> set[int]:
+        return {
+            p.pid
+            for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE
+        }
+
+    isolate.start_server()  # the server itself is a lasting child; the test's must not be
+    before = descendants()
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", start_then_ctrl_c)
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_isolated(time.sleep, 5.0, method="forkserver")
+    assert time.monotonic() - began < 4.0  # raised at once, not after the child's 5 s
+    deadline = time.monotonic() + 5
+    while descendants() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not descendants() - before  # the child was stopped, not left running

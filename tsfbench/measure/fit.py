@@ -77,22 +77,22 @@ class Predictor:
             future: Future = Future()
             future.set_result(_predict(config, settings, dict(overrides)))
             return future
-        from tsfbench.measure.isolate import bare_main, sigint_ignored, start_method, start_server
+        from tsfbench.measure.isolate import bare_main, start_method, start_server, starting
 
         if self._pool is not None and getattr(self._pool, "_broken", False):
             self._pool.shutdown(wait=False, cancel_futures=True)  # a worker died: start afresh
             self._pool = None
+        method = start_method()
         if self._pool is None:
             import multiprocessing
 
-            method = start_method()
             if method == "forkserver":
                 start_server((__name__, "tsfbench.measure.predict"))
             context = multiprocessing.get_context(method)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         # workers start on demand, here: without this program's `__main__` (the CLI), and
         # ignoring Ctrl-C, which this process handles
-        with sigint_ignored(), bare_main(None):
+        with starting(method), bare_main(None):
             return self._pool.submit(_predict, config, settings, dict(overrides))
 
     def again(self, job: Job, error: BaseException) -> bool:

@@ -142,6 +142,33 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """A Ctrl-C that lands while a child is being started is raised once `process.start()` has
+    returned, so the caller holds the child and stops it; not lost. For children of the fork
+    server, which ignore Ctrl-C already (the server was started inside `sigint_ignored`): a
+    forked child runs its target before `start()` returns here, so an ignored Ctrl-C in that
+    window was lost while the child went on (a child waiting for input hung the run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def starting(method: str) -> contextlib.AbstractContextManager[None]:
+    """Around starting a child: a spawned one inherits this process's ignored Ctrl-C
+    (`sigint_ignored`); the fork server's ignore it already, and a Ctrl-C meanwhile is
+    deferred (`sigint_deferred`)."""
+    return sigint_deferred() if method == "forkserver" else sigint_ignored()
+
+
 def start_method() -> str:
     """ "forkserver" where the platform has it (Linux, macOS), else "spawn"."""
     methods = multiprocessing.get_all_start_methods()
@@ -215,10 +242,10 @@ def run_isolated(
     process = context.Process(
         target=_child, args=(theirs, target, args, memory_limit, device, prepare, inherited)
     )
-    with sigint_ignored(), bare_main((target, args, prepare)):
-        process.start()
-    theirs.close()
     try:
+        with starting(method), bare_main((target, args, prepare)):
+            process.start()
+        theirs.close()
         if ours.poll(timeout):
             try:
                 outcome, (entered, finished) = ours.recv()
@@ -240,14 +267,17 @@ def run_isolated(
         process.join()
         return Outcome(Status.ERROR, died(process.exitcode))
     except BaseException:  # Ctrl-C: the child ignores it, so it is stopped here
-        process.kill()
+        if process.pid is not None:
+            process.kill()
         raise
     finally:
         ours.close()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        theirs.close()
+        if process.pid is not None:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def died(exitcode: int | None) -> str:
