@@ -94,6 +94,12 @@ def hold(started: str, gate: str) -> None:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # Ctrl-C as a terminal's foreground job gets it, whatever the test's own process inherited:
+    # a shell starts a background job (`cmd &`) with SIGINT ignored, and a Python started
+    # ignoring it keeps it ignored, so the run would never see the test's Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from tsfbench import cli, runner
     from tsfbench.measure.isolate import run_isolated
 
