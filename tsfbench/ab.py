@@ -336,11 +336,6 @@ def workers(sides: Mapping[str, SideSettings]) -> Iterator[dict[str, Worker]]:
 # --- One configuration, many configurations ---------------------------------------------------
 
 
-def describe(config: RunConfig) -> str:
-    attention = "" if config.attention in ("", "-") else f" {config.attention}"
-    return f"{config.model}{attention} {config.frames}x{config.size}"
-
-
 def task_key(
     config: RunConfig,
     probe: ProbeSettings,
@@ -379,7 +374,7 @@ def measure(
     """One configuration's A/B: a flat record (an `error` row if a side fails)."""
     from tsfbench.measure.contention import ContentionTracker
 
-    record: dict[str, Any] = {"what": describe(config), **config.as_dict()}
+    record: dict[str, Any] = {"what": config.describe(), **config.as_dict()}
     record |= {"device": probe.target, "base": sides["base"].text(), "new": sides["new"].text()}
     began = time.perf_counter()
     try:

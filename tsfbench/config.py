@@ -143,6 +143,11 @@ class RunConfig:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """`base divided 8x224`; a 3D CNN has no scheme: `i3d_r50 8x256`."""
+        scheme = f" {self.attention}" if self.attention not in ("", NOT_APPLICABLE) else ""
+        return f"{self.model}{scheme} {self.frames}x{self.size}"
+
 
 def expand(
     models: Iterable[str],

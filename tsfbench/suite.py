@@ -45,7 +45,7 @@ from tsfbench.data.sampling import dataset_sampling
 from tsfbench.data.subset import shard
 from tsfbench.data.synth import MOTIONS
 from tsfbench.fit import AXES, check_fixed, fit_settings
-from tsfbench.models.registry import ATTENTIONS, NOT_APPLICABLE, PRESETS
+from tsfbench.models.registry import ATTENTIONS, PRESETS
 from tsfbench.store import digest
 
 try:
@@ -163,8 +163,7 @@ class Task:
                 f"fit {config.attention} {','.join(fit['axes'])} on {where} ({config.frames}x"
                 f"{config.size} b{run['batch']} {run['mode']} {run['dtype']} {run['backend']})"
             )
-        scheme = f" {config.attention}" if config.attention not in ("", NOT_APPLICABLE) else ""
-        text = f"{self.measurement} {config.model}{scheme} {config.frames}x{config.size}"
+        text = f"{self.measurement} {config.describe()}"
         if self.measurement in ("runtime", "profile"):
             run = self.settings
             text += f" {run['mode']} {run['dtype']} b{run['batch']}"
