@@ -91,3 +91,15 @@ def test_rows_measured_at_machine_speeds_apart_get_a_note_and_close_ones_none(
     text = markdown(build_report(load_results(results.store.path)), "r", {})
     assert "E1: the machine's speed varied 1.32x between these rows" in text
     assert "38.0-50.0 ms" in text
+
+
+def test_the_canary_readings_and_their_positions_reach_the_json(
+    results: Results, tmp_path: Path
+) -> None:
+    """What `compare` divides by, kept in the report's files: readings and the steps before each."""
+    record = canaried(100.0, "divided", 20.0) | {"canary_steps": [0, 4, 7, 10]}
+    results.add("runtime", record)
+    report = build_report(load_results(results.store.path))
+    (json_path,) = write_report(report, tmp_path, "r", "json")
+    (row,) = json.loads(json_path.read_text())["tables"]["configs"]
+    assert row["canary_samples_ms"] == [20.0] * 4 and row["canary_steps"] == [0, 4, 7, 10]

@@ -25,7 +25,8 @@ FLOATS = [
 KEPT = [
     "latency_samples_ms", "latency_warmup_ms", "latency_ci_method", "iterations",
     "warmup_steps", "stop_reason", "remeasured", "contended", "contention",
-    "other_gpu_processes", "gpu_throttle_reasons", "canary_samples_ms", "canary_kind",
+    "other_gpu_processes", "gpu_throttle_reasons", "canary_samples_ms", "canary_steps",
+    "canary_kind",
 ]  # fmt: skip
 COLUMNS = [*FLOATS, *KEPT]
 MARK = "(c)"  # beside a contended figure; the footnote says what else ran
