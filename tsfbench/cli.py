@@ -687,8 +687,8 @@ def compare(
     machine_speed: Annotated[
         str,
         typer.Option(
-            help="adjust: divide each ratio by the machine-speed canary's (same host and "
-            "software); ignore: raw ratios."
+            help="adjust: divide each step by the machine-speed canary beside it (same host "
+            "and software); ignore: raw ratios."
         ),
     ] = "adjust",
     out: Annotated[Path | None, typer.Option(help="Also write a markdown section here.")] = None,

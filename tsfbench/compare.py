@@ -82,7 +82,7 @@ class CompareSettings:
     threshold: float = THRESHOLD  # a latency change smaller than this is `same`
     memory_threshold: float = MEMORY_THRESHOLD  # a peak-memory change beyond this is flagged
     fail_on: str = "slower"  # `slower`: the gate fails on a slower row or a new failure
-    machine_speed: str = "adjust"  # adjust: divide the ratio by the machine-speed canary's
+    machine_speed: str = "adjust"  # adjust: each step divided by the canary beside it
 
     def __post_init__(self) -> None:
         for name in ("threshold", "memory_threshold"):

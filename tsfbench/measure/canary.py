@@ -5,8 +5,8 @@ Contention readings see processes; some slowdowns have none to see. On the 2-cor
 project is developed on, the speed drifts 10-40% over minutes with no other process and no steal
 time in the guest: one ViT-B divided step went from ~3,000 to ~2,250 ms within a minute while
 this product went from ~50 to ~38 ms, and back (docs/timing.md has the run). Two rows measured
-minutes apart differ by that much for no reason of theirs; the ratio of their canaries says by
-how much, and `compare` divides it out (docs/compare.md).
+minutes apart differ by that much for no reason of theirs; the canary beside each step says by
+how much, and `compare` divides it out, step by step (docs/compare.md).
 
 The product is the same whatever the row measures: on the CPU fp32 (M x 768) @ (768 x 3072),
 the shape of a ViT-B MLP's first layer (most of a step's FLOPs), with every CPU this process may
