@@ -19,10 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.config import GIB, ProbeSettings, RunConfig
 from tsfbench.measure.peak_parts import peak_breakdown
 
-GIB = 2**30
 STATE = ("parameters", "buffers", "gradients", "optimizer_state", "inputs")
 
 

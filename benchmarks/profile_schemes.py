@@ -25,14 +25,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.config import GIB, ProbeSettings, RunConfig
 from tsfbench.measure.predict import predict_peak
 from tsfbench.measure.profile import part_macs, profile, within_tolerance
 from tsfbench.models.registry import ATTENTIONS
 from tsfbench.report.profile import KINDS, kind
 from tsfbench.store import atomic_write
-
-GIB = 2**30
 
 
 def by_kind(parts: list[dict[str, Any]], key: str) -> Counter[str]:

@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from tsfbench.config import GIB
 from tsfbench.errors import ConfigError
 from tsfbench.stats import CONFIDENCE, RATIO_CI_METHOD, RESAMPLES, SEED, ratio_ci, step_speeds
 from tsfbench.store import MEASURED, Row, Status, Store, missing
@@ -621,7 +622,7 @@ def changes_text(changes: Sequence[Mapping[str, Any]], flagged: Iterable[str] | 
     parts = []
     for change in shown:
         if change["figure"].endswith("_bytes"):
-            values = f"{change['base'] / 2**30:.3f} -> {change['new'] / 2**30:.3f} GiB"
+            values = f"{change['base'] / GIB:.3f} -> {change['new'] / GIB:.3f} GiB"
         else:
             values = f"{change['base']:,} -> {change['new']:,}"
         parts.append(f"{change['name']} {change['change'] * 100:+.1f}% ({values})")

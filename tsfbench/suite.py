@@ -26,6 +26,7 @@ from typing import Any
 from tsfbench.config import (
     AUTO,
     DEVICES,
+    GIB,
     STOPPING,
     AccuracySettings,
     ConfigError,
@@ -158,7 +159,7 @@ class Task:
             return f"motion {config.attention} seed {self.settings['train']['seed']}"
         if self.measurement == "fit":
             run, fit = self.settings, self.settings["fit"]
-            where = fit["card"] or f"{fit['memory'] / 2**30:.3g} GiB"
+            where = fit["card"] or f"{fit['memory'] / GIB:.3g} GiB"
             return (
                 f"fit {config.attention} {','.join(fit['axes'])} on {where} ({config.frames}x"
                 f"{config.size} b{run['batch']} {run['mode']} {run['dtype']} {run['backend']})"

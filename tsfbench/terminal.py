@@ -29,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from tsfbench.config import GIB
 from tsfbench.store import Status
 
 if TYPE_CHECKING:
@@ -198,11 +199,10 @@ def render_probes(records: list[dict[str, Any]], predict_only: bool) -> None:
     """The table of a `latency` / `memory-sweep` run, its errors, and what fitted."""
     from tsfbench.measure.sweep import largest_fitting
 
-    gib = 2**30
     for record in records:
         for key in [k for k in record if k.endswith("_bytes")]:
             record[key.removesuffix("_bytes") + "_gib"] = (
-                None if record[key] is None else record[key] / gib
+                None if record[key] is None else record[key] / GIB
             )
     columns = {
         "model": "model",
@@ -572,10 +572,9 @@ def render_cards(rows: list[dict[str, Any]]) -> None:
 
 def render_fit(result: dict[str, Any]) -> None:
     """`tsfbench fit`: per scheme and axis the boundary pair with its peaks, then the budget."""
-    gib = 2**30
 
     def shown(value: Any, peak: Any) -> str:
-        return "-" if value is None else f"{value} ({peak / gib:.2f} GiB)"
+        return "-" if value is None else f"{value} ({peak / GIB:.2f} GiB)"
 
     rows = []
     for r in result["answers"]:

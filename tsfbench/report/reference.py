@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tsfbench.config import GIB
 from tsfbench.models.registry import (
     NOT_APPLICABLE,
     PRESETS,
@@ -199,7 +200,7 @@ BY_KEY: dict[Key, Reference] = {ref.key: ref for ref in REFERENCES}
 FIGURE3_FRAMES = (8, 32, 64, 96)
 FIGURE3_SIZES = (224, 336, 448, 560)
 PAPER_GPU = "32 GB V100"
-PAPER_GPU_BYTES = 32 * 2**30
+PAPER_GPU_BYTES = 32 * GIB
 PAPER_MAX_FRAMES = 96  # "not able to test our model on clips longer than 96 frames"
 # (attention, frames, size) the paper could not run: joint from crop 448 and from 32 frames on
 PAPER_OOM: tuple[tuple[str, int, int], ...] = (

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from tsfbench.compare import markdown as compare_markdown
+from tsfbench.config import GIB
 from tsfbench.errors import ConfigError
 from tsfbench.models.registry import PRESETS
 from tsfbench.report import fits
@@ -227,7 +228,7 @@ def _shrunken_rows(frame: pd.DataFrame) -> list[list[str]]:
     def gib(row: Mapping[str, Any]) -> str:
         peak = row["max_allocated_bytes"]
         peak = row["max_ram_bytes"] if missing(peak) else peak
-        return _num(None if missing(peak) else peak / 2**30, 3)
+        return _num(None if missing(peak) else peak / GIB, 3)
 
     return [
         [
@@ -552,7 +553,7 @@ def _oom_sentence(curves: pd.DataFrame, pred: pd.DataFrame) -> str | None:
         return None
     pair, points = max(sorted(found.items()), key=lambda item: (len(item[1]), _train(item[0])))
     limits = pred.loc[pred["pair"] == pair, "limit_gib"].dropna()
-    limit = float(limits.iloc[0]) if len(limits) else PAPER_GPU_BYTES / 2**30
+    limit = float(limits.iloc[0]) if len(limits) else PAPER_GPU_BYTES / GIB
     materialised = [m for _, _, m, _ in points]
     fused = [f for _, _, _, f in points]
     where = "; ".join(_where(figure, x) for figure, x, _, _ in points)
