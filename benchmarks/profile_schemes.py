@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from tsfbench.config import GIB, ProbeSettings, RunConfig
+from tsfbench.measure.flops import part_macs
 from tsfbench.measure.predict import predict_peak
-from tsfbench.measure.profile import part_macs, profile, within_tolerance
+from tsfbench.measure.profile import profile, within_tolerance
 from tsfbench.models.registry import ATTENTIONS
 from tsfbench.report.profile import KINDS, kind
 from tsfbench.store import atomic_write

@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tsfbench.config import GIB
+from tsfbench.models.parts import PATCH_EMBED, by_step
 from tsfbench.store import Status
 
 if TYPE_CHECKING:
@@ -323,9 +324,16 @@ def render_flops(rows: list[dict[str, Any]], breakdown: bool) -> None:
         "unsupported_ops": "unsupported",
     }
     render([row | {"params_m": row["params"] / 1e6} for row in rows], columns, "FLOPs", caption)
-    if breakdown:
-        parts = {part: part for row in rows for part in row["breakdown_gflops"]}
-        table_rows = [row | row["breakdown_gflops"] for row in rows]
+    if breakdown:  # a step's parts summed (`time.*`); --json has each part
+        steps = [by_step(row["breakdown_gflops"]) for row in rows]
+        seen = [part for row in steps for part, value in row.items() if value]
+        # the patch embedding, every row's steps, then the parts each block ends with
+        ranked = sorted(
+            dict.fromkeys(seen),
+            key=lambda part: 0 if part == PATCH_EMBED else 2 - part.endswith(".*"),
+        )
+        parts = {part: part for part in ranked}
+        table_rows = [row | step for row, step in zip(rows, steps, strict=True)]
         render(table_rows, key | parts, "GFLOPs of one view by part", caption)
 
 

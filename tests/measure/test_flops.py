@@ -8,7 +8,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tsfbench.config import RunConfig
 from tsfbench.measure.flops import analyze, count_flops, count_many
+from tsfbench.measure.peak_parts import forward_parts
 from tsfbench.models.build import build_model, example_input
+from tsfbench.models.parts import OTHER
 from tsfbench.models.registry import ATTENTIONS
 
 # NUMBERS.md: inference TFLOPs (3 views) of the presets, and parameters per scheme.
@@ -68,25 +70,34 @@ def test_sdpa_and_math_backends_count_the_same(attention: str) -> None:
 
 
 def test_joint_attention_grows_quadratically_divided_linearly_in_frames() -> None:
-    def attention_gflops(attention: str, frames: int, step: str) -> float:
+    def attend_macs(attention: str, frames: int, step: str) -> float:
         row = count_flops(RunConfig(attention=attention, frames=frames), with_breakdown=True)
-        return row["breakdown_gflops"][step]
+        return row["breakdown_gflops"][f"{step}.attend"]
 
-    # Figure 3: joint's attention cost per token grows with the clip, divided's does not.
-    joint = attention_gflops("joint", 32, "attn.joint") / attention_gflops("joint", 8, "attn.joint")
-    divided = attention_gflops("divided", 32, "attn.space") / attention_gflops(
-        "divided", 8, "attn.space"
-    )
-    assert joint > 6.0
-    assert divided == pytest.approx(4.0, rel=0.01)
+    # Figure 3: joint's attention cost per token grows with the clip, divided's does not. The
+    # kernel's products scale with tokens squared (1 + 196 T tokens) under joint attention, and
+    # with the number of 197-token frames under divided's space step.
+    tokens = (1 + 32 * 196) / (1 + 8 * 196)
+    joint = attend_macs("joint", 32, "joint") / attend_macs("joint", 8, "joint")
+    divided = attend_macs("divided", 32, "space") / attend_macs("divided", 8, "space")
+    assert joint == pytest.approx(tokens**2, rel=1e-3)
+    assert divided == pytest.approx(4.0, rel=1e-3)
 
 
-def test_breakdown_accounts_for_the_whole_count() -> None:
-    row = count_flops(RunConfig(attention="axial", frames=4, size=64), with_breakdown=True)
+def test_breakdown_accounts_for_the_whole_count_in_the_profiles_part_names() -> None:
+    config = RunConfig(attention="axial", frames=4, size=64)
+    row = count_flops(config, with_breakdown=True)
     parts = row["breakdown_gflops"]
-    assert {"patch_embed", "attn.time", "attn.width", "attn.height", "mlp", "head"} <= set(parts)
+    steps = ("time", "width", "height")
+    named = {f"{step}.{kind}" for step in steps for kind in ("qkv", "attend", "proj")}
+    extra_fc = {"time.fc", "width.fc"}  # the last step is the block's own attention: no fc
+    assert named | extra_fc | {"patch_embed", "norm", "mlp", "head"} <= set(parts)
+    assert set(parts) <= set(forward_parts(build_model(config, device="meta"))) | {OTHER}
     assert sum(parts.values()) == pytest.approx(row["gflops_per_view"], rel=1e-9)
     assert parts["other"] < 1e-3 * row["gflops_per_view"]
+    # one block traced and taken `depth` times: the full trace's parts, to the multiply-add
+    full = count_flops(config, with_breakdown=True, shortcut=False)["breakdown_gflops"]
+    assert full == pytest.approx(parts, rel=1e-12)
 
 
 def test_huge_configurations_are_counted_without_memory() -> None:

@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 
 from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.measure.flops import part_macs
 from tsfbench.measure.peak_parts import CATEGORIES, PeakParts, part_names, peak_breakdown
 from tsfbench.measure.predict import predict_peak, track_peak
-from tsfbench.measure.profile import part_macs, part_order
+from tsfbench.measure.profile import part_order
 from tsfbench.models.build import build_model
 from tsfbench.models.parts import OTHER, STEPS, kind
 from tsfbench.models.registry import ATTENTIONS

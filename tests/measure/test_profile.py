@@ -12,13 +12,12 @@ from typer.testing import CliRunner
 
 from tsfbench.cli import app
 from tsfbench.config import ProbeSettings, RunConfig
-from tsfbench.measure.flops import count_flops
+from tsfbench.measure.flops import count_flops, part_macs
 from tsfbench.measure.profile import (
     OTHER,
     hooked_ranges,
     module_ranges,
     parameter_parts,
-    part_macs,
     part_order,
     profile,
     range_part,

@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -34,8 +34,10 @@ with warnings.catch_warnings():  # fvcore's import uses the deprecated torch.jit
     from fvcore.nn.jit_handles import get_shape
 
 from tsfbench.config import RunConfig
+from tsfbench.measure.peak_parts import forward_parts, nearest_owner, part_names
 from tsfbench.models.build import build_model, example_input
-from tsfbench.models.registry import get_preset
+from tsfbench.models.parts import OTHER
+from tsfbench.models.timesformer import TimeSformer
 
 
 def sdpa_macs(inputs: list[Any], outputs: list[Any]) -> int:
@@ -77,23 +79,6 @@ def analyze(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> FlopCountAnal
     return analysis
 
 
-def breakdown(model: nn.Module, analysis: FlopCountAnalysis) -> dict[str, int]:
-    """MACs per part: patch embedding, each attention step (`attn.<step>`), MLP, head, other."""
-    by_module = analysis.by_module()
-    parts: Counter[str] = Counter()
-    parts["patch_embed"] = by_module.get("patch_embed", 0)
-    parts["head"] = by_module.get("head", 0)
-    for index, block in enumerate(getattr(model, "blocks", [])):
-        for step in block.steps:
-            for part in ("norm1", "attn", "fc"):
-                name = f"blocks.{index}.{step.prefix}{part}"
-                parts[f"attn.{step.name}"] += by_module.get(name, 0)
-        for part in ("norm2", "mlp"):
-            parts["mlp"] += by_module.get(f"blocks.{index}.{part}", 0)
-    parts["other"] = analysis.total() - sum(parts.values())
-    return dict(parts)
-
-
 def cnn_macs(model: nn.Module, clip: torch.Tensor) -> tuple[int, dict[str, int]]:
     """Multiply-adds of a 3D CNN on `clip` and per top-level part (`blocks.<i>`, `layer1`, ...)."""
     with FlopCounterMode(display=False) as counter:
@@ -115,45 +100,93 @@ def is_block(part: str) -> bool:
     return head == "blocks" and index.isdigit()
 
 
-def repeated_blocks_macs(config: RunConfig, depth: int) -> int | None:
-    """Multiply-adds of the `depth`-block model of `config`, from a trace of a one-block copy.
+def traced_blocks(
+    config: RunConfig, model: TimeSformer, shortcut: bool = True, **overrides: object
+) -> tuple[FlopCountAnalysis, TimeSformer, int]:
+    """fvcore's analysis of `model` (a TimeSformer of `config`), the model it traced and how
+    many times its block `blocks.0` stands for the model's blocks.
 
     Every block runs the same ops on the same shapes (blocks differ only in their weights'
     values and drop-path rate, which counts ignore at inference), so the full model's count is
-    the one-block model's plus `depth - 1` times its block: the same number as a full trace
-    (`benchmarks/flops_grid.py` checks the whole grid), in about a sixth of the time. None
-    where fvcore met an op it cannot count: then only a full trace says how often.
+    a one-block copy's plus `depth - 1` times its block: the same number as a full trace
+    (`benchmarks/flops_grid.py` checks the whole grid) in about a sixth of the time. The whole
+    model is traced (and stands for itself) where `shortcut` is False or fvcore met an op it
+    cannot count: then only a full trace says how often.
     """
-    single = build_model(config, device="meta", depth=1)
-    analysis = analyze(single, (example_input(config, device="meta"),))
-    if analysis.unsupported_ops():
-        return None
-    return analysis.total() + (depth - 1) * analysis.by_module()["blocks.0"]
+    clip = (example_input(config, device="meta"),)
+    depth = len(model.blocks)
+    if shortcut and depth > 1:
+        single = build_model(config, device="meta", **{**overrides, "depth": 1})
+        analysis = analyze(single, clip)
+        if not analysis.unsupported_ops():
+            return analysis, single, depth
+    return analyze(model, clip), model, 1
+
+
+def own_counts(counts: Mapping[str, int], parts: Mapping[str, str]) -> Counter[str]:
+    """Per part, its modules' counts less those of the mapped modules nested in them (a module
+    not mapped counts in its nearest mapped ancestor's part)."""
+    own: Counter[str] = Counter()
+    for name, part in parts.items():
+        inner = [
+            m for m in parts if m != name and nearest_owner(m.rpartition(".")[0], parts) == name
+        ]
+        own[part] += counts.get(name, 0) - sum(counts.get(m, 0) for m in inner)
+    return own
+
+
+def part_macs(
+    config: RunConfig, overrides: Mapping[str, object] | None = None, shortcut: bool = True
+) -> tuple[int, dict[str, int]]:
+    """Multiply-adds of one clip, in all and per forward part (`models/parts.py`'s names, which
+    `tsfbench profile` and the memory breakdown use too; `other`: what no part holds)."""
+    return _counted(config, dict(overrides or {}), shortcut, by_part=True)[1:3]
+
+
+def _counted(
+    config: RunConfig, overrides: dict[str, object], shortcut: bool, by_part: bool
+) -> tuple[nn.Module, int, dict[str, int], str, dict[str, int]]:
+    """(model, multiply-adds, per part if `by_part`, counter, unsupported ops) of one clip."""
+    model = build_model(config, device="meta", **overrides)
+    parts: Counter[str] = Counter()
+    if not isinstance(model, TimeSformer):
+        total, stages = cnn_macs(model, example_input(config, device="meta"))
+        if by_part:
+            names = part_names(model)
+            for name, macs in stages.items():
+                if name != OTHER:
+                    parts[names.get(name, name)] += macs
+            parts[OTHER] = total - sum(parts.values())
+        return model, total, in_order(parts, model), "torch.utils.flop_counter", {}
+    analysis, traced, depth = traced_blocks(config, model, shortcut, **overrides)
+    by_module = analysis.by_module()
+    total = int(analysis.total()) + (depth - 1) * by_module.get("blocks.0", 0)
+    if by_part:
+        in_block = lambda name: name == "blocks.0" or name.startswith("blocks.0.")  # noqa: E731
+        counts = {
+            name: value * (depth if in_block(name) else 1) for name, value in by_module.items()
+        }
+        parts = own_counts(counts, part_names(traced))
+        parts[OTHER] = total - sum(parts.values())
+    return model, total, in_order(parts, model), "fvcore", dict(analysis.unsupported_ops())
+
+
+def in_order(parts: Mapping[str, int], model: nn.Module) -> dict[str, int]:
+    """`parts` in the order of `model`'s forward pass, `other` last."""
+    order = [*forward_parts(model), OTHER]
+    return {part: parts[part] for part in sorted(parts, key=order.index)}
 
 
 def count_flops(
     config: RunConfig, with_breakdown: bool = False, shortcut: bool = True
 ) -> dict[str, Any]:
-    """Parameters and multiply-adds of one view of `config`, and inference TFLOPs over its views.
+    """Parameters and multiply-adds of one view of `config`, and inference TFLOPs over its views;
+    with `with_breakdown`, GFLOPs per part (`part_macs`).
 
-    `shortcut` counts a TimeSformer from one block (`repeated_blocks_macs`) unless a breakdown
-    by part is asked for; False traces the whole model.
+    `shortcut` counts a TimeSformer from one block (`traced_blocks`); False traces the whole
+    model.
     """
-    model = build_model(config, device="meta")
-    clip = example_input(config, device="meta")
-    attention = get_preset(config.model).has_attention  # a TimeSformer: a stack of blocks
-    macs = None
-    if attention and shortcut and not with_breakdown and len(model.blocks) > 1:
-        macs = repeated_blocks_macs(config, len(model.blocks))
-    if macs is not None:
-        counter, unsupported, parts = "fvcore", {}, {}
-    elif attention:
-        analysis = analyze(model, (clip,))
-        macs, counter, unsupported = analysis.total(), "fvcore", dict(analysis.unsupported_ops())
-        parts = breakdown(model, analysis) if with_breakdown else {}
-    else:
-        macs, parts = cnn_macs(model, clip)
-        counter, unsupported = "torch.utils.flop_counter", {}
+    model, macs, parts, counter, unsupported = _counted(config, {}, shortcut, with_breakdown)
     row: dict[str, Any] = {
         **config.as_dict(),
         "params": sum(p.numel() for p in model.parameters()),

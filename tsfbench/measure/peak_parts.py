@@ -321,6 +321,15 @@ def part_names(model: nn.Module) -> dict[str, str]:
     return _cnn_parts(model)
 
 
+def nearest_owner(name: str, owners: Mapping[str, str]) -> str | None:
+    """The deepest of `owners`' module names that `name` (a module or parameter) lies in."""
+    while name:
+        if name in owners:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
 def forward_parts(model: nn.Module) -> list[str]:
     """Every part of `model`'s forward in the order it runs (`other` not included): the rows
     `tsfbench profile` and the memory breakdown can have."""

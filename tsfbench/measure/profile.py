@@ -51,12 +51,16 @@ from torch.profiler import profile as torch_profile
 from tsfbench.config import AUTO, ConfigError, ProbeSettings, RunConfig
 from tsfbench.measure.contention import ContentionTracker, nvml_gpu
 from tsfbench.measure.energy import gpu_uuid
-from tsfbench.measure.flops import analyze, cnn_macs
+from tsfbench.measure.flops import part_macs
 from tsfbench.measure.latency import LatencyTracker
-from tsfbench.measure.peak_parts import forward_parts, label_timesformer_code, part_names
+from tsfbench.measure.peak_parts import (
+    forward_parts,
+    label_timesformer_code,
+    nearest_owner,
+    part_names,
+)
 from tsfbench.measure.peaks import device_peak
 from tsfbench.measure.workload import build_workload
-from tsfbench.models.build import build_model, example_input
 from tsfbench.models.parts import BACKWARD, BLOCK, OTHER, PATCH_EMBED, step_part
 from tsfbench.models.timesformer import TimeSformer
 from tsfbench.quiet import native_stderr_silenced
@@ -106,15 +110,6 @@ def part_order(model: nn.Module, train: bool) -> list[str]:
     if not train:
         return [*forward, OTHER]
     return [*forward, *(part + BACKWARD for part in forward), "optimizer", OTHER]
-
-
-def nearest_owner(name: str, owners: Mapping[str, str]) -> str | None:
-    """The deepest of `owners`' module names that `name` (a module or parameter) lies in."""
-    while name:
-        if name in owners:
-            return name
-        name = name.rpartition(".")[0]
-    return None
 
 
 def parameter_parts(model: nn.Module) -> dict[str, str]:
@@ -219,55 +214,6 @@ def attribute(events: Sequence[Any], names: set[str], device_time: bool) -> list
         counter[OTHER] += step.cpu_time_total - sum(counter.values())  # 0 on the CPU
         per_step.append({part: us / 1e3 for part, us in counter.items()})
     return per_step
-
-
-# --- FLOPs per part ------------------------------------------------------------------------------
-
-
-def own_values(values: Mapping[str, int], ranges: Mapping[str, str]) -> Counter[str]:
-    """Per part, the mapped modules' counts less those of the mapped modules nested in them."""
-    parts: Counter[str] = Counter()
-    for name in ranges:
-        inner = [
-            m for m in ranges if m != name and nearest_owner(m.rpartition(".")[0], ranges) == name
-        ]
-        parts[range_part(ranges[name])] += values.get(name, 0) - sum(
-            values.get(m, 0) for m in inner
-        )
-    return parts
-
-
-def part_macs(
-    config: RunConfig, overrides: Mapping[str, object] | None = None
-) -> tuple[int, dict[str, int]]:
-    """Multiply-adds of one clip, in all and per forward part (`other`: what no part holds).
-
-    A TimeSformer is traced with one block and its block's counts taken `depth` times, as
-    `flops.repeated_blocks_macs` does (every block runs the same shapes): the same numbers as a
-    full trace in a fraction of the time."""
-    model = build_model(config, device="meta", **(overrides or {}))
-    clip = example_input(config, device="meta")
-    if not isinstance(model, TimeSformer):
-        total, stages = cnn_macs(model, clip)
-        names = module_ranges(model)
-        parts: Counter[str] = Counter()
-        for name, macs in stages.items():
-            if name != OTHER:
-                parts[names.get(name, name)] += macs
-        parts[OTHER] = total - sum(parts.values())
-        return total, dict(parts)
-    depth = len(model.blocks)
-    single = build_model(config, device="meta", **{**(overrides or {}), "depth": 1})
-    analysis = analyze(single, (clip,))
-    if analysis.unsupported_ops():  # an op fvcore cannot count: only a full trace says how often
-        single, depth, analysis = model, 1, analyze(model, (clip,))
-    by_module = analysis.by_module()
-    in_block = lambda name: name == "blocks.0" or name.startswith("blocks.0.")  # noqa: E731
-    values = {name: value * (depth if in_block(name) else 1) for name, value in by_module.items()}
-    total = int(analysis.total()) + (depth - 1) * by_module.get("blocks.0", 0)
-    parts = own_values(values, module_ranges(single))
-    parts[OTHER] = total - sum(parts.values())
-    return total, dict(parts)
 
 
 # --- The profile ---------------------------------------------------------------------------------

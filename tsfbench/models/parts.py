@@ -18,7 +18,7 @@ A 3D CNN's parts are its top-level stages (`peak_parts.part_names`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 PATCH_EMBED = "patch_embed"
 NORM, BLOCK, MLP, HEAD, OTHER = "norm", "block", "mlp", "head", "other"
@@ -44,6 +44,18 @@ def timesformer_parts(steps: Sequence[tuple[str, bool]]) -> list[str]:
         kinds = [kind for kind in STEP_KINDS if extra or kind != "fc"]
         parts += [step_part(name, kind) for kind in kinds] + [step_part(name)]
     return [*parts, NORM, BLOCK, MLP, HEAD]
+
+
+def by_step(values: Mapping[str, float]) -> dict[str, float]:
+    """Each attention step's parts (`time.qkv`, `time.attend`, ..., `time`) summed into one
+    `time.*` entry, the other parts as they are: `tsfbench flops --breakdown`'s table, narrow
+    enough to set five schemes side by side."""
+    steps: dict[str, float] = {}
+    for part, value in values.items():
+        step = part.partition(".")[0]
+        key = f"{step}.*" if step in STEPS else part
+        steps[key] = steps.get(key, 0) + value
+    return steps
 
 
 def kind(part: str) -> str:
