@@ -4,6 +4,9 @@ a quiet window is never marked, and an auto run times a contended window again."
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -82,6 +85,46 @@ def test_other_work_beyond_a_tenth_of_a_core_marks_the_window_and_says_what() ->
 def test_our_own_cpu_time_never_counts_as_other_work() -> None:
     reading = window(FakeCpu(others=0.0, ours_cores=2.0), seconds=10)  # both cores, all ours
     assert reading.other_cpu_cores == pytest.approx(0.0) and not reading.contended
+
+
+# A launcher (torchrun's agent: no run id of its own) starts two ranks, the second of which
+# lists the process tree it counts as its own; prints the sibling's pid and that list.
+LAUNCHER = """
+import json, os, subprocess, sys
+run_id, whole_job = sys.argv[1], sys.argv[2]
+rank = lambda i: {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RUN_ID"} | (
+    {"TORCHELASTIC_RUN_ID": i} if i else {})
+sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+sibling = subprocess.Popen(sleeper, env=rank(run_id))
+tree = ("from tsfbench.measure.contention import PsutilCpu; "
+        f"print(list(PsutilCpu(whole_job={whole_job}).tree()))")
+try:
+    out = subprocess.run([sys.executable, "-c", tree], env=rank(run_id), capture_output=True,
+                         text=True, check=True).stdout
+finally:
+    sibling.kill()
+print(json.dumps({"sibling": sibling.pid, "launcher": os.getpid(), "tree": json.loads(out)}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("run_id", "whole_job", "one_job"),
+    [("job", True, True), ("job", False, False), ("", True, False)],
+    ids=["torchrun on gpus", "torchrun on the cpu", "no torchrun"],
+)
+def test_the_gpu_ranks_of_one_torchrun_job_are_one_tree(
+    run_id: str, whole_job: bool, one_job: bool
+) -> None:
+    """GPU ranks of one torchrun job (each on its own GPU) are not each other's other work;
+    ranks on the CPU share its cores and are; without torchrun a process's tree is its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, run_id, str(whole_job)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    seen = json.loads(done.stdout)
+    assert (seen["sibling"] in seen["tree"]) is one_job
+    assert (seen["launcher"] in seen["tree"]) is one_job  # the tree is the launcher's
+    assert len(seen["tree"]) == (3 if one_job else 1)  # launcher, two ranks; else the rank alone
 
 
 def test_a_short_window_is_not_marked_for_the_clock_ticks_of_its_readings() -> None:
@@ -168,7 +211,7 @@ def busy_then_quiet(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     others: list[float] = []
     script = itertools.chain([1.0], itertools.repeat(0.0))
 
-    def cpu() -> FakeCpu:
+    def cpu(whole_job: bool = False) -> FakeCpu:
         others.append(next(script))
         return FakeCpu(others=others[-1])
 

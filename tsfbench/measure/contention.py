@@ -3,10 +3,12 @@ averaged in.
 
 A timed window's CPU figure is the machine's busy CPU time (psutil.cpu_times: every process)
 minus this process tree's (the process that runs the step and its children: the memory
-monitor), as average cores over the window; on a GPU, the compute processes NVML lists that are
-not ours, the SM clock and the clock-event (throttle) reasons. A busy machine can leave a
-perfectly stable row (its spread does not reveal it: one busy process made `divided` 2.3x slower
-with p10-p90 within 4%), so only a reading of the machine can tell.
+monitor; for a GPU under `torchrun`, the launcher's tree: every rank drives its own GPU from its
+own core, so the ranks of one job are not each other's contention, while ranks on the CPU share
+its cores and are), as average cores over the window; on a GPU, the compute processes NVML
+lists that are not ours, the SM clock and the clock-event (throttle) reasons. A busy machine can
+leave a perfectly stable row (its spread does not reveal it: one busy process made `divided`
+2.3x slower with p10-p90 within 4%), so only a reading of the machine can tell.
 
 Torch-free: the environment's idle state is read before any model is built.
 """
@@ -28,6 +30,7 @@ THRESHOLD_CORES = 0.10
 # /proc/stat and /proc/PID/stat count CPU time in clock ticks; each difference of two readings
 # can be off by one tick per counter (one per CPU for the machine, two per process of ours).
 TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+TORCHRUN_ID = "TORCHELASTIC_RUN_ID"  # set by torchrun in each rank's environment
 RETRIES = 2  # auto: a contended window is timed again at most this many times
 IDLE_SECONDS = 0.5  # how long the environment's idle reading looks before a run
 # NVML clock-event reasons (nvml.h, nvmlClocksEventReason*): a bit each
@@ -66,11 +69,29 @@ class CpuSource(Protocol):
     def cpus(self) -> int: ...
 
 
-class PsutilCpu:
-    """The CPU readings of this machine and of the process tree rooted at `pid`."""
+def job_root(process: psutil.Process | None = None) -> psutil.Process:
+    """The process whose tree is this job: `process` (default this one), or under `torchrun` its
+    launcher, the first ancestor outside the run (`TORCHELASTIC_RUN_ID`, which torchrun gives
+    every rank), so that the ranks of one job do not count each other as other work."""
+    process = process if process is not None else psutil.Process()
+    run = os.environ.get(TORCHRUN_ID)
+    if not run:
+        return process
+    for ancestor in process.parents():
+        try:
+            if ancestor.environ().get(TORCHRUN_ID) != run:
+                return ancestor
+        except psutil.Error:  # not ours to read: not a rank of this run
+            return ancestor
+    return process
 
-    def __init__(self, pid: int | None = None) -> None:
-        self.root = psutil.Process(pid)
+
+class PsutilCpu:
+    """The CPU readings of this machine and of the process tree rooted at `pid` (default: this
+    process, or with `whole_job` this job's launcher, `job_root`)."""
+
+    def __init__(self, pid: int | None = None, whole_job: bool = False) -> None:
+        self.root = psutil.Process(pid) if pid is not None or not whole_job else job_root()
 
     def machine_busy(self) -> float:
         return busy_seconds(psutil.cpu_times())
@@ -204,8 +225,11 @@ def _others(listed: Sequence[int], ours: set[int]) -> int:
 class ContentionTracker:
     """`with tracker.track(): <timed steps>` leaves `tracker.contention`, the window's reading."""
 
-    def __init__(self, cpu: CpuSource | None = None, gpu: GpuSource | None = None) -> None:
-        self.cpu = cpu if cpu is not None else PsutilCpu()
+    def __init__(
+        self, cpu: CpuSource | None = None, gpu: GpuSource | None = None, on_gpu: bool = False
+    ) -> None:
+        """`on_gpu`: the steps run on a GPU, so the other ranks of a torchrun job are ours."""
+        self.cpu = cpu if cpu is not None else PsutilCpu(whole_job=on_gpu)
         self.gpu = gpu
         self.contention = Contention()
 

@@ -324,8 +324,9 @@ def profile(
         advance("warm-up")
     clock.lap("warm-up")
     latency = LatencyTracker(device)  # the same steps as `latency` times them, no profiler
-    gpu = nvml_gpu(gpu_uuid(device))
-    timed_window = ContentionTracker(gpu=gpu)  # what else ran: a busy machine is said, not hidden
+    gpu, on_gpu = nvml_gpu(gpu_uuid(device)), device.type == "cuda"
+    # what else ran: a busy machine is said, not hidden
+    timed_window = ContentionTracker(gpu=gpu, on_gpu=on_gpu)
     with timed_window.track():
         for _ in range(settings.iterations):
             with latency.track():
@@ -342,7 +343,7 @@ def profile(
             for _ in range(settings.warmup):
                 work.step()
         prof = torch_profile(activities=activities)
-        profiled_window = ContentionTracker(gpu=gpu)
+        profiled_window = ContentionTracker(gpu=gpu, on_gpu=on_gpu)
         with profiled_window.track(), profiling(prof):
             for _ in range(settings.iterations):
                 with record_function(STEP):

@@ -69,7 +69,8 @@ def probe(
             if attempt:
                 wait_for_quiet(settings.max_time)
             canary.reset()
-            contention, energy = ContentionTracker(gpu=gpu), EnergyTracker(device)
+            contention = ContentionTracker(gpu=gpu, on_gpu=device.type == "cuda")
+            energy = EnergyTracker(device)
             with energy.track(clips=0), contention.track():
                 times, reason = timed(
                     work.step, settings.iterations, device,
