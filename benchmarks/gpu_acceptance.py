@@ -49,8 +49,11 @@ paths, not timings, so its phases run two at a time (`--jobs`); on a GPU, one af
 
 Outside the plan, `--phases fit` (issue 24) runs `tsfbench fit` for divided, train bf16, frames
 at 224 on a 32 GiB budget with no margin, then `memory-sweep` of its boundary pair under
-`--memory-limit 32GiB`: the largest clip that fits must run, the next one be `oom`. The smoke run
-includes it.
+`--memory-limit 32GiB`: the largest clip that fits must run, the next one be `oom`; and
+`--phases profile` (issue 23) runs `tsfbench profile` of divided 8 x 224, bf16, batch 8: its
+parts, timed by the kernels' device time, must sum to the unprofiled step's median within 5%.
+`--phases fit,profile` runs both (about 90 s, a second command after the plan's). The smoke run
+includes them.
 
 How long on a GPU, install included: at most 10 minutes by plan (`GPU_PLAN_S`), an estimate
 until a GPU has run it. A command past its phase's budget is killed with its children, so the
@@ -831,6 +834,41 @@ def phase_fit(ctx: Context, targets: dict[str, Target]) -> None:
     )
 
 
+PROFILE_TOLERANCE = 0.05  # the parts' medians sum to the unprofiled step within 5% (issue 23)
+
+
+@verdict
+def profile_verdict(cuda: bool, result: dict[str, Any]) -> Verdict:
+    """`tsfbench profile` on the GPU: its parts (kernel time) sum to the unprofiled step's median
+    within PROFILE_TOLERANCE, so the table accounts for the step a user times."""
+    parts = sorted(result["parts"], key=lambda part: -part["time_ms"])
+    top = ", ".join(f"{part['part']} {100 * part['time_share']:.0f}%" for part in parts[:3])
+    overhead = 100 * result["profiler_overhead"]
+    value = (
+        f"parts sum {100 * result['parts_sum_vs_latency']:+.1f}% of the step's "
+        f"{result['latency']['median_ms']:.1f} ms (profiler {overhead:+.1f}%); {top}"
+    )
+    if not cuda:
+        return Verdict(NOT_RUN, value, "no GPU (CPU smoke: CPU self time, not kernel time)")
+    note = "; ".join(result["notes"])[:160]
+    if abs(result["parts_sum_vs_latency"]) > PROFILE_TOLERANCE:
+        return Verdict(FAIL, value, note or "the parts do not account for the step")
+    return Verdict(PASS, value, note)
+
+
+def phase_profile(ctx: Context, targets: dict[str, Target]) -> None:
+    """`tsfbench profile` of divided 8 x 224, bf16, batch 8: time by part from kernel time."""
+    path = ctx.out / "profile.json"
+    run = ["--attention", "divided", "--frames", "8", "--dtype", "bf16", "--iterations", "10"]
+    if ctx.smoke:
+        run += ["--size", "32", "--batch", "1", "--warmup", "1"]
+        run += [f"--{key}={value}" for key, value in TINY.items()]
+    else:
+        run += ["--size", "224", "--batch", "8", "--warmup", "5"]
+    ctx.check(ctx.run(tsfbench("profile", *run, "--json"), "profile", stdout=path), "profile")
+    targets["profile parts"].judge(profile_verdict(ctx.cuda, read_json(path)))
+
+
 @dataclass(frozen=True)
 class Phase:
     """One phase: the function that runs it and judges its targets, its time budgets, and the
@@ -892,11 +930,19 @@ PHASES = [
     ),
 ]
 PHASE_NAMES = tuple(phase.name for phase in PHASES)
-# Outside the 10-minute plan (its phases' budgets sum to it): on a GPU with `--phases fit`
-# (about 40 s: the fit command with its reserve's child, two capped steps); the smoke run runs
-# them after the plan's phases, so their verdicts are exercised there too.
+# Outside the 10-minute plan (its phases' budgets sum to it): on a GPU with `--phases fit,profile`
+# (about 40 s each: the fit command with its reserve's child and two capped steps; 15 steps of
+# divided bf16 b8, half of them profiled); the smoke run runs them after the plan's phases, so
+# their verdicts are exercised there too.
 EXTRA_PHASES = [
-    Phase("fit", phase_fit, (("fit boundary", f"largest ok, next oom at {FIT_LIMIT}"),), 45, 150)
+    Phase("fit", phase_fit, (("fit boundary", f"largest ok, next oom at {FIT_LIMIT}"),), 45, 150),
+    Phase(
+        "profile",
+        phase_profile,
+        (("profile parts", f"sum to the step within {100 * PROFILE_TOLERANCE:.0f}%"),),
+        45,
+        150,
+    ),
 ]
 
 
@@ -1006,8 +1052,8 @@ def main() -> int:
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny configurations, no GPU")
     parser.add_argument(
         "--phases",
-        help=f"subset of {', '.join(PHASE_NAMES)}, or fit (outside the plan; the smoke run's "
-        "default includes it)",
+        help=f"subset of {', '.join(PHASE_NAMES)}, or fit, profile (outside the plan; the "
+        "smoke run's default includes them)",
     )
     parser.add_argument("--budget-scale", type=float, default=1.0, help="x every phase budget")
     parser.add_argument(

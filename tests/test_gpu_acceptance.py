@@ -34,7 +34,9 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     phases = {phase["name"]: phase for phase in summary["phases"]}
-    assert list(phases) == ["pytest", "vs_reference", "memory", "figure3", "quick", "fit"]
+    assert list(phases) == [
+        "pytest", "vs_reference", "memory", "figure3", "quick", "fit", "profile"
+    ]  # fmt: skip
     assert {name: phase["status"] for name, phase in phases.items()} == dict.fromkeys(
         phases, "pass"
     ), {name: phase["reason"] for name, phase in phases.items()}
@@ -54,6 +56,7 @@ def test_the_cpu_smoke_run_passes_every_phase_and_marks_gpu_targets_not_run(
     assert "x hf" in targets["vs_reference speed"]["value"]
     assert targets["prediction joint 2x32 train"]["value"].startswith("predicted ")
     assert " frames ok, " in targets["fit boundary"]["value"]  # the boundary pair was run
+    assert targets["profile parts"]["value"].startswith("parts sum ")  # a profile was judged
     for series in ("joint sdpa", "divided math"):  # both schemes, both kernels
         assert targets[f"figure3 {series}"]["value"].startswith("2 frames; paper ")
     for name in ("env.json", "pytest.xml", "vs_reference.json", "memory_sweep.json",
@@ -270,7 +273,7 @@ def test_every_verdict_is_tested_here(acceptance: ModuleType) -> None:
     tested = {
         "env_verdict", "pytest_verdict", "speed_verdict", "memory_ratio_verdict", "mfu_verdict",
         "prediction_verdict", "figure3_verdict", "quick_run_verdict", "quick_report_verdict",
-        "motion_verdict", "fit_verdict",
+        "motion_verdict", "fit_verdict", "profile_verdict",
     }  # fmt: skip
     assert set(acceptance.VERDICTS) == tested
 
@@ -313,3 +316,26 @@ def test_the_fit_verdict_passes_only_when_the_largest_runs_and_the_next_does_not
     assert judge(True, row(96, "ok"), row(97, "error")).note == "error: x"
     assert judge(False, row(96, "ok"), row(97, "ok")).result == "not run"
     assert judge(True, None, row(97, "oom")).result == "fail"
+
+
+def test_the_profile_verdict_passes_only_when_the_parts_account_for_the_step(
+    acceptance: ModuleType,
+) -> None:
+    def result(parts_sum_vs_latency: float) -> dict[str, object]:
+        parts = [
+            {"part": "space.attend", "time_ms": 6.0, "time_share": 0.6},
+            {"part": "mlp", "time_ms": 4.0, "time_share": 0.4},
+        ]
+        return {
+            "parts": parts, "parts_sum_vs_latency": parts_sum_vs_latency, "notes": [],
+            "latency": {"median_ms": 10.0}, "profiler_overhead": 0.02,
+        }  # fmt: skip
+
+    judge = acceptance.profile_verdict
+    passed = judge(True, result(-0.049))
+    assert passed.result == "pass"
+    assert passed.value.startswith("parts sum -4.9% of the step's 10.0 ms (profiler +2.0%)")
+    assert "space.attend 60%" in passed.value
+    assert judge(True, result(0.051)).result == "fail"
+    assert judge(True, result(-0.051)).result == "fail"
+    assert judge(False, result(0.0)).result == "not run"
