@@ -372,7 +372,7 @@ def measure(
     settings: AbSettings,
 ) -> dict[str, Any]:
     """One configuration's A/B: a flat record (an `error` row if a side fails)."""
-    from tsfbench.measure.contention import ContentionTracker
+    from tsfbench.measure.contention import ContentionTracker, nvml_gpu
 
     record: dict[str, Any] = {"what": config.describe(), **config.as_dict()}
     record |= {"device": probe.target, "base": sides["base"].text(), "new": sides["new"].text()}
@@ -381,18 +381,23 @@ def measure(
         with workers(sides) as running:
             for role, worker in running.items():
                 worker.send(json.dumps(setup(config, probe, overrides, sides[role])))
+            uuids = set()
             for role, worker in running.items():
                 ready = worker.receive()
                 record |= {
                     f"{role}_threads": ready["threads"],
                     f"{role}_tsfbench": ready["tsfbench"],
                 }
+                uuids.add(ready.get("gpu_uuid"))  # an older tree's worker does not say: None
             steps = {role: worker.step for role, worker in running.items()}
             warm: dict[str, list[float]] = {"base": [], "new": []}
             for _ in range(int(probe.warmup)):  # alternating too: both sides warm alike
                 for role in ("base", "new"):
                     warm[role].append(steps[role]())
-            tracker = ContentionTracker()
+            # on a GPU: other processes on the device (both workers are ours), clocks, throttling
+            (uuid,) = uuids if len(uuids) == 1 else (None,)
+            on_gpu = uuid is not None
+            tracker = ContentionTracker(gpu=nvml_gpu(uuid), on_gpu=on_gpu, gpu_processes=2)
             with tracker.track():
                 times, ratios, reason = alternate(steps, settings)
     except WorkerError as error:

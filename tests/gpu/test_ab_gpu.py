@@ -23,3 +23,5 @@ def test_two_sides_share_one_gpu_and_each_keeps_its_samples() -> None:
     assert len(row["base_samples_ms"]) == len(row["new_samples_ms"]) == 12
     assert all(ms > 0 for ms in row["base_samples_ms"] + row["new_samples_ms"])
     assert row["verdict"] in ("same", "faster", "slower")
+    # the GPU read around the rounds: both workers are ours, so no other process on the device
+    assert row["other_gpu_processes"] == 0 and row["gpu_sm_clock_mhz"], row

@@ -180,6 +180,11 @@ def test_in_a_container_one_unmatched_process_is_taken_as_ours() -> None:
     # NVML lists host PIDs: inside a PID namespace our process has another number
     assert not gpu_window(fake_nvml([98765])).contended
     assert gpu_window(fake_nvml([98765, 98766])).other_gpu_processes == 1
+    # `tsfbench ab` holds the device from two workers: two unmatched are both ours
+    two = ContentionTracker(FakeCpu(others=0.0), NvmlGpu("h", fake_nvml([1, 2])), gpu_processes=2)
+    with two.track():
+        pass
+    assert two.contention.other_gpu_processes == 0 and not two.contention.contended
 
 
 def test_thermal_slowdown_marks_the_window_and_a_power_cap_is_only_recorded() -> None:

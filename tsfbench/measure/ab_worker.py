@@ -65,6 +65,10 @@ def serve(inbox: TextIO, outbox: TextIO) -> int:
                 "tsfbench": str(tsfbench.__file__),
                 "torch": torch.__version__,
                 "pid": os.getpid(),
+                # NVML finds the device by it: the coordinator's contention reading
+                "gpu_uuid": str(torch.cuda.get_device_properties(setup["device"]).uuid)
+                if cuda
+                else None,
             },
         )
         for line in inbox:

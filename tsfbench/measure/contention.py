@@ -215,28 +215,35 @@ def judge(
     return bool(why), "; ".join(why) or None
 
 
-def _others(listed: Sequence[int], ours: set[int]) -> int:
+def _others(listed: Sequence[int], ours: set[int], expected: int = 1) -> int:
     """Compute processes not ours. NVML gives host PIDs: inside a container's PID namespace none
-    matches ours, and then one of those listed is this process (it holds a CUDA context)."""
+    matches ours, and then `expected` of those listed are ours (each holds a CUDA context)."""
     mine = sum(pid in ours for pid in listed)
-    return len(listed) - (mine or min(1, len(listed)))
+    return len(listed) - (mine or min(expected, len(listed)))
 
 
 class ContentionTracker:
     """`with tracker.track(): <timed steps>` leaves `tracker.contention`, the window's reading."""
 
     def __init__(
-        self, cpu: CpuSource | None = None, gpu: GpuSource | None = None, on_gpu: bool = False
+        self,
+        cpu: CpuSource | None = None,
+        gpu: GpuSource | None = None,
+        on_gpu: bool = False,
+        gpu_processes: int = 1,
     ) -> None:
-        """`on_gpu`: the steps run on a GPU, so the other ranks of a torchrun job are ours."""
+        """`on_gpu`: the steps run on a GPU, so the other ranks of a torchrun job are ours;
+        `gpu_processes`: how many of ours hold the device (`tsfbench ab`: its two workers)."""
         self.cpu = cpu if cpu is not None else PsutilCpu(whole_job=on_gpu)
         self.gpu = gpu
+        self.gpu_processes = gpu_processes
         self.contention = Contention()
 
     def _gpu(self, ours: set[int]) -> tuple[int, int, int | None]:
         """(other processes, reason bits, SM clock) of one NVML reading."""
         assert self.gpu is not None
-        return _others(self.gpu.processes(), ours), self.gpu.reasons() or 0, self.gpu.sm_clock()
+        others = _others(self.gpu.processes(), ours, self.gpu_processes)
+        return others, self.gpu.reasons() or 0, self.gpu.sm_clock()
 
     @contextmanager
     def track(self, clock: Callable[[], float] = time.perf_counter) -> Iterator[None]:
