@@ -688,7 +688,7 @@ def compare(
         str,
         typer.Option(
             help="adjust: divide each step by the machine-speed canary beside it (same host "
-            "and software); ignore: raw ratios."
+            "and software; a verdict must hold divided and raw alike); ignore: raw ratios."
         ),
     ] = "adjust",
     out: Annotated[Path | None, typer.Option(help="Also write a markdown section here.")] = None,

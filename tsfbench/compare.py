@@ -383,6 +383,9 @@ def _latency(base: Row, new: Row, settings: CompareSettings) -> dict[str, Any]:
         ),
         "adjusted": False,
         "adjustment": machine if isinstance(machine, str) else None,
+        "raw_ratio_low": None,
+        "raw_ratio_high": None,
+        "disagrees": None,  # adjusted and raw verdicts differ: what the one not `same` says
     }
     if medians[0] and medians[1] is not None:
         figures["ratio"] = figures["raw_ratio"] = medians[1] / medians[0]
@@ -392,12 +395,21 @@ def _latency(base: Row, new: Row, settings: CompareSettings) -> dict[str, Any]:
         return figures | {"verdict": Verdict.FEW_SAMPLES}
     raw, low, high = ratio_ci(before, after)
     figures |= {"raw_ratio": raw, "ratio": raw, "ratio_low": low, "ratio_high": high}
-    if not isinstance(machine, str):
-        ratio, low, high = ratio_ci(machine[0], machine[1])
-        figures |= {"ratio": ratio, "ratio_low": low, "ratio_high": high, "adjusted": True}
-    return figures | {
-        "verdict": verdict(figures["ratio_low"], figures["ratio_high"], settings.threshold)
-    }
+    figures |= {"raw_ratio_low": low, "raw_ratio_high": high}
+    raw_verdict = verdict(low, high, settings.threshold)
+    if isinstance(machine, str):
+        return figures | {"verdict": raw_verdict}
+    ratio, low, high = ratio_ci(machine[0], machine[1])
+    figures |= {"ratio": ratio, "ratio_low": low, "ratio_high": high, "adjusted": True}
+    adjusted_verdict = verdict(low, high, settings.threshold)
+    # A step's speed follows the canary's only in part (docs/compare.md: a row moved 3% when the
+    # canary moved 11%, another 17% for 10%), so a verdict must hold both ways, in canary units
+    # and raw; where they differ it is `same` and the row says what each way alone would say.
+    if adjusted_verdict == raw_verdict:
+        return figures | {"verdict": adjusted_verdict}
+    ways = (("raw", raw_verdict), ("adjusted", adjusted_verdict))
+    disagrees = ", ".join(f"{way}: {said}" for way, said in ways if said != Verdict.SAME)
+    return figures | {"verdict": Verdict.SAME, "disagrees": disagrees}
 
 
 def _contended(base: Row, new: Row) -> str | None:
@@ -611,6 +623,8 @@ def verdict_text(pair: Mapping[str, Any]) -> str:
     text = str(pair["verdict"])
     if pair["verdict"] == Verdict.STATUS:
         text = f"{pair['base_status']} -> {pair['new_status']}"
+    if pair.get("disagrees"):
+        text += f" ({pair['disagrees']})"
     if pair.get("contended"):
         text += f" (contended: {pair['contended']})"
     return text
@@ -665,7 +679,9 @@ def caption(result: Mapping[str, Any]) -> str:
             " Machine = the machine-speed canary's new / base (a fixed matmul timed beside each "
             "row, docs/timing.md); where both rows ran it on the same host, CPU and software, each "
             "step is divided by the canary beside it and the ratio is that of the steps in canary "
-            "units (`--machine-speed ignore`: raw; `--json` has both)."
+            "units (`--machine-speed ignore`: raw; `--json` has both). A verdict holds both ways, "
+            "in canary units and raw, else it is `same` and names the way that differed (a "
+            "step's speed follows the canary's only in part)."
         )
     judged = (Verdict.SAME, Verdict.SLOWER, Verdict.FASTER)
     reasons = sorted(
