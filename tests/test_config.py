@@ -8,6 +8,7 @@ from tsfbench.config import (
     ConfigError,
     RunConfig,
     check_overrides,
+    clip_name,
     expand,
     parse_choices,
     parse_ints,
@@ -119,3 +120,13 @@ def test_a_device_may_name_one_of_the_gpus_torch_sees(monkeypatch: pytest.Monkey
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
         ProbeSettings(device="cuda:0")
+
+
+def test_a_configuration_is_named_the_same_from_a_config_or_a_stored_record() -> None:
+    """A 3D CNN has no scheme: no `-` in its name (flops' progress and profile's title printed
+    `i3d_r50 - 8x256`); a record of an older store without the field reads the same."""
+    (cnn,) = expand(["i3d_r50"])
+    assert cnn.describe() == "i3d_r50 8x256" == clip_name("i3d_r50", "-", 8, 256)
+    assert clip_name("i3d_r50", None, 8, 256) == "i3d_r50 8x256"
+    vit = RunConfig(attention="divided", frames=8, size=224)
+    assert vit.describe() == "base divided 8x224" == clip_name("base", "divided", 8, 224)

@@ -21,6 +21,7 @@ from tsfbench.config import (
     TrainSettings,
     check_device,
     check_overrides,
+    clip_name,
     parse_config,
     parse_configs,
     probe_settings,
@@ -154,7 +155,7 @@ def flops(
     configs = parse_configs(
         variant, attention, frames, size, pos_embed=pos_embed, classes=classes, views=views
     )
-    describe = lambda r: f"{r['model']} {r['attention']} {r['frames']}x{r['size']}"  # noqa: E731
+    describe = lambda r: clip_name(r["model"], r["attention"], r["frames"], r["size"])  # noqa: E731
     rows = list(track(count_many(configs, breakdown), len(configs), describe))
     show(rows, as_json, render_flops, breakdown)
 

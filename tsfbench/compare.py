@@ -30,7 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from tsfbench.config import GIB
+from tsfbench.config import GIB, clip_name
 from tsfbench.errors import ConfigError
 from tsfbench.stats import CONFIDENCE, RATIO_CI_METHOD, RESAMPLES, SEED, ratio_ci, step_speeds
 from tsfbench.store import MEASURED, Row, Status, Store, missing
@@ -285,10 +285,8 @@ def read_store(path: Path | str, role: str) -> list[Row]:
 def describe(row: Row) -> str:
     """One line naming a row's task: measurement, configuration and, for a run, its settings."""
     record = row.record
-    attention = record.get("attention")
-    scheme = f" {attention}" if attention and attention != "-" else ""
-    text = f"{row.measurement} {record.get('model')}{scheme}"
-    text += f" {record.get('frames')}x{record.get('size')}"
+    fields = (record.get(key) for key in ("model", "attention", "frames", "size"))
+    text = f"{row.measurement} {clip_name(*fields)}"
     if row.measurement == "runtime":
         text += f" {record.get('mode')} {record.get('dtype')} b{record.get('batch')}"
         backend = record.get("backend")

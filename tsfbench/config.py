@@ -145,8 +145,14 @@ class RunConfig:
 
     def describe(self) -> str:
         """`base divided 8x224`; a 3D CNN has no scheme: `i3d_r50 8x256`."""
-        scheme = f" {self.attention}" if self.attention not in ("", NOT_APPLICABLE) else ""
-        return f"{self.model}{scheme} {self.frames}x{self.size}"
+        return clip_name(self.model, self.attention, self.frames, self.size)
+
+
+def clip_name(model: object, attention: object, frames: object, size: object) -> str:
+    """`base divided 8x224`; a 3D CNN has no scheme: `i3d_r50 8x256`. The one text naming a
+    configuration, from a RunConfig or from a stored record's fields."""
+    scheme = f" {attention}" if attention not in (None, "", NOT_APPLICABLE) else ""
+    return f"{model}{scheme} {frames}x{size}"
 
 
 def expand(

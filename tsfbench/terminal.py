@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from tsfbench.config import GIB
+from tsfbench.config import GIB, clip_name
 from tsfbench.models.parts import PATCH_EMBED, by_step
 from tsfbench.store import Status
 
@@ -360,7 +360,7 @@ def render_profile(result: dict[str, Any]) -> None:
         "gflops_per_s": "GFLOP/s", "peak_pct": "% peak", "time_per_flop": "time/FLOP share",
     }  # fmt: skip
     title = (
-        f"{result['model']} {result['attention']} {result['frames']}x{result['size']} "
+        f"{clip_name(result['model'], result['attention'], result['frames'], result['size'])} "
         f"{result['mode']} {result['dtype']} b{result['batch']} {result['backend']} on "
         f"{result['device']}: where the time goes"
     )
