@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from tsfbench.config import RunConfig, expand
+from tsfbench.config import GIB, RunConfig, expand
 from tsfbench.measure.flops import analyze, count_many
 from tsfbench.measure.sampler import rss, tree
 from tsfbench.models.build import build_model, example_input
@@ -46,7 +46,7 @@ def grid_in_a_child() -> tuple[float, float, list[dict]]:
     out = child.stdout.read() if child.stdout else ""
     if child.returncode:
         raise SystemExit(f"tsfbench flops failed with exit code {child.returncode}")
-    return seconds, peak / 2**30, json.loads(out)
+    return seconds, peak / GIB, json.loads(out)
 
 
 def check_against_full_traces(rows: list[dict]) -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import predict_reference
 
-from tsfbench.config import ProbeSettings, RunConfig
+from tsfbench.config import GIB, ProbeSettings, RunConfig
 from tsfbench.measure.peak_parts import peak_breakdown
 from tsfbench.measure.predict import predict_peak
 
@@ -77,7 +77,7 @@ def main() -> None:
         )
         ratios.append(old / new)
         print(f"{spec:26} {old:17.1f} {new:6.2f} {old / new:5.1f}x {old_cpu:17.1f} {new_cpu:6.2f}"
-              f" {old_cpu / new_cpu:5.1f}x  {old_peak == new_peak} ({new_peak / 2**30:.2f} GiB)",
+              f" {old_cpu / new_cpu:5.1f}x  {old_peak == new_peak} ({new_peak / GIB:.2f} GiB)",
               flush=True)  # fmt: skip
         if args.breakdown:
             parts, parts_cpu, _ = seconds(partial(breakdown_bytes, config, settings), args.repeats)

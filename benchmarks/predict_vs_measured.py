@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tsfbench.config import GIB
 from tsfbench.report import build_report, load_results
 from tsfbench.runner import run_suite
 from tsfbench.store import Store
@@ -95,8 +96,8 @@ def _shrunken(frame: pd.DataFrame) -> pd.DataFrame:
     """The same table for rows of a shrunken model, which the report keeps apart."""
     rows = frame.dropna(subset=["predicted_peak_bytes", "measured_cpu_alloc_bytes"]).copy()
     rows["run"] = rows["mode"] + " " + rows["dtype"] + " " + rows["backend"]
-    rows["predicted_peak_gib"] = rows["predicted_peak_bytes"].astype(float) / 2**30
-    rows["cpu_alloc_gib"] = rows["measured_cpu_alloc_bytes"].astype(float) / 2**30
+    rows["predicted_peak_gib"] = rows["predicted_peak_bytes"].astype(float) / GIB
+    rows["cpu_alloc_gib"] = rows["measured_cpu_alloc_bytes"].astype(float) / GIB
     rows["error_pct"] = (rows["predicted_peak_gib"] / rows["cpu_alloc_gib"] - 1) * 100
     return rows
 
